@@ -1,0 +1,3 @@
+from memoguard.cli import main
+
+main()

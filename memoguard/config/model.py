@@ -1,0 +1,45 @@
+"""The loaded configuration: domain objects plus the settings the services and adapters need."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from memoguard.config.schema import HttpModel, ProviderModel, SourceModel
+from memoguard.domain.person import Person
+from memoguard.domain.policy import Policy
+from memoguard.domain.roster import Roster
+from memoguard.domain.route import Route
+
+
+@dataclass(frozen=True)
+class Config:
+    directory: Path
+    timezone: ZoneInfo
+    database_url: str
+    http: HttpModel
+    people: Mapping[str, Person]
+    rosters: Mapping[str, Roster]
+    policies: Mapping[str, Policy]
+    routes: tuple[Route, ...]
+    sources: Mapping[str, SourceModel]
+    channels: Mapping[str, tuple[str, ...]]
+    providers: Mapping[str, ProviderModel]
+
+    def roster(self, name: str) -> Roster:
+        """The roster called ``name``; LookupError names the ones that exist."""
+        try:
+            return self.rosters[name]
+        except KeyError:
+            known = ", ".join(sorted(self.rosters)) or "none"
+            raise LookupError(f"unknown roster {name!r} (rosters: {known})") from None
+
+    def policy(self, name: str) -> Policy:
+        """The policy called ``name``; LookupError names the ones that exist."""
+        try:
+            return self.policies[name]
+        except KeyError:
+            known = ", ".join(sorted(self.policies)) or "none"
+            raise LookupError(f"unknown policy {name!r} (policies: {known})") from None

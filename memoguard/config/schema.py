@@ -1,0 +1,285 @@
+"""The shape of the YAML files, as pydantic models: unknown keys are errors, values are parsed early.
+
+Values that the domain knows how to read (durations, times of day, targets, weekdays) are parsed here
+by the domain's own functions, so a typo is reported at its exact location with the domain's message.
+Cross-references (a roster naming an unknown person…) are checked afterwards, by the loader.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PlainValidator, model_validator
+
+from memoguard.domain.duration import parse_duration
+from memoguard.domain.policy import Target
+from memoguard.domain.walltime import parse_handoff, parse_time_of_day, parse_weekday
+
+
+def _text(value: Any, what: str) -> str:
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise ValueError(f"expected {what}, got {type(value).__name__} {value!r}")
+    return str(value)
+
+
+def _duration(value: Any) -> timedelta:
+    return parse_duration(_text(value, "a duration such as 30s, 5m, 4h or 1w"))
+
+
+def _weekday(value: Any) -> int:
+    return parse_weekday(_text(value, "a weekday such as mon"))
+
+
+def _time_of_day(value: Any) -> str:
+    text = _text(value, "a time of day such as 08:30")
+    parse_time_of_day(text)
+    return text
+
+
+def _handoff(value: Any) -> str:
+    text = _text(value, "a handoff such as 'mon 09:00' or '09:00'")
+    parse_handoff(text)
+    return text
+
+
+def _target(value: Any) -> Target:
+    return Target.parse(_text(value, "a target such as roster:NAME or person:NAME"))
+
+
+def _date(value: Any) -> date:
+    text = _text(value, "a date such as 2026-01-05")
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"invalid date {text!r}: expected YYYY-MM-DD") from None
+
+
+Duration = Annotated[timedelta, PlainValidator(_duration)]
+Weekday = Annotated[int, PlainValidator(_weekday)]
+TimeOfDay = Annotated[str, PlainValidator(_time_of_day)]
+Handoff = Annotated[str, PlainValidator(_handoff)]
+TargetRef = Annotated[Target, PlainValidator(_target)]
+Day = Annotated[date, PlainValidator(_date)]
+Name = Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class SecretRef(Strict):
+    """Secrets come from a file (systemd credentials) or an environment variable, never from YAML."""
+
+    @model_validator(mode="after")
+    def _one_source(self) -> SecretRef:
+        for prefix in _secret_prefixes(type(self)):
+            given = [f"{prefix}_{kind}" for kind in ("file", "env") if getattr(self, f"{prefix}_{kind}") is not None]
+            if len(given) > 1:
+                raise ValueError(f"set only one of {prefix}_file and {prefix}_env")
+        return self
+
+
+def _secret_prefixes(model: type[BaseModel]) -> list[str]:
+    return [name[: -len("_file")] for name in model.model_fields if name.endswith("_file")]
+
+
+# --- memoguard.yaml ---------------------------------------------------------------------------------
+
+
+class PersonModel(Strict):
+    phone: str | None = None
+    email: str | None = Field(default=None, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    language: Literal["fr", "en"] = "en"
+    timezone: str | None = None
+    channels: list[Name] = []
+    admin: bool = False
+
+
+class HttpModel(Strict):
+    listen: str = "127.0.0.1:8080"
+    public_url: str | None = None
+
+
+class SourceModel(SecretRef):
+    kind: Literal["generic", "alertmanager"] = "generic"
+    token_file: str | None = None
+    token_env: str | None = None
+
+    @model_validator(mode="after")
+    def _has_token(self) -> SourceModel:
+        if self.token_file is None and self.token_env is None:
+            raise ValueError("a source needs token_file or token_env (its bearer token)")
+        return self
+
+
+class MatchModel(Strict):
+    source: Name | list[Name] | None = None
+    severity: str | list[str] | None = None
+    labels: dict[str, str] = {}
+
+
+class RouteModel(Strict):
+    match: MatchModel = MatchModel()
+    policy: Name
+    resolve: bool = True
+
+
+class ConsoleProvider(Strict):
+    kind: Literal["console"]
+    file: str | None = None
+    rate: list[str] = []
+
+
+class SmppProvider(SecretRef):
+    kind: Literal["smpp"]
+    host: str
+    port: int = 2775
+    system_id: str
+    password_file: str | None = None
+    password_env: str | None = None
+    rate: list[str] = []
+
+
+class TwilioProvider(SecretRef):
+    kind: Literal["twilio"]
+    account_sid: str
+    auth_token_file: str | None = None
+    auth_token_env: str | None = None
+    from_: str = Field(alias="from")
+    rate: list[str] = []
+
+
+class SmtpProvider(SecretRef):
+    kind: Literal["smtp"]
+    host: str
+    port: int = 587
+    starttls: bool = True
+    username: str | None = None
+    password_file: str | None = None
+    password_env: str | None = None
+    from_: str = Field(alias="from")
+    rate: list[str] = []
+
+
+class ZendeskProvider(SecretRef):
+    kind: Literal["zendesk"]
+    url: str
+    email: str | None = None
+    token_file: str | None = None
+    token_env: str | None = None
+    rate: list[str] = []
+    batch: int = Field(default=100, ge=1, le=100)
+
+
+class WebhookProvider(SecretRef):
+    kind: Literal["webhook"]
+    url: str
+    secret_file: str | None = None
+    secret_env: str | None = None
+    rate: list[str] = []
+
+
+ProviderModel = Annotated[
+    ConsoleProvider | SmppProvider | TwilioProvider | SmtpProvider | ZendeskProvider | WebhookProvider,
+    Field(discriminator="kind"),
+]
+
+
+class MainModel(Strict):
+    database: str | None = None
+    timezone: str = "UTC"
+    phone_region: str | None = Field(default=None, pattern=r"^[A-Z]{2}$")
+    http: HttpModel = HttpModel()
+    people: dict[Name, PersonModel] = Field(min_length=1)
+    sources: dict[Name, SourceModel] = {}
+    routes: list[RouteModel] = []
+    channels: dict[Name, list[Name]] = {}
+    providers: dict[Name, ProviderModel] = {}
+
+
+# --- rosters/*.yaml -----------------------------------------------------------------------------------
+
+
+class WindowModel(Strict):
+    days: list[Weekday] | None = Field(default=None, min_length=1)
+    from_: TimeOfDay | None = Field(default=None, alias="from")
+    to: TimeOfDay | None = None
+    holidays: str | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> WindowModel:
+        if self.holidays is not None and (self.days or self.from_ or self.to):
+            raise ValueError("a holidays window covers whole days: it takes no days, from or to")
+        if self.holidays is None and self.days is None and self.from_ is None and self.to is None:
+            raise ValueError("an empty window: give days, from/to, or holidays")
+        if self.from_ is not None and self.from_ == self.to:
+            raise ValueError("from and to are equal: leave both out for whole days")
+        return self
+
+
+class LayerModel(Strict):
+    name: Name
+    members: list[Name] = Field(min_length=1)
+    shift: Duration
+    handoff: Handoff = "09:00"
+    start: Day
+    active: list[WindowModel] = []
+
+
+class LevelModel(Strict):
+    offset: int | None = Field(default=None, ge=1)
+    layers: list[LayerModel] | None = Field(default=None, min_length=1)
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> LevelModel:
+        if (self.offset is None) == (self.layers is None):
+            raise ValueError("a level needs exactly one of offset (next members of the rotation) or layers")
+        return self
+
+
+class OverrideModel(Strict):
+    who: Name
+    from_: str = Field(alias="from")
+    to: str
+    level: str = "primary"
+
+
+class RosterModel(Strict):
+    name: Name
+    timezone: str | None = None
+    layers: list[LayerModel] = Field(min_length=1)
+    levels: dict[Name, LevelModel] = {}
+    overrides: list[OverrideModel] = []
+
+
+# --- escalation_policies/*.yaml ----------------------------------------------------------------------
+
+
+class AckModel(Strict):
+    mode: Literal["single", "double"] = "single"
+    confirm_within: Duration | None = None
+    quorum: int = Field(default=1, ge=1)
+    reack_after: Duration | None = None
+
+
+class StepModel(Strict):
+    notify: list[TargetRef] = Field(min_length=1)
+    channels: list[Name] = Field(min_length=1)
+    ack_within: Duration
+
+
+class CrisisModel(Strict):
+    members: list[Name] = Field(min_length=1)
+    channels: list[Name] = Field(min_length=1)
+    quorum: int = Field(default=1, ge=1)
+    bridge: str | None = None
+    repeat_every: Duration | None = None
+
+
+class PolicyModel(Strict):
+    name: Name
+    acknowledgement: AckModel = AckModel()
+    steps: list[StepModel] = Field(min_length=1)
+    repeat: int = Field(default=0, ge=0, le=100)
+    crisis_cell: CrisisModel | None = None

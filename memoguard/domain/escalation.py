@@ -1,0 +1,443 @@
+"""The incident state machine: ``decide(incident, event, now) -> (incident', effects)``.
+
+``decide`` is pure: it reads no clock (``now`` is given), does no I/O and never raises for an event it
+cannot act on — that lands on the timeline instead. Effects come back in the order the services must
+apply them, in one transaction.
+
+Paging. A step pages the people its targets resolve to at ``now`` (see ``paging``), except those who
+already acknowledged in the current ack stage, on the step's channels, and arms ACK_TIMEOUT at
+``now + ack_within``. A step that pages nobody (gaps, unresolvable targets, everyone already acked) is
+recorded as ``step_skipped`` and the next step is paged at once, at the same ``now``. After the last
+step the steps start over while ``cycle < policy.repeat``; then the crisis cell is paged all at once
+(``crisis``), or, without one, the escalation is ``exhausted``: no more timers, the incident stays
+TRIGGERED and can still be acknowledged, escalated or resolved. If a whole pass over the steps paged
+nobody within one decision, the remaining repeats would page nobody either (same instant, same
+rosters), so they are skipped (``repeat_skipped``): the walk is bounded and never loops.
+
+Ack stages. ``acked_by``/``confirmed_by`` collect distinct people until ``incident.quorum`` is met;
+while it is not, escalation carries on untouched and later steps do not page the partial ackers again.
+The crisis cell has a quorum of its own, so entering it starts a new ack stage (ackers cleared).
+Whenever an ack stage is abandoned — ack expiry, confirm timeout, escalate-now — the incident goes back
+to TRIGGERED, the ackers are cleared and each previous acker (except whoever asked to escalate) gets a
+STATUS notification saying so. Beyond the crisis cell there is nothing further: "escalating" while the
+crisis cell is paged (escalate-now, confirm timeout, all its pages undeliverable aside) pages the cell
+again. Confirmation implies acknowledgement: a confirmer is also added to ``acked_by``. An ack or a
+confirmation by a new person once the stage is complete is noted (``ack_noted``/``confirm_noted``)
+and changes nothing but the lists.
+
+Timers. ``version`` goes up by exactly one in every decision that replaces the pending timers (or
+cancels them all: acknowledged, confirmed, resolved, exhausted); such a decision's effects start with
+``CancelTimers()`` and end with the new ``ScheduleTimer``s, which carry the new version. A TimerFired
+with another version, or on a resolved or not yet triggered incident, does nothing at all. A due time
+is never before ``now``. Double mode arms CONFIRM_TIMEOUT and (with ``reack_after``) ACK_EXPIRY
+together; whichever fires first bumps the version and so disarms the other.
+
+Who may act. Acked, Confirmed, EscalateRequested and Resolved by a person need that person to have
+been paged for the incident (ever, any step or the crisis cell) or ``admin``; otherwise ``refused``.
+Resolved without a person comes from the alarm source. Events on a resolved incident are ``ignored``
+(EscalateRequested is ``refused``, saying why); so are events other than Triggered, AlarmAttached and
+Resolved before the incident was triggered, and a second Triggered.
+
+Notify reasons (``Notify.reason``): ``triggered``, ``ack_timeout``, ``escalate_requested``,
+``undeliverable``, ``confirm_timeout``, ``ack_expired`` (STATUS to lapsed ackers), ``reack`` (page after
+an expiry), ``crisis``, ``crisis_repeat``. Steps are 0-based in ``Notify.step`` and 1-based in texts.
+
+Record kinds (``Record.kind``), stable identifiers:
+  triggered, paged, gap, unresolvable, step_skipped, repeated, repeat_skipped, crisis, crisis_repeat,
+  exhausted, ack_timeout, ack_partial, acknowledged, ack_noted, confirm_partial, confirmed,
+  confirm_noted, confirm_timeout, ack_expired, escalate_requested, delivery_failed, unreachable,
+  resolved, alarm_attached, duplicate, refused, ignored.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+
+from memoguard.domain.duration import format_duration
+from memoguard.domain.effect import (
+    CancelNotifications,
+    CancelTimers,
+    Effect,
+    Notify,
+    Purpose,
+    Record,
+    ScheduleTimer,
+)
+from memoguard.domain.event import (
+    Acked,
+    Action,
+    AlarmAttached,
+    Confirmed,
+    DeliveryFailed,
+    EscalateRequested,
+    Event,
+    Resolved,
+    TimerFired,
+    TimerKind,
+    Triggered,
+)
+from memoguard.domain.incident import Incident, IncidentState
+from memoguard.domain.paging import crisis_callout, step_callout
+from memoguard.domain.policy import AckMode
+
+TRIGGERED, ACKNOWLEDGED, CONFIRMED, RESOLVED = (
+    IncidentState.TRIGGERED,
+    IncidentState.ACKNOWLEDGED,
+    IncidentState.CONFIRMED,
+    IncidentState.RESOLVED,
+)
+
+
+def decide(incident: Incident, event: Event, now: datetime) -> tuple[Incident, list[Effect]]:
+    """Apply ``event`` to ``incident`` at ``now``: the new incident and the effects to carry out."""
+    if isinstance(event, TimerFired):
+        if event.version != incident.version or not incident.is_open or incident.step < 0:
+            return incident, []
+    elif not incident.is_open:
+        kind = "refused" if isinstance(event, EscalateRequested) else "ignored"
+        return incident, [Record(kind, f"{_describe(event)} {kind}: the incident is resolved", _actor(event))]
+    elif incident.step < 0 and not isinstance(event, Triggered | AlarmAttached | Resolved):
+        text = f"{_describe(event)} ignored: the incident has not been triggered yet"
+        return incident, [Record("ignored", text, _actor(event))]
+    decision = _Decision(incident, now)
+    match event:
+        case Triggered():
+            _on_triggered(decision)
+        case AlarmAttached(summary=summary):
+            decision.record("alarm_attached", f"Another alarm attached: {summary}")
+        case TimerFired():
+            _on_timer(decision, event.kind)
+        case Confirmed() if incident.policy.ack.mode == AckMode.DOUBLE:
+            _on_confirmed(decision, event)
+        case Acked() | Confirmed():
+            _on_acked(decision, event)
+        case EscalateRequested():
+            _on_escalate(decision, event)
+        case Resolved():
+            _on_resolved(decision, event)
+        case DeliveryFailed():
+            _on_delivery_failed(decision, event)
+    return decision.finish()
+
+
+@dataclass
+class _Decision:
+    """What one call to ``decide`` builds up: the evolving incident, its effects and the timer plan
+    (None: leave the pending timers alone; a list, even empty: replace them)."""
+
+    incident: Incident
+    now: datetime
+    effects: list[Effect] = field(default_factory=list)
+    timers: list[ScheduleTimer] | None = None
+
+    def record(self, kind: str, text: str, person: str | None = None) -> None:
+        self.effects.append(Record(kind, text, person))
+
+    def rearm(self, *timers: tuple[TimerKind, timedelta]) -> None:
+        """Replace the pending timers with ``timers`` (kind, delay from now); none cancels them all."""
+        version = self.incident.version + 1
+        self.timers = [ScheduleTimer(kind, max(self.now, self.now + delay), version) for kind, delay in timers]
+
+    def finish(self) -> tuple[Incident, list[Effect]]:
+        if self.timers is None:
+            return self.incident, self.effects
+        incident = replace(self.incident, version=self.incident.version + 1)
+        return incident, [CancelTimers(), *self.effects, *self.timers]
+
+
+# --- events -------------------------------------------------------------------------------------------
+
+
+def _on_triggered(d: _Decision) -> None:
+    if d.incident.step >= 0:
+        d.record("ignored", "Trigger ignored: the incident is already triggered")
+        return
+    d.record("triggered", f"Incident triggered: {d.incident.summary} (policy {d.incident.policy.name!r})")
+    _advance(d, "triggered")
+
+
+def _on_timer(d: _Decision, kind: TimerKind) -> None:
+    inc = d.incident
+    if kind == TimerKind.ACK_TIMEOUT and inc.state == TRIGGERED and not inc.crisis:
+        step = inc.policy.steps[inc.step]
+        partial = f" (only {len(inc.acked_by)} of {inc.quorum} acknowledged)" if inc.acked_by else ""
+        within = format_duration(step.ack_within)
+        d.record("ack_timeout", f"Step {inc.step + 1} was not acknowledged within {within}{partial}; escalating")
+        _advance(d, "ack_timeout")
+    elif kind == TimerKind.CONFIRM_TIMEOUT and inc.state == ACKNOWLEDGED:
+        within = format_duration(inc.policy.ack.confirm_within or timedelta())
+        text = f"Acknowledgement by {_names(inc.acked_by)} was not confirmed within {within}; escalation resumes"
+        d.record("confirm_timeout", text)
+        _release_ackers(d, "confirm_timeout")
+        _escalate(d, "confirm_timeout")
+    elif kind == TimerKind.ACK_EXPIRY and inc.state == ACKNOWLEDGED:
+        after = format_duration(inc.policy.ack.reack_after or timedelta())
+        text = f"Acknowledgement by {_names(inc.acked_by)} expired after {after}; paging again"
+        d.record("ack_expired", text)
+        _release_ackers(d, "ack_expired")
+        _repage_current(d, "reack")
+    elif kind == TimerKind.CRISIS_REPEAT and inc.state == TRIGGERED and inc.crisis:
+        _page_crisis(d, "crisis_repeat", "crisis_repeat", "Crisis cell not acknowledged yet")
+
+
+def _on_acked(d: _Decision, event: Acked | Confirmed) -> None:
+    inc, person, via = d.incident, event.person, _via(event)
+    verb = "acknowledged" if isinstance(event, Acked) else "confirmed (counted as an acknowledgement)"
+    if not _may_act(inc, event):
+        _refuse(d, event, "acknowledge")
+        return
+    if person in inc.acked_by:
+        d.record("duplicate", f"{person} acknowledged again{via}: already counted", person)
+        return
+    d.incident = replace(inc, acked_by=(*inc.acked_by, person))
+    count = len(d.incident.acked_by)
+    if inc.state != TRIGGERED:
+        d.record("ack_noted", f"{person} {verb}{via}; the incident was already {inc.state}", person)
+    elif count < inc.quorum:
+        text = f"{person} {verb}{via} ({count} of {inc.quorum} needed); escalation continues"
+        d.record("ack_partial", text, person)
+    else:
+        _acknowledge(d, f"{person} {verb}{via}", person)
+
+
+def _on_confirmed(d: _Decision, event: Confirmed) -> None:
+    inc, person, via = d.incident, event.person, _via(event)
+    if not _may_act(inc, event):
+        _refuse(d, event, "confirm")
+        return
+    if person in inc.confirmed_by:
+        d.record("duplicate", f"{person} confirmed again{via}: already counted", person)
+        return
+    acked_by = inc.acked_by if person in inc.acked_by else (*inc.acked_by, person)
+    d.incident = replace(inc, acked_by=acked_by, confirmed_by=(*inc.confirmed_by, person))
+    count = len(d.incident.confirmed_by)
+    if inc.state == CONFIRMED:
+        d.record("confirm_noted", f"{person} confirmed{via}; the incident was already confirmed", person)
+    elif count >= inc.quorum:
+        d.incident = replace(d.incident, state=CONFIRMED)
+        d.rearm()
+        text = f"{person} confirmed{via}; incident confirmed by {_names(d.incident.confirmed_by)}"
+        d.record("confirmed", text, person)
+    else:
+        if inc.state == TRIGGERED and len(acked_by) >= inc.quorum:
+            _acknowledge(d, f"{person} confirmed{via} (counted as an acknowledgement)", person)
+        text = f"{person} confirmed{via} ({count} of {inc.quorum} confirmations needed)"
+        d.record("confirm_partial", text, person)
+
+
+def _on_escalate(d: _Decision, event: EscalateRequested) -> None:
+    if not _may_act(d.incident, event):
+        _refuse(d, event, "escalate")
+        return
+    d.record("escalate_requested", f"{event.person} asked to escalate{_via(event)}", event.person)
+    _release_ackers(d, "escalate_requested", but=event.person)
+    _escalate(d, "escalate_requested")
+
+
+def _on_resolved(d: _Decision, event: Resolved) -> None:
+    if event.person is not None and not (event.admin or event.person in d.incident.paged):
+        _refuse(d, event, "resolve")
+        return
+    by = f"by {event.person}" if event.person is not None else "by the alarm source"
+    d.incident = replace(d.incident, state=RESOLVED)
+    d.rearm()
+    d.effects.append(CancelNotifications())
+    d.record("resolved", f"Resolved {by}{_via(event)}", event.person)
+
+
+def _on_delivery_failed(d: _Decision, event: DeliveryFailed) -> None:
+    inc, person = d.incident, event.person
+    d.record("delivery_failed", f"Could not reach {person}: {event.reason}", person)
+    d.incident = replace(inc, undeliverable=inc.undeliverable | {person})
+    stage = d.incident.stage_paged
+    if inc.state == TRIGGERED and not inc.crisis and stage and d.incident.undeliverable.issuperset(stage):
+        d.record("unreachable", f"Nobody paged at step {inc.step + 1} can be reached; escalating now")
+        _advance(d, "undeliverable")
+
+
+# --- ack stages ---------------------------------------------------------------------------------------
+
+
+def _acknowledge(d: _Decision, what: str, person: str) -> None:
+    """The ack quorum is met: stop escalating and arm the confirmation and expiry timers, if any."""
+    inc = d.incident
+    rule = inc.policy.ack
+    timers: list[tuple[TimerKind, timedelta]] = []
+    waits: list[str] = []
+    if rule.mode == AckMode.DOUBLE and rule.confirm_within is not None:
+        timers.append((TimerKind.CONFIRM_TIMEOUT, rule.confirm_within))
+        waits.append(f"confirmation expected within {format_duration(rule.confirm_within)}")
+    if rule.reack_after is not None:
+        timers.append((TimerKind.ACK_EXPIRY, rule.reack_after))
+        waits.append(f"the acknowledgement expires after {format_duration(rule.reack_after)}")
+    d.incident = replace(inc, state=ACKNOWLEDGED)
+    d.rearm(*timers)
+    tail = "".join(f"; {wait}" for wait in waits)
+    d.record("acknowledged", f"{what}; incident acknowledged by {_names(inc.acked_by)}{tail}", person)
+
+
+def _release_ackers(d: _Decision, reason: str, but: str | None = None) -> None:
+    """Abandon the ack stage: back to TRIGGERED, ackers cleared and told (except ``but``)."""
+    inc = d.incident
+    channels, step = _stage_channels(inc), None if inc.crisis else inc.step
+    for person in inc.acked_by:
+        if person != but:
+            d.effects.append(Notify(person, channels, Purpose.STATUS, step, reason))
+    d.incident = replace(inc, state=TRIGGERED, acked_by=(), confirmed_by=())
+
+
+# --- escalation ---------------------------------------------------------------------------------------
+
+
+def _escalate(d: _Decision, reason: str) -> None:
+    """Move on: the next step, or the crisis cell again when it is already paged."""
+    if d.incident.crisis:
+        _page_crisis(d, reason, "crisis_repeat", "Crisis cell paged again")
+    else:
+        _advance(d, reason)
+
+
+def _repage_current(d: _Decision, reason: str) -> None:
+    if d.incident.crisis:
+        _page_crisis(d, reason, "crisis_repeat", "Crisis cell paged again")
+    elif not _page_step(d, d.incident.step, reason):
+        _advance(d, reason, skipped=1)
+
+
+def _advance(d: _Decision, reason: str, skipped: int = 0) -> None:
+    """Page the next step that has someone to page; past the last one repeat, then crisis or exhausted.
+
+    ``skipped`` counts steps in a row that paged nobody in this decision: once it covers every step, a
+    further pass at the same instant would page nobody either, so the remaining repeats are skipped.
+    """
+    policy = d.incident.policy
+    while True:
+        inc = d.incident
+        index = inc.step + 1
+        if index == len(policy.steps):
+            if inc.cycle >= policy.repeat:
+                _end(d)
+                return
+            if skipped >= len(policy.steps):
+                left = policy.repeat - inc.cycle
+                text = f"Nobody could be paged on any step; skipping the remaining {left} pass(es)"
+                d.record("repeat_skipped", text)
+                d.incident = replace(inc, cycle=policy.repeat)
+                _end(d)
+                return
+            d.incident = replace(inc, cycle=inc.cycle + 1)
+            text = f"All steps done without acknowledgement; pass {inc.cycle + 2} of {policy.repeat + 1}"
+            d.record("repeated", text + " starts from step 1")
+            index = 0
+        if _page_step(d, index, reason):
+            return
+        skipped += 1
+
+
+def _page_step(d: _Decision, index: int, reason: str) -> bool:
+    """Page step ``index``; False (and the step recorded as skipped) when nobody could be paged."""
+    callout = step_callout(d.incident, index, d.now)
+    step = d.incident.policy.steps[index]
+    d.effects.extend(callout.problems)
+    d.incident = replace(d.incident, step=index)
+    if not callout.people:
+        why = f"{_names(callout.already_acked)} already acknowledged" if callout.already_acked else "no target"
+        d.record("step_skipped", f"Step {index + 1} skipped: nobody to page ({why}); moving on")
+        return False
+    _page(d, callout.people, step.channels, index, reason)
+    within = format_duration(step.ack_within)
+    cycle = f", pass {d.incident.cycle + 1}" if d.incident.cycle else ""
+    text = f"Paged {_names(callout.people)} for step {index + 1}{cycle} via {', '.join(step.channels)}"
+    d.record("paged", f"{text}; acknowledgement expected within {within}")
+    d.rearm((TimerKind.ACK_TIMEOUT, step.ack_within))
+    return True
+
+
+def _end(d: _Decision) -> None:
+    """Every step and repeat is spent: page the crisis cell, or record that the escalation is exhausted."""
+    inc = d.incident
+    if inc.policy.crisis_cell is None:
+        passes = inc.policy.repeat + 1
+        text = f"Escalation exhausted: {len(inc.policy.steps)} step(s) × {passes} pass(es) without acknowledgement"
+        d.record("exhausted", text + "; no further pages are scheduled")
+        d.rearm()
+        return
+    d.incident = replace(inc, crisis=True, acked_by=(), confirmed_by=())
+    _page_crisis(d, "crisis", "crisis", "Escalation steps exhausted; crisis cell paged")
+
+
+def _page_crisis(d: _Decision, reason: str, kind: str, headline: str) -> None:
+    """Page every crisis cell member who has not acked in this stage; rearm CRISIS_REPEAT if set."""
+    cell = d.incident.policy.crisis_cell
+    assert cell is not None  # only reached with a crisis cell
+    people = crisis_callout(d.incident).people
+    _page(d, people, cell.channels, None, reason)
+    bridge = f"; conference bridge {cell.bridge}" if cell.bridge else ""
+    who = _names(people) if people else "nobody left to page"
+    d.record(kind, f"{headline}: {who} via {', '.join(cell.channels)} (quorum {cell.quorum}){bridge}")
+    if cell.repeat_every is not None:
+        d.rearm((TimerKind.CRISIS_REPEAT, cell.repeat_every))
+    else:
+        d.rearm()
+
+
+def _page(d: _Decision, people: tuple[str, ...], channels: tuple[str, ...], step: int | None, reason: str) -> None:
+    """PAGE each of ``people``; they become the current stage and count as paged for the incident."""
+    d.effects.extend(Notify(person, channels, Purpose.PAGE, step, reason) for person in people)
+    inc = d.incident
+    d.incident = replace(inc, paged=inc.paged | set(people), stage_paged=people, undeliverable=frozenset())
+
+
+# --- helpers ------------------------------------------------------------------------------------------
+
+
+def _may_act(incident: Incident, action: Action) -> bool:
+    return action.admin or action.person in incident.paged
+
+
+def _refuse(d: _Decision, event: Action | Resolved, verb: str) -> None:
+    who = event.person or "someone"
+    text = f"{who}{_via(event)} may not {verb}: not paged for this incident and not an admin"
+    d.record("refused", text, event.person)
+
+
+def _stage_channels(incident: Incident) -> tuple[str, ...]:
+    cell = incident.policy.crisis_cell
+    if incident.crisis and cell is not None:
+        return cell.channels
+    return incident.policy.steps[max(incident.step, 0)].channels
+
+
+def _names(people: tuple[str, ...]) -> str:
+    return ", ".join(people)
+
+
+def _via(event: Action | Resolved) -> str:
+    return f" via {event.via}" if event.via else ""
+
+
+def _actor(event: Event) -> str | None:
+    return event.person if isinstance(event, Action | Resolved | DeliveryFailed) else None
+
+
+def _describe(event: Event) -> str:
+    match event:
+        case Triggered():
+            return "Trigger"
+        case AlarmAttached(summary=summary):
+            return f"Alarm {summary!r}"
+        case TimerFired(kind=kind):
+            return f"Timer {kind}"
+        case Acked(person=person):
+            return f"Acknowledgement by {person}{_via(event)}"
+        case Confirmed(person=person):
+            return f"Confirmation by {person}{_via(event)}"
+        case EscalateRequested(person=person):
+            return f"Escalation request by {person}{_via(event)}"
+        case Resolved(person=None):
+            return "Resolution by the alarm source"
+        case Resolved(person=person):
+            return f"Resolution by {person}{_via(event)}"
+        case DeliveryFailed(person=person, reason=reason):
+            return f"Delivery failure for {person} ({reason})"
