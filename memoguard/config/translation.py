@@ -33,9 +33,9 @@ def _data_location(loc: Sequence[str | int], data: Any, kind: str) -> Location:
     current = data
     for position, part in enumerate(loc):
         last = position == len(loc) - 1
-        if isinstance(current, dict) and part in current:
-            current = current[part]
-        elif isinstance(current, list) and isinstance(part, int) and 0 <= part < len(current):
+        if (isinstance(current, dict) and part in current) or (
+            isinstance(current, list) and isinstance(part, int) and 0 <= part < len(current)
+        ):
             current = current[part]
         elif last and kind in ("missing", "extra_forbidden"):
             pass

@@ -73,6 +73,4 @@ class DeliveryFailed:
     reason: str
 
 
-Event = (
-    Triggered | AlarmAttached | TimerFired | Acked | Confirmed | EscalateRequested | Resolved | DeliveryFailed
-)
+Event = Triggered | AlarmAttached | TimerFired | Acked | Confirmed | EscalateRequested | Resolved | DeliveryFailed

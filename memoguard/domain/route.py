@@ -27,8 +27,6 @@ class Route:
         return all(labels.get(key) == value for key, value in self.labels)
 
 
-def first_match(
-    routes: Sequence[Route], source: str, severity: str, labels: Mapping[str, str]
-) -> Route | None:
+def first_match(routes: Sequence[Route], source: str, severity: str, labels: Mapping[str, str]) -> Route | None:
     """The first route that matches, in configuration order."""
     return next((route for route in routes if route.matches(source, severity, labels)), None)

@@ -33,9 +33,7 @@ def parse_time_of_day(text: str) -> time:
     """Parse ``HH:MM`` (24-hour clock)."""
     match = _TIME.fullmatch(text.strip())
     if not match:
-        raise InvalidValueError(
-            f"invalid time of day {text!r}: expected HH:MM on a 24-hour clock, e.g. 08:30"
-        )
+        raise InvalidValueError(f"invalid time of day {text!r}: expected HH:MM on a 24-hour clock, e.g. 08:30")
     return time(int(match.group(1)), int(match.group(2)))
 
 
@@ -46,9 +44,7 @@ def parse_handoff(text: str) -> tuple[int | None, time]:
         return None, parse_time_of_day(parts[0])
     if len(parts) == 2:
         return parse_weekday(parts[0]), parse_time_of_day(parts[1])
-    raise InvalidValueError(
-        f"invalid handoff {text!r}: expected 'HH:MM' or 'WEEKDAY HH:MM', e.g. 'mon 09:00'"
-    )
+    raise InvalidValueError(f"invalid handoff {text!r}: expected 'HH:MM' or 'WEEKDAY HH:MM', e.g. 'mon 09:00'")
 
 
 def to_instant(local: datetime, zone: tzinfo) -> datetime:

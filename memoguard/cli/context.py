@@ -1,0 +1,48 @@
+"""What every command shares: where the configuration is, the loaded configuration and the clock."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import click
+
+from memoguard import bootstrap
+from memoguard.config.model import Config
+from memoguard.config.problem import ConfigError
+from memoguard.services.clock import Clock
+
+
+class ConfigInvalid(click.ClickException):
+    """Printed as one line per problem, then a count; exit code 1."""
+
+    exit_code = 1
+
+    def __init__(self, error: ConfigError) -> None:
+        super().__init__(str(error))
+        self.problems = error.problems
+
+    def show(self, file: IO[Any] | None = None) -> None:  # noqa: ARG002 - click's signature; we print to stderr
+        for problem in self.problems:
+            click.echo(str(problem), err=True)
+        count = len(self.problems)
+        click.echo(f"{count} problem{'s' if count != 1 else ''} found; nothing was loaded", err=True)
+
+
+@dataclass
+class AppContext:
+    config_dir: Path
+    clock: Clock = field(default_factory=bootstrap.clock)
+    _config: Config | None = None
+
+    def config(self) -> Config:
+        if self._config is None:
+            try:
+                self._config = bootstrap.load(self.config_dir)
+            except ConfigError as error:
+                raise ConfigInvalid(error) from None
+        return self._config
+
+
+pass_app = click.make_pass_decorator(AppContext)

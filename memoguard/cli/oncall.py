@@ -1,0 +1,75 @@
+"""``memoguard oncall``: who is on call now, or at a given time."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import click
+from rich.table import Table
+
+from memoguard.cli.context import AppContext, pass_app
+from memoguard.cli.output import console, emit_json, show_time
+from memoguard.cli.when import AT_HELP, resolve_when
+from memoguard.domain.errors import UnknownLevelError
+from memoguard.domain.roster import Roster
+
+# How far ahead to look for the end of the current shift.
+LOOKAHEAD = timedelta(days=62)
+
+
+@click.command()
+@click.argument("roster", required=False)
+@click.option("--level", "-l", help="Only this level (primary, secondary…). Default: every level.")
+@click.option("--at", "when", metavar="WHEN", help=AT_HELP)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@pass_app
+def oncall(app: AppContext, roster: str | None, level: str | None, when: str | None, as_json: bool) -> None:
+    """Who is on call for ROSTER (default: every roster), now or --at a time."""
+    config = app.config()
+    try:
+        rosters = [config.roster(roster)] if roster else list(config.rosters.values())
+    except LookupError as error:
+        raise click.UsageError(str(error.args[0])) from None
+    zone = rosters[0].timezone if roster else config.timezone
+    at = resolve_when(when, app.clock.now(), zone)
+    rows = []
+    for item in rosters:
+        levels = [level] if level else list(item.level_names)
+        for name in levels:
+            rows.append(_row(item, name, at))
+    if as_json:
+        emit_json({"at": at, "oncall": rows})
+        return
+    table = Table(title=f"On call at {show_time(at, zone)} ({zone})")
+    for column in ("roster", "level", "person", "from", "until", "source"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(
+            row["roster"],
+            row["level"],
+            row["person"] or "[red]nobody (gap)[/red]",
+            show_time(row["from"], zone) if row["from"] else "-",
+            show_time(row["until"], zone) if row["until"] else "-",
+            row["source"] or "-",
+        )
+    console().print(table)
+
+
+def _row(roster: Roster, level: str, at: datetime) -> dict[str, Any]:
+    try:
+        segments = roster.segments(at, at + LOOKAHEAD, level)
+        before = roster.segments(at - LOOKAHEAD, at + timedelta(microseconds=1), level)
+    except UnknownLevelError as error:
+        raise click.UsageError(str(error)) from None
+    current = segments[0]
+    last = before[-1] if before else None
+    started = last.start if last and (last.person, last.source) == (current.person, current.source) else None
+    return {
+        "roster": roster.name,
+        "level": level,
+        "person": current.person,
+        "source": current.source,
+        "from": started,
+        "until": current.end if current.end < at + LOOKAHEAD else None,
+    }
