@@ -14,6 +14,7 @@ from pydantic_core import ErrorDetails
 from memoguard.config.document import Document, Location
 from memoguard.config.problem import Problem
 
+_ABSENT = object()
 _SECRET_WORDS = ("password", "token", "auth_token", "secret", "api_key", "apikey")
 
 
@@ -32,17 +33,21 @@ def _data_location(loc: Sequence[str | int], data: Any, kind: str) -> Location:
     location: list[str | int] = []
     current = data
     for position, part in enumerate(loc):
-        last = position == len(loc) - 1
-        if (isinstance(current, dict) and part in current) or (
-            isinstance(current, list) and isinstance(part, int) and 0 <= part < len(current)
-        ):
-            current = current[part]
-        elif last and kind in ("missing", "extra_forbidden"):
-            pass
-        else:
+        child = _child_value(current, part)
+        if child is not _ABSENT:
+            current = child
+        elif not (position == len(loc) - 1 and kind in ("missing", "extra_forbidden")):
             continue
         location.append(part)
     return tuple(location)
+
+
+def _child_value(value: Any, part: str | int) -> Any:
+    if isinstance(value, dict) and part in value:
+        return value[part]
+    if isinstance(value, list) and isinstance(part, int) and 0 <= part < len(value):
+        return value[part]
+    return _ABSENT
 
 
 def _message(detail: ErrorDetails, location: Location, data: Any, model: type[BaseModel]) -> str:
@@ -92,12 +97,8 @@ def _keys_at(model: type[BaseModel], location: Location, data: Any) -> list[str]
         annotation = _pick_model(annotation, value)
         if annotation is None:
             return []
-        if isinstance(value, dict):
-            value = value.get(part)
-        elif isinstance(value, list) and isinstance(part, int) and 0 <= part < len(value):
-            value = value[part]
-        else:
-            value = None
+        child = _child_value(value, part)
+        value = None if child is _ABSENT else child
         annotation = _child(annotation, part)
         if annotation is None:
             return []
