@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import click
 from rich.table import Table
 
 from memoguard.cli.context import AppContext, pass_app
 from memoguard.cli.output import console, emit_json, show_duration, show_time
-from memoguard.cli.when import AT_HELP, resolve_when
+from memoguard.cli.when import AT_HELP, days_later, resolve_when
 from memoguard.domain.errors import UnknownLevelError
 
 DAYS_HELP = "How many days ahead to look."
@@ -35,7 +33,7 @@ def show(app: AppContext, name: str, days: int, level: str | None, start_text: s
     except LookupError as error:
         raise click.UsageError(str(error.args[0])) from None
     start = resolve_when(start_text, app.clock.now(), item.timezone)
-    end = start + timedelta(days=days)
+    end = days_later(start, days, item.timezone)
     levels = [level] if level else list(item.level_names)
     try:
         per_level = {lv: item.segments(start, end, lv) for lv in levels}
@@ -82,7 +80,7 @@ def gaps(app: AppContext, days: int, start_text: str | None, as_json: bool) -> N
     """Periods with nobody on call, across every roster and level. Exit code 1 when there are any."""
     config = app.config()
     start = resolve_when(start_text, app.clock.now(), config.timezone)
-    end = start + timedelta(days=days)
+    end = days_later(start, days, config.timezone)
     found = [
         (item, lv, gap)
         for item in config.rosters.values()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import click
@@ -21,10 +22,21 @@ from memoguard.services.simulation import Entry, PlannedAck, simulate
 @click.option("--at", "when", metavar="WHEN", help=AT_HELP)
 @click.option("--ack-after", metavar="DURATION", help="Simulate an acknowledgement this long after the alarm (5m).")
 @click.option("--ack-by", metavar="PERSON", help="Who acknowledges (with --ack-after).")
+@click.option(
+    "--confirm-after",
+    metavar="DURATION",
+    help="Double acknowledgement: the same person confirms this long after the alarm.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 @pass_app
 def simulate_command(
-    app: AppContext, policy: str, when: str | None, ack_after: str | None, ack_by: str | None, as_json: bool
+    app: AppContext,
+    policy: str,
+    when: str | None,
+    ack_after: str | None,
+    ack_by: str | None,
+    confirm_after: str | None,
+    as_json: bool,
 ) -> None:
     """Who POLICY would page, on which channel and when, for an alarm at a given time. Sends nothing."""
     config = app.config()
@@ -34,14 +46,17 @@ def simulate_command(
         raise click.UsageError(str(error.args[0])) from None
     if (ack_after is None) != (ack_by is None):
         raise click.UsageError("--ack-after and --ack-by go together")
+    if confirm_after is not None and ack_after is None:
+        raise click.UsageError("--confirm-after needs --ack-after and --ack-by")
     ack = None
     if ack_after is not None and ack_by is not None:
         if ack_by not in config.people:
             raise click.UsageError(f"--ack-by: unknown person {ack_by!r}")
-        try:
-            ack = PlannedAck(parse_duration(ack_after), ack_by)
-        except InvalidValueError as error:
-            raise click.UsageError(f"--ack-after: {error}") from None
+        ack = PlannedAck(
+            _duration("--ack-after", ack_after),
+            ack_by,
+            None if confirm_after is None else _duration("--confirm-after", confirm_after),
+        )
     zone = config.timezone
     start = resolve_when(when, app.clock.now(), zone)
     result = simulate(chosen, config.rosters, start, ack)
@@ -59,7 +74,7 @@ def simulate_command(
     for column in ("time", "+", "who", "channels", "what"):
         table.add_column(column)
     for entry in result.entries:
-        when_text, offset = show_time(entry.at, zone), "+" + show_duration(entry.at - start)
+        when_text, offset = entry.at.astimezone(zone).strftime("%a %H:%M"), "+" + show_duration(entry.at - start)
         if entry.notify is not None:
             n = entry.notify
             step = "crisis cell" if n.step is None else f"step {n.step + 1}"
@@ -73,6 +88,13 @@ def simulate_command(
     out = console()
     out.print(table)
     out.print(f"Then: {result.stopped}.")
+
+
+def _duration(option: str, text: str) -> timedelta:
+    try:
+        return parse_duration(text)
+    except InvalidValueError as error:
+        raise click.UsageError(f"{option}: {error}") from None
 
 
 def _json(entry: Entry) -> dict[str, Any]:

@@ -142,6 +142,10 @@ class _Loader:
                 result[name] = built
         return result
 
+    def _names(self, what: str, loaded: Mapping[str, Any]) -> set[str]:
+        """Names defined in files, whether or not the file loaded: what an operator reads in the folder."""
+        return set(loaded) | {name for kind, name in self.broken if kind == what}
+
     def _add(self, document: Document, location: Location, message: str) -> None:
         self.problems.append(document.problem(location, message))
 
@@ -218,7 +222,7 @@ class _Loader:
             here: Location = ("routes", index)
             # A policy that exists but failed to load has already been reported in its own file.
             if model.policy not in policies and ("policy", model.policy) not in self.broken:
-                self._add(document, (*here, "policy"), _unknown("policy", model.policy, policies))
+                self._add(document, (*here, "policy"), _unknown("policy", model.policy, self._names("policy", policies)))
             sources = _as_set(model.match.source)
             for source in sorted(sources - set(main.sources)):
                 self._add(document, (*here, "match", "source"), _unknown("source", source, main.sources))
@@ -362,7 +366,7 @@ class _Loader:
                 roster = rosters.get(target.name)
                 if roster is None:
                     if ("roster", target.name) not in self.broken:
-                        self._add(document, location, _unknown("roster", target.name, rosters))
+                        self._add(document, location, _unknown("roster", target.name, self._names("roster", rosters)))
                 elif target.level not in roster.level_names:
                     self._add(
                         document,

@@ -33,7 +33,9 @@ is never before ``now``. Double mode arms CONFIRM_TIMEOUT and (with ``reack_afte
 together; whichever fires first bumps the version and so disarms the other.
 
 Who may act. Acked, Confirmed, EscalateRequested and Resolved by a person need that person to have
-been paged for the incident (ever, any step or the crisis cell) or ``admin``; otherwise ``refused``.
+been paged for the incident (ever, any step or the crisis cell), to be an acker of the current stage
+(an admin who acked may confirm without ``admin`` again) or ``admin``; otherwise ``refused``. Acking or
+confirming twice is a ``duplicate`` whoever asks, checked before the right to act.
 Resolved without a person comes from the alarm source. Events on a resolved incident are ``ignored``
 (EscalateRequested is ``refused``, saying why); so are events other than Triggered, AlarmAttached and
 Resolved before the incident was triggered, and a second Triggered.
@@ -184,11 +186,11 @@ def _on_timer(d: _Decision, kind: TimerKind) -> None:
 def _on_acked(d: _Decision, event: Acked | Confirmed) -> None:
     inc, person, via = d.incident, event.person, _via(event)
     verb = "acknowledged" if isinstance(event, Acked) else "confirmed (counted as an acknowledgement)"
-    if not _may_act(inc, event):
-        _refuse(d, event, "acknowledge")
-        return
     if person in inc.acked_by:
         d.record("duplicate", f"{person} acknowledged again{via}: already counted", person)
+        return
+    if not _may_act(inc, event):
+        _refuse(d, event, "acknowledge")
         return
     d.incident = replace(inc, acked_by=(*inc.acked_by, person))
     count = len(d.incident.acked_by)
@@ -203,11 +205,11 @@ def _on_acked(d: _Decision, event: Acked | Confirmed) -> None:
 
 def _on_confirmed(d: _Decision, event: Confirmed) -> None:
     inc, person, via = d.incident, event.person, _via(event)
-    if not _may_act(inc, event):
-        _refuse(d, event, "confirm")
-        return
     if person in inc.confirmed_by:
         d.record("duplicate", f"{person} confirmed again{via}: already counted", person)
+        return
+    if not _may_act(inc, event):
+        _refuse(d, event, "confirm")
         return
     acked_by = inc.acked_by if person in inc.acked_by else (*inc.acked_by, person)
     d.incident = replace(inc, acked_by=acked_by, confirmed_by=(*inc.confirmed_by, person))
@@ -236,7 +238,7 @@ def _on_escalate(d: _Decision, event: EscalateRequested) -> None:
 
 
 def _on_resolved(d: _Decision, event: Resolved) -> None:
-    if event.person is not None and not (event.admin or event.person in d.incident.paged):
+    if event.person is not None and not _may_act(d.incident, event):
         _refuse(d, event, "resolve")
         return
     by = f"by {event.person}" if event.person is not None else "by the alarm source"
@@ -392,8 +394,9 @@ def _page(d: _Decision, people: tuple[str, ...], channels: tuple[str, ...], step
 # --- helpers ------------------------------------------------------------------------------------------
 
 
-def _may_act(incident: Incident, action: Action) -> bool:
-    return action.admin or action.person in incident.paged
+def _may_act(incident: Incident, action: Action | Resolved) -> bool:
+    """Paged for the incident, an acker of the current stage (e.g. an admin who acked), or an admin."""
+    return action.admin or action.person in incident.paged or action.person in incident.acked_by
 
 
 def _refuse(d: _Decision, event: Action | Resolved, verb: str) -> None:

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from memoguard.domain.duration import format_duration
 from memoguard.domain.effect import CancelTimers, Notify, Purpose, Record, ScheduleTimer
 from memoguard.domain.escalation import decide
-from memoguard.domain.event import Acked, Event, TimerFired, Triggered
+from memoguard.domain.event import Acked, Confirmed, Event, TimerFired, Triggered
 from memoguard.domain.incident import Incident
 from memoguard.domain.policy import Policy
 from memoguard.domain.roster import Roster
@@ -39,8 +39,12 @@ class Simulation:
 
 @dataclass(frozen=True)
 class PlannedAck:
+    """``person`` acknowledges ``after`` the alarm and, when ``confirm_after`` is set, confirms that long
+    after the alarm too (double acknowledgement)."""
+
     after: timedelta
     person: str
+    confirm_after: timedelta | None = None
 
 
 def simulate(
@@ -63,8 +67,10 @@ def simulate(
     pending: list[tuple[datetime, int, Event]] = [(start, 0, Triggered())]
     if ack is not None:
         pending.append((start + ack.after, 1, Acked(ack.person, via="simulation")))
+        if ack.confirm_after is not None:
+            pending.append((start + ack.confirm_after, 2, Confirmed(ack.person, via="simulation")))
     heapq.heapify(pending)
-    order = 2
+    order = 3
     entries: list[Entry] = []
     while pending:
         now, _, event = heapq.heappop(pending)

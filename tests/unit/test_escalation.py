@@ -271,6 +271,15 @@ def test_an_admin_may_ack_without_being_paged() -> None:
     assert "via cli" in records(effects, "acknowledged")[0].text
 
 
+def test_an_admin_who_acked_may_confirm_and_repeat_without_admin() -> None:
+    incident, _ = decide(triggered(policy(*STANDARD, ack=DOUBLE)), Acked("root", admin=True), minutes(1))
+    same, effects = decide(incident, Acked("root"), minutes(2))
+    assert same == incident
+    assert kinds(effects) == ["duplicate"]
+    incident, _ = decide(incident, Confirmed("root"), minutes(3))
+    assert incident.state == CONFIRMED
+
+
 def test_someone_paged_on_an_earlier_step_may_still_ack() -> None:
     incident, _ = fire(triggered(), TimerKind.ACK_TIMEOUT, minutes(5))
     incident, _ = decide(incident, Acked("alice"), minutes(6))
