@@ -64,7 +64,9 @@ def _row(roster: Roster, level: str, at: datetime) -> dict[str, Any]:
         raise click.UsageError(str(error)) from None
     current = segments[0]
     last = before[-1] if before else None
-    started = last.start if last and (last.person, last.source) == (current.person, current.source) else None
+    same = last is not None and (last.person, last.source) == (current.person, current.source)
+    # A stretch that reaches back to the start of the look-back window started earlier than we looked: unknown.
+    started = last.start if last is not None and same and last.start > at - LOOKAHEAD else None
     return {
         "roster": roster.name,
         "level": level,

@@ -32,7 +32,7 @@ def show(app: AppContext, name: str, days: int, level: str | None, start_text: s
         item = config.roster(name)
     except LookupError as error:
         raise click.UsageError(str(error.args[0])) from None
-    start = resolve_when(start_text, app.clock.now(), item.timezone)
+    start = resolve_when(start_text, app.clock.now(), item.timezone, "--from")
     end = days_later(start, days, item.timezone)
     levels = [level] if level else list(item.level_names)
     try:
@@ -79,7 +79,7 @@ def show(app: AppContext, name: str, days: int, level: str | None, start_text: s
 def gaps(app: AppContext, days: int, start_text: str | None, as_json: bool) -> None:
     """Periods with nobody on call, across every roster and level. Exit code 1 when there are any."""
     config = app.config()
-    start = resolve_when(start_text, app.clock.now(), config.timezone)
+    start = resolve_when(start_text, app.clock.now(), config.timezone, "--from")
     end = days_later(start, days, config.timezone)
     found = [
         (item, lv, gap)

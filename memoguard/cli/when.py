@@ -13,8 +13,8 @@ from memoguard.domain.walltime import parse_local_datetime, to_instant, to_local
 AT_HELP = "When: 'now' (default), '+2h', 'YYYY-MM-DD HH:MM' in the roster's time zone, or ISO 8601 with an offset."
 
 
-def resolve_when(text: str | None, now: datetime, zone: tzinfo) -> datetime:
-    """The instant ``text`` names; a UsageError that quotes the input otherwise."""
+def resolve_when(text: str | None, now: datetime, zone: tzinfo, option: str = "--at") -> datetime:
+    """The instant ``text`` names; a UsageError that names ``option`` and quotes the input otherwise."""
     if text is None or text.strip().lower() == "now":
         return now
     try:
@@ -22,7 +22,7 @@ def resolve_when(text: str | None, now: datetime, zone: tzinfo) -> datetime:
             return now + parse_duration(text.strip()[1:])
         return parse_local_datetime(text, zone)
     except InvalidValueError as error:
-        raise click.UsageError(f"--at: {error}") from None
+        raise click.UsageError(f"{option}: {error}") from None
 
 
 def days_later(start: datetime, days: int, zone: tzinfo) -> datetime:

@@ -54,15 +54,26 @@ def read_document(path: Path, shown_as: str) -> tuple[Document | None, list[Prob
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else 0
-        reason = getattr(error, "problem", None) or str(error)
-        return None, [Problem(shown_as, line, "", f"invalid YAML: {reason}")]
+        return None, [Problem(shown_as, *_syntax_error(error))]
     document = Document(shown_as, None)
     problems: list[Problem] = []
     if node is not None:
         document.data = _convert(node, (), document, problems)
     return document, problems
+
+
+def _syntax_error(error: yaml.YAMLError) -> tuple[int, str, str]:
+    """Line, path and message of a syntax error. The context names where an unclosed construct
+    starts: an unterminated quote is only detected at the end of the file, far from the mistake."""
+    mark = getattr(error, "problem_mark", None)
+    if mark is None:
+        return 0, "", f"invalid YAML: {error}"
+    reason = getattr(error, "problem", None) or str(error)
+    context = getattr(error, "context", None)
+    context_mark = getattr(error, "context_mark", None)
+    if context and context_mark is not None:
+        reason += f" ({context} that starts on line {context_mark.line + 1})"
+    return mark.line + 1, "", f"invalid YAML at column {mark.column + 1}: {reason}"
 
 
 def _convert(node: yaml.Node, location: Location, document: Document, problems: list[Problem]) -> Any:
@@ -74,9 +85,9 @@ def _convert(node: yaml.Node, location: Location, document: Document, problems: 
                 key = str(key)
             here = (*location, str(key))
             if str(key) in result:
-                problems.append(
-                    Problem(document.file, key_node.start_mark.line + 1, format_location(here), "duplicate key")
-                )
+                first = document.lines[here]
+                message = f"duplicate key: already defined on line {first}"
+                problems.append(Problem(document.file, key_node.start_mark.line + 1, format_location(here), message))
                 continue
             document.lines[here] = key_node.start_mark.line + 1
             result[str(key)] = _convert(value_node, here, document, problems)
@@ -100,6 +111,9 @@ def _scalar(node: yaml.Node) -> Any:
     # YAML 1.1 reads 18:00 as the base-60 number 1080 and NO (Norway) or "on" as booleans; keep
     # those as the text the operator wrote, as YAML 1.2 does.
     if node.tag in ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float") and ":" in node.value:
+        return str(node.value)
+    # An unquoted phone number (+33612345678, 0612345678) would lose its "+" or be read as octal.
+    if node.tag == "tag:yaml.org,2002:int" and node.value[:1] in ("+", "0") and len(node.value) > 1:
         return str(node.value)
     if node.tag == "tag:yaml.org,2002:bool" and node.value.lower() not in ("true", "false"):
         return str(node.value)

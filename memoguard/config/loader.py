@@ -222,7 +222,9 @@ class _Loader:
             here: Location = ("routes", index)
             # A policy that exists but failed to load has already been reported in its own file.
             if model.policy not in policies and ("policy", model.policy) not in self.broken:
-                self._add(document, (*here, "policy"), _unknown("policy", model.policy, self._names("policy", policies)))
+                self._add(
+                    document, (*here, "policy"), _unknown("policy", model.policy, self._names("policy", policies))
+                )
             sources = _as_set(model.match.source)
             for source in sorted(sources - set(main.sources)):
                 self._add(document, (*here, "match", "source"), _unknown("source", source, main.sources))

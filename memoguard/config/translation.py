@@ -64,6 +64,9 @@ def _message(detail: ErrorDetails, location: Location, data: Any, model: type[Ba
         return f"unknown kind {context.get('tag')!r} (expected one of: {context.get('expected_tags')})"
     if kind == "union_tag_not_found":
         return "required key 'kind' is missing"
+    if kind in ("model_type", "model_attributes_type", "dict_type"):
+        # pydantic would say "a valid dictionary or instance of PersonModel": name no class to an operator.
+        return f"expected a mapping of keys to values, got {received!r}"
     if kind in ("too_short",) and isinstance(received, (list, dict)) and not received:
         return "must not be empty"
     if kind == "string_pattern_mismatch":

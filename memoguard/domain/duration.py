@@ -21,8 +21,11 @@ def parse_duration(text: str) -> timedelta:
             f"invalid duration {text!r}: expected a number and a unit (s, m, h, d, w), e.g. 30s, 5m, 4h, 1w"
         )
     total = timedelta()
-    for amount, unit in _PART.findall(cleaned):
-        total += int(amount) * _UNITS[unit]
+    try:
+        for amount, unit in _PART.findall(cleaned):
+            total += int(amount) * _UNITS[unit]
+    except OverflowError:
+        raise InvalidValueError(f"invalid duration {text!r}: too long") from None
     if total <= timedelta():
         raise InvalidValueError(f"invalid duration {text!r}: must be longer than zero")
     return total

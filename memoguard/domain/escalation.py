@@ -19,9 +19,9 @@ while it is not, escalation carries on untouched and later steps do not page the
 The crisis cell has a quorum of its own, so entering it starts a new ack stage (ackers cleared).
 Whenever an ack stage is abandoned — ack expiry, confirm timeout, escalate-now — the incident goes back
 to TRIGGERED, the ackers are cleared and each previous acker (except whoever asked to escalate) gets a
-STATUS notification saying so. Beyond the crisis cell there is nothing further: "escalating" while the
-crisis cell is paged (escalate-now, confirm timeout, all its pages undeliverable aside) pages the cell
-again. Confirmation implies acknowledgement: a confirmer is also added to ``acked_by``. An ack or a
+STATUS notification saying so. Beyond the crisis cell there is nothing further: once it is paged,
+escalate-now and a confirm timeout page it again, and failed deliveries to it are only recorded.
+Confirmation implies acknowledgement: a confirmer is also added to ``acked_by``. An ack or a
 confirmation by a new person once the stage is complete is noted (``ack_noted``/``confirm_noted``)
 and changes nothing but the lists.
 
@@ -83,13 +83,6 @@ from memoguard.domain.incident import Incident, IncidentState
 from memoguard.domain.paging import crisis_callout, step_callout
 from memoguard.domain.policy import AckMode
 
-TRIGGERED, ACKNOWLEDGED, CONFIRMED, RESOLVED = (
-    IncidentState.TRIGGERED,
-    IncidentState.ACKNOWLEDGED,
-    IncidentState.CONFIRMED,
-    IncidentState.RESOLVED,
-)
-
 
 def decide(incident: Incident, event: Event, now: datetime) -> tuple[Incident, list[Effect]]:
     """Apply ``event`` to ``incident`` at ``now``: the new incident and the effects to carry out."""
@@ -139,7 +132,7 @@ class _Decision:
     def rearm(self, *timers: tuple[TimerKind, timedelta]) -> None:
         """Replace the pending timers with ``timers`` (kind, delay from now); none cancels them all."""
         version = self.incident.version + 1
-        self.timers = [ScheduleTimer(kind, max(self.now, self.now + delay), version) for kind, delay in timers]
+        self.timers = [ScheduleTimer(kind, max(self.now, self.now + d), version) for kind, d in timers]
 
     def finish(self) -> tuple[Incident, list[Effect]]:
         if self.timers is None:
@@ -161,25 +154,26 @@ def _on_triggered(d: _Decision) -> None:
 
 def _on_timer(d: _Decision, kind: TimerKind) -> None:
     inc = d.incident
-    if kind == TimerKind.ACK_TIMEOUT and inc.state == TRIGGERED and not inc.crisis:
+    if kind == TimerKind.ACK_TIMEOUT and inc.state == IncidentState.TRIGGERED and not inc.crisis:
         step = inc.policy.steps[inc.step]
         partial = f" (only {len(inc.acked_by)} of {inc.quorum} acknowledged)" if inc.acked_by else ""
         within = format_duration(step.ack_within)
-        d.record("ack_timeout", f"Step {inc.step + 1} was not acknowledged within {within}{partial}; escalating")
+        text = f"Step {inc.step + 1} was not acknowledged within {within}{partial}; escalating"
+        d.record("ack_timeout", text)
         _advance(d, "ack_timeout")
-    elif kind == TimerKind.CONFIRM_TIMEOUT and inc.state == ACKNOWLEDGED:
+    elif kind == TimerKind.CONFIRM_TIMEOUT and inc.state == IncidentState.ACKNOWLEDGED:
         within = format_duration(inc.policy.ack.confirm_within or timedelta())
-        text = f"Acknowledgement by {_names(inc.acked_by)} was not confirmed within {within}; escalation resumes"
+        text = f"Acknowledgement by {_names(inc.acked_by)} not confirmed within {within}; escalation resumes"
         d.record("confirm_timeout", text)
         _release_ackers(d, "confirm_timeout")
         _escalate(d, "confirm_timeout")
-    elif kind == TimerKind.ACK_EXPIRY and inc.state == ACKNOWLEDGED:
+    elif kind == TimerKind.ACK_EXPIRY and inc.state == IncidentState.ACKNOWLEDGED:
         after = format_duration(inc.policy.ack.reack_after or timedelta())
         text = f"Acknowledgement by {_names(inc.acked_by)} expired after {after}; paging again"
         d.record("ack_expired", text)
         _release_ackers(d, "ack_expired")
         _repage_current(d, "reack")
-    elif kind == TimerKind.CRISIS_REPEAT and inc.state == TRIGGERED and inc.crisis:
+    elif kind == TimerKind.CRISIS_REPEAT and inc.state == IncidentState.TRIGGERED and inc.crisis:
         _page_crisis(d, "crisis_repeat", "crisis_repeat", "Crisis cell not acknowledged yet")
 
 
@@ -194,7 +188,7 @@ def _on_acked(d: _Decision, event: Acked | Confirmed) -> None:
         return
     d.incident = replace(inc, acked_by=(*inc.acked_by, person))
     count = len(d.incident.acked_by)
-    if inc.state != TRIGGERED:
+    if inc.state != IncidentState.TRIGGERED:
         d.record("ack_noted", f"{person} {verb}{via}; the incident was already {inc.state}", person)
     elif count < inc.quorum:
         text = f"{person} {verb}{via} ({count} of {inc.quorum} needed); escalation continues"
@@ -214,15 +208,15 @@ def _on_confirmed(d: _Decision, event: Confirmed) -> None:
     acked_by = inc.acked_by if person in inc.acked_by else (*inc.acked_by, person)
     d.incident = replace(inc, acked_by=acked_by, confirmed_by=(*inc.confirmed_by, person))
     count = len(d.incident.confirmed_by)
-    if inc.state == CONFIRMED:
+    if inc.state == IncidentState.CONFIRMED:
         d.record("confirm_noted", f"{person} confirmed{via}; the incident was already confirmed", person)
     elif count >= inc.quorum:
-        d.incident = replace(d.incident, state=CONFIRMED)
+        d.incident = replace(d.incident, state=IncidentState.CONFIRMED)
         d.rearm()
         text = f"{person} confirmed{via}; incident confirmed by {_names(d.incident.confirmed_by)}"
         d.record("confirmed", text, person)
     else:
-        if inc.state == TRIGGERED and len(acked_by) >= inc.quorum:
+        if inc.state == IncidentState.TRIGGERED and len(acked_by) >= inc.quorum:
             _acknowledge(d, f"{person} confirmed{via} (counted as an acknowledgement)", person)
         text = f"{person} confirmed{via} ({count} of {inc.quorum} confirmations needed)"
         d.record("confirm_partial", text, person)
@@ -242,7 +236,7 @@ def _on_resolved(d: _Decision, event: Resolved) -> None:
         _refuse(d, event, "resolve")
         return
     by = f"by {event.person}" if event.person is not None else "by the alarm source"
-    d.incident = replace(d.incident, state=RESOLVED)
+    d.incident = replace(d.incident, state=IncidentState.RESOLVED)
     d.rearm()
     d.effects.append(CancelNotifications())
     d.record("resolved", f"Resolved {by}{_via(event)}", event.person)
@@ -253,7 +247,8 @@ def _on_delivery_failed(d: _Decision, event: DeliveryFailed) -> None:
     d.record("delivery_failed", f"Could not reach {person}: {event.reason}", person)
     d.incident = replace(inc, undeliverable=inc.undeliverable | {person})
     stage = d.incident.stage_paged
-    if inc.state == TRIGGERED and not inc.crisis and stage and d.incident.undeliverable.issuperset(stage):
+    unreachable = bool(stage) and d.incident.undeliverable.issuperset(stage)
+    if unreachable and inc.state == IncidentState.TRIGGERED and not inc.crisis:
         d.record("unreachable", f"Nobody paged at step {inc.step + 1} can be reached; escalating now")
         _advance(d, "undeliverable")
 
@@ -273,7 +268,7 @@ def _acknowledge(d: _Decision, what: str, person: str) -> None:
     if rule.reack_after is not None:
         timers.append((TimerKind.ACK_EXPIRY, rule.reack_after))
         waits.append(f"the acknowledgement expires after {format_duration(rule.reack_after)}")
-    d.incident = replace(inc, state=ACKNOWLEDGED)
+    d.incident = replace(inc, state=IncidentState.ACKNOWLEDGED)
     d.rearm(*timers)
     tail = "".join(f"; {wait}" for wait in waits)
     d.record("acknowledged", f"{what}; incident acknowledged by {_names(inc.acked_by)}{tail}", person)
@@ -286,7 +281,7 @@ def _release_ackers(d: _Decision, reason: str, but: str | None = None) -> None:
     for person in inc.acked_by:
         if person != but:
             d.effects.append(Notify(person, channels, Purpose.STATUS, step, reason))
-    d.incident = replace(inc, state=TRIGGERED, acked_by=(), confirmed_by=())
+    d.incident = replace(inc, state=IncidentState.TRIGGERED, acked_by=(), confirmed_by=())
 
 
 # --- escalation ---------------------------------------------------------------------------------------
@@ -344,7 +339,8 @@ def _page_step(d: _Decision, index: int, reason: str) -> bool:
     d.effects.extend(callout.problems)
     d.incident = replace(d.incident, step=index)
     if not callout.people:
-        why = f"{_names(callout.already_acked)} already acknowledged" if callout.already_acked else "no target"
+        acked = callout.already_acked
+        why = f"{_names(acked)} already acknowledged" if acked else "no target"
         d.record("step_skipped", f"Step {index + 1} skipped: nobody to page ({why}); moving on")
         return False
     _page(d, callout.people, step.channels, index, reason)
@@ -360,9 +356,8 @@ def _end(d: _Decision) -> None:
     """Every step and repeat is spent: page the crisis cell, or record that the escalation is exhausted."""
     inc = d.incident
     if inc.policy.crisis_cell is None:
-        passes = inc.policy.repeat + 1
-        text = f"Escalation exhausted: {len(inc.policy.steps)} step(s) × {passes} pass(es) without acknowledgement"
-        d.record("exhausted", text + "; no further pages are scheduled")
+        passes = f"{len(inc.policy.steps)} step(s) × {inc.policy.repeat + 1} pass(es)"
+        d.record("exhausted", f"Escalation exhausted: {passes} without acknowledgement; no further pages")
         d.rearm()
         return
     d.incident = replace(inc, crisis=True, acked_by=(), confirmed_by=())
@@ -384,9 +379,9 @@ def _page_crisis(d: _Decision, reason: str, kind: str, headline: str) -> None:
         d.rearm()
 
 
-def _page(d: _Decision, people: tuple[str, ...], channels: tuple[str, ...], step: int | None, reason: str) -> None:
+def _page(d: _Decision, people: tuple[str, ...], via: tuple[str, ...], step: int | None, why: str) -> None:
     """PAGE each of ``people``; they become the current stage and count as paged for the incident."""
-    d.effects.extend(Notify(person, channels, Purpose.PAGE, step, reason) for person in people)
+    d.effects.extend(Notify(person, via, Purpose.PAGE, step, why) for person in people)
     inc = d.incident
     d.incident = replace(inc, paged=inc.paged | set(people), stage_paged=people, undeliverable=frozenset())
 

@@ -46,16 +46,16 @@ def crisis_callout(incident: Incident) -> Callout:
     return _callout(incident, list(cell.members) if cell else [], [])
 
 
-def _resolve(incident: Incident, target: Target, index: int, now: datetime) -> tuple[str | None, Record | None]:
+def _resolve(inc: Incident, target: Target, index: int, now: datetime) -> tuple[str | None, Record | None]:
     if target.kind == TargetKind.PERSON:
         return target.name, None
     try:
-        assignment = incident.roster(target.name).oncall(now, target.level)
+        assignment = inc.roster(target.name).oncall(now, target.level)
     except LookupError as error:  # no copy of the roster, or an unknown level (UnknownLevelError)
         text = f"Step {index + 1}: target {target} cannot be resolved: {error}"
         return None, Record("unresolvable", text)
     if assignment is None:
-        text = f"Gap at step {index + 1}: nobody is on call for roster {target.name!r} at level {target.level!r}"
+        text = f"Gap at step {index + 1}: nobody on call for roster {target.name!r} at level {target.level!r}"
         return None, Record("gap", text)
     return assignment.person, None
 

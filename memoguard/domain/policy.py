@@ -89,8 +89,12 @@ class CrisisCell:
     def __post_init__(self) -> None:
         if not self.members:
             raise InvalidValueError("a crisis cell needs members")
-        if not 1 <= self.quorum <= len(self.members):
-            raise InvalidValueError(f"crisis cell quorum must be between 1 and {len(self.members)}")
+        if self.quorum < 1:
+            raise InvalidValueError("crisis cell quorum must be at least 1")
+        if self.quorum > len(self.members):
+            raise InvalidValueError(
+                f"crisis cell quorum {self.quorum} can never be met: the cell has {len(self.members)} member(s)"
+            )
 
 
 @dataclass(frozen=True)

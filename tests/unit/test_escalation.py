@@ -44,14 +44,21 @@ INFRA = Roster(
     (Level("secondary", offset=1),),
 )
 # Weekends only: a gap on a Tuesday.
+WEEKENDS = Window(days=frozenset({5, 6}))
 WEEKEND = Roster(
     "weekend",
     PARIS,
-    (Layer("w", ("wendy",), timedelta(weeks=1), datetime(2026, 1, 5, 9, 0), (Window(days=frozenset({5, 6})),)),),
+    (Layer("w", ("wendy",), timedelta(weeks=1), datetime(2026, 1, 5, 9, 0), (WEEKENDS,)),),
 )
 SMS_VOICE = ("sms", "voice")
 CELL = CrisisCell(("director", "cto", "comms"), ("sms", "voice", "email"), quorum=2, bridge="+33123456789")
 DOUBLE = AckRule(AckMode.DOUBLE, confirm_within=timedelta(minutes=20))
+DOUBLE_QUORUM_2 = AckRule(AckMode.DOUBLE, timedelta(minutes=20), quorum=2)
+CellOrNone = CrisisCell | None
+
+QUORUM_2 = AckRule(quorum=2)
+FIVE_MINUTES = timedelta(minutes=5)
+ACK_TIMEOUT = TimerKind.ACK_TIMEOUT
 
 TRIGGERED = IncidentState.TRIGGERED
 ACKNOWLEDGED = IncidentState.ACKNOWLEDGED
@@ -63,7 +70,7 @@ def step(*targets: str, within: int = 5, channels: tuple[str, ...] = SMS_VOICE) 
     return Step(tuple(Target.parse(t) for t in targets), channels, timedelta(minutes=within))
 
 
-def policy(*steps: Step, ack: AckRule | None = None, repeat: int = 0, crisis: CrisisCell | None = None) -> Policy:
+def policy(*steps: Step, ack: AckRule | None = None, repeat: int = 0, crisis: CellOrNone = None) -> Policy:
     return Policy("critical", steps, ack or AckRule(), repeat, crisis)
 
 
@@ -307,7 +314,7 @@ def test_a_second_person_acking_once_acknowledged_is_only_noted() -> None:
 
 
 def test_quorum_two_needs_two_distinct_people() -> None:
-    pol = policy(step("roster:infra", "roster:infra/secondary"), step("person:manager"), ack=AckRule(quorum=2))
+    pol = policy(step("roster:infra", "roster:infra/secondary"), step("person:manager"), ack=QUORUM_2)
     incident = triggered(pol)
 
     incident, effects = decide(incident, Acked("alice"), minutes(1))
@@ -327,7 +334,7 @@ def test_quorum_two_needs_two_distinct_people() -> None:
 
 
 def test_partial_ackers_are_not_paged_again_on_later_steps() -> None:
-    pol = policy(step("roster:infra", "person:carol"), step("roster:infra", "person:dave"), ack=AckRule(quorum=2))
+    pol = policy(step("roster:infra", "person:carol"), step("roster:infra", "person:dave"), ack=QUORUM_2)
     incident, _ = decide(triggered(pol), Acked("alice"), minutes(1))
     incident, effects = fire(incident, TimerKind.ACK_TIMEOUT, minutes(5))
     assert paged_people(effects) == ["dave"]
@@ -351,7 +358,8 @@ def test_a_step_whose_people_all_acked_is_skipped() -> None:
 
 
 def test_double_ack_then_confirm() -> None:
-    pol = policy(*STANDARD, ack=AckRule(AckMode.DOUBLE, timedelta(minutes=20), reack_after=timedelta(hours=4)))
+    rule = AckRule(AckMode.DOUBLE, timedelta(minutes=20), reack_after=timedelta(hours=4))
+    pol = policy(*STANDARD, ack=rule)
     incident, effects = decide(triggered(pol), Acked("alice", via="sms"), minutes(1))
     assert incident.state == ACKNOWLEDGED
     assert timers(effects) == [
@@ -382,7 +390,7 @@ def test_confirm_while_triggered_counts_as_ack_and_confirmation() -> None:
 
 
 def test_double_quorum_two_confirmations_need_two_people() -> None:
-    pol = policy(step("roster:infra", "roster:infra/secondary"), ack=AckRule(AckMode.DOUBLE, timedelta(minutes=20), 2))
+    pol = policy(step("roster:infra", "roster:infra/secondary"), ack=DOUBLE_QUORUM_2)
     incident = triggered(pol)
     incident, effects = decide(incident, Confirmed("alice"), minutes(1))
     assert incident.state == TRIGGERED
@@ -398,7 +406,7 @@ def test_double_quorum_two_confirmations_need_two_people() -> None:
 
 
 def test_confirm_reaching_ack_quorum_but_not_confirm_quorum_acknowledges() -> None:
-    pol = policy(step("roster:infra", "roster:infra/secondary"), ack=AckRule(AckMode.DOUBLE, timedelta(minutes=20), 2))
+    pol = policy(step("roster:infra", "roster:infra/secondary"), ack=DOUBLE_QUORUM_2)
     incident, _ = decide(triggered(pol), Acked("alice"), minutes(1))
     incident, effects = decide(incident, Confirmed("bob"), minutes(2))
     assert incident.state == ACKNOWLEDGED
@@ -444,14 +452,17 @@ def test_ack_expiry_retriggers_and_repages_the_current_step() -> None:
     assert pages(effects) == [Notify("alice", SMS_VOICE, Purpose.PAGE, 0, "reack")]
     assert statuses(effects) == [Notify("alice", SMS_VOICE, Purpose.STATUS, 0, "ack_expired")]
     assert kinds(effects) == ["ack_expired", "paged"]
-    assert timers(effects) == [ScheduleTimer(TimerKind.ACK_TIMEOUT, later + timedelta(minutes=5), incident.version)]
+    assert timers(effects) == [ScheduleTimer(TimerKind.ACK_TIMEOUT, later + FIVE_MINUTES, incident.version)]
 
 
 def test_ack_expiry_in_double_mode_disarms_the_confirm_timeout() -> None:
     pol = policy(*STANDARD, ack=AckRule(AckMode.DOUBLE, timedelta(hours=5), reack_after=timedelta(hours=1)))
     acked, _ = decide(triggered(pol), Acked("alice"), minutes(1))
     incident, _ = fire(acked, TimerKind.ACK_EXPIRY, minutes(61))
-    assert decide(incident, TimerFired(TimerKind.CONFIRM_TIMEOUT, acked.version), minutes(301)) == (incident, [])
+    assert decide(incident, TimerFired(TimerKind.CONFIRM_TIMEOUT, acked.version), minutes(301)) == (
+        incident,
+        [],
+    )
 
 
 def test_ack_expiry_of_an_admin_ack_tells_the_admin_and_pages_the_step() -> None:
@@ -495,9 +506,10 @@ def test_escalate_now_from_confirmed_resumes_paging() -> None:
 
 def test_escalate_by_someone_not_paged_is_refused() -> None:
     incident = triggered()
+    text = "mallory may not escalate: not paged for this incident and not an admin"
     assert decide(incident, EscalateRequested("mallory"), minutes(1)) == (
         incident,
-        [Record("refused", "mallory may not escalate: not paged for this incident and not an admin", "mallory")],
+        [Record("refused", text, "mallory")],
     )
 
 
@@ -629,8 +641,8 @@ def test_repeat_then_crisis_cell_with_bridge() -> None:
 
 
 def test_crisis_cell_quorum_and_repeat_pages_only_those_who_have_not_acked() -> None:
-    cell = CrisisCell(("director", "cto", "comms"), ("sms", "voice"), quorum=2, repeat_every=timedelta(minutes=15))
-    incident, effects = fire(triggered(policy(step("person:alice"), crisis=cell)), TimerKind.ACK_TIMEOUT, minutes(5))
+    cell = CrisisCell(("director", "cto", "comms"), SMS_VOICE, quorum=2, repeat_every=timedelta(minutes=15))
+    incident, effects = fire(triggered(policy(step("person:alice"), crisis=cell)), ACK_TIMEOUT, minutes(5))
     assert timers(effects) == [ScheduleTimer(TimerKind.CRISIS_REPEAT, minutes(20), incident.version)]
     assert "bridge" not in records(effects, "crisis")[0].text
 

@@ -1,0 +1,150 @@
+"""The command line as an operator runs it: real processes, through ``python -m memoguard`` and through the
+installed ``memoguard`` console script, on the repository's example configuration.
+
+Every command that depends on time is given ``--at``/``--from``: nothing here reads the real clock.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from memoguard import __version__
+
+REPO = Path(__file__).resolve().parents[2]
+SCRIPT = Path(sys.executable).parent / ("memoguard.exe" if os.name == "nt" else "memoguard")
+MODULE = [sys.executable, "-m", "memoguard"]
+
+
+def run(command: list[str], cwd: Path, expect: int = 0, **env: str) -> subprocess.CompletedProcess[str]:
+    environment = {key: value for key, value in os.environ.items() if key != "MEMOGUARD_CONFIG"}
+    # Warnings are errors in the child process too, and rich tables are wide enough to read.
+    environment |= {"PYTHONWARNINGS": "error", "COLUMNS": "200", **env}
+    result = subprocess.run(command, cwd=cwd, env=environment, capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == expect, f"exit {result.returncode}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+    assert "Traceback" not in result.stderr
+    return result
+
+
+@pytest.fixture(scope="module")
+def script() -> list[str]:
+    if not SCRIPT.is_file():
+        pytest.fail(f"the memoguard console script is not installed next to {sys.executable}")
+    return [str(SCRIPT)]
+
+
+def test_module_version() -> None:
+    result = run([*MODULE, "--version"], cwd=REPO)
+    assert result.stdout.strip() == f"memoguard, version {__version__}"
+
+
+def test_script_help(script: list[str], tmp_path: Path) -> None:
+    out = run([*script, "--help"], cwd=tmp_path).stdout
+    for command in ("check", "oncall", "roster", "simulate"):
+        assert command in out
+
+
+def test_module_check_in_the_repository_root() -> None:
+    # No --config: the current directory is the configuration.
+    result = run([*MODULE, "check"], cwd=REPO)
+    assert "is valid" in result.stdout
+    summary = json.loads(run([*MODULE, "check", "--json"], cwd=REPO).stdout)
+    assert set(summary["rosters"]) == {"dba", "infra"}
+    assert set(summary["policies"]) == {"critical", "database", "default"}
+
+
+def test_module_oncall_on_bastille_day() -> None:
+    data = json.loads(run([*MODULE, "oncall", "infra", "--at", "2026-07-14 12:00", "--json"], cwd=REPO).stdout)
+    primary, secondary = data["oncall"]
+    assert (primary["person"], primary["source"]) == ("david", "astreinte")
+    assert primary["from"] == "2026-07-13T16:00:00+00:00"
+    assert primary["until"] == "2026-07-15T06:30:00+00:00"
+    assert secondary["person"] == "alice"
+
+
+def test_script_with_config_option_from_elsewhere(script: list[str], tmp_path: Path) -> None:
+    command = [*script, "--config", str(REPO), "simulate", "critical", "--at", "2026-01-06 20:00", "--json"]
+    data = json.loads(run(command, cwd=tmp_path).stdout)
+    start = datetime.fromisoformat(data["start"])
+    crisis = [
+        (datetime.fromisoformat(entry["at"]) - start, entry["person"])
+        for entry in data["entries"]
+        if entry["type"] == "notify" and entry["step"] is None
+    ]
+    assert crisis == [(timedelta(minutes=50), name) for name in ("olivier", "pauline", "quentin")]
+
+
+def test_script_with_config_from_the_environment(script: list[str], tmp_path: Path) -> None:
+    out = run(
+        [*script, "roster", "gaps", "--from", "2026-03-01 00:00", "--days", "30"],
+        cwd=tmp_path,
+        MEMOGUARD_CONFIG=str(REPO),
+    ).stdout
+    assert "No gaps" in out
+    show = run(
+        [*script, "roster", "show", "infra", "--from", "2026-03-27 00:00", "--days", "4", "--level", "primary"],
+        cwd=tmp_path,
+        MEMOGUARD_CONFIG=str(REPO),
+    ).stdout
+    assert "Mon 2026-03-30 08:30" in show
+
+
+def test_script_roster_gaps_exit_code(script: list[str], tmp_path: Path) -> None:
+    (tmp_path / "memoguard.yaml").write_text(
+        'timezone: Europe/Paris\npeople:\n  alice: {phone: "+33 6 12 34 56 78", channels: [sms]}\n'
+        "channels:\n  sms: [console]\nproviders:\n  console: {kind: console}\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "rosters").mkdir()
+    (tmp_path / "rosters" / "desk.yaml").write_text(
+        'name: desk\nlayers:\n  - {name: day, members: [alice], shift: 1d, handoff: "09:00", start: 2026-01-05,'
+        ' active: [{from: "09:00", to: "17:00"}]}\n',
+        encoding="utf-8",
+    )
+    result = run(
+        [*script, "roster", "gaps", "--from", "2026-02-02 00:00", "--days", "1", "--json"], cwd=tmp_path, expect=1
+    )
+    gaps = json.loads(result.stdout)["gaps"]
+    assert [(g["start"], g["end"]) for g in gaps] == [
+        ("2026-02-01T23:00:00+00:00", "2026-02-02T08:00:00+00:00"),
+        ("2026-02-02T16:00:00+00:00", "2026-02-02T23:00:00+00:00"),
+    ]
+
+
+def test_script_check_broken_config(script: list[str], tmp_path: Path) -> None:
+    (tmp_path / "memoguard.yaml").write_text(
+        "timezone: Europe/Paris\npeople:\n  alice: {phone: 12}\n", encoding="utf-8"
+    )
+    (tmp_path / "rosters").mkdir()
+    (tmp_path / "rosters" / "broken.yaml").write_text("name: broken\nlayers: [\n", encoding="utf-8")
+    result = run([*script, "check"], cwd=tmp_path, expect=1)
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    # Both files' problems at once, as ``file:line: path: message`` relative to the working directory.
+    assert len(lines) == 3, result.stderr
+    assert lines[0].startswith("memoguard.yaml:3: people.alice.phone: ")
+    assert lines[1].startswith(f"{Path('rosters') / 'broken.yaml'}:")
+    assert "invalid YAML" in lines[1]
+    assert lines[2] == "2 problems found; nothing was loaded"
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["oncall", "nope", "--at", "2026-01-06 20:00"], "unknown roster 'nope'"),
+        (["oncall", "infra", "--at", "next tuesday"], "'next tuesday'"),
+        (["simulate", "critical", "--ack-after", "3m", "--at", "2026-01-06 20:00"], "--ack-by"),
+    ],
+)
+def test_module_usage_errors(args: list[str], fragment: str) -> None:
+    result = run([*MODULE, *args], cwd=REPO, expect=2)
+    assert result.stdout == ""
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1
+    assert fragment in errors[0]
