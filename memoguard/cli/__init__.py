@@ -30,7 +30,8 @@ def cli(ctx: click.Context, config_dir: Path) -> None:
     """memoguard: on-call rosters, escalation policies and paging."""
     if ctx.obj is None:
         ctx.obj = AppContext(Path(config_dir))
-    else:
+    elif ctx.get_parameter_source("config_dir") != click.core.ParameterSource.DEFAULT:
+        # An injected context (tests, embedding) keeps its directory unless --config says otherwise.
         ctx.obj.config_dir = Path(config_dir)
 
 

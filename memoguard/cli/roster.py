@@ -96,9 +96,12 @@ def gaps(app: AppContext, days: int, start_text: str | None, as_json: bool) -> N
             }
         )
     elif not found:
-        console().print(f"[green]No gaps: every level of every roster is covered for the next {days} days.[/green]")
+        console().print(
+            f"[green]No gaps: every level of every roster is covered for {days} days"
+            f" from {show_time(start, config.timezone)}.[/green]"
+        )
     else:
-        table = Table(title=f"Gaps in coverage over the next {days} days")
+        table = Table(title=f"Gaps in coverage over {days} days from {show_time(start, config.timezone)}")
         for column in ("roster", "level", "from", "to", "length"):
             table.add_column(column)
         for item, lv, gap in found:

@@ -9,8 +9,8 @@ from memoguard.domain.errors import InvalidValueError
 
 _UNITS = {"w": timedelta(weeks=1), "d": timedelta(days=1), "h": timedelta(hours=1)}
 _UNITS |= {"m": timedelta(minutes=1), "s": timedelta(seconds=1)}
-_PART = re.compile(r"(\d+)([wdhms])")
-_WHOLE = re.compile(r"(?:\d+[wdhms])+")
+_PART = re.compile(r"([0-9]+)([wdhms])")
+_WHOLE = re.compile(r"(?:[0-9]+[wdhms])+")
 
 
 def parse_duration(text: str) -> timedelta:

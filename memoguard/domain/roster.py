@@ -287,11 +287,30 @@ class Roster:
                     local_edges.update(window.edges(day))
             day += timedelta(days=1)
         for local in local_edges:
-            instant = to_instant(local, self.timezone)
-            if start < instant < end:
-                yield instant
+            yield from (t for t in _crossings(local, self.timezone) if start < t < end)
         for layer in layers:
             yield from _handoffs(layer, self.timezone, start, end)
+
+
+def _crossings(local: datetime, zone: tzinfo) -> Iterator[datetime]:
+    """Instants at which the wall clock may cross ``local``: its instant, and for a time the clocks show
+    twice, also the change where they go back over it and its second reading (windows read the wall
+    clock, so a window edge in the repeated hour is crossed again after the change)."""
+    first = to_instant(local, zone)
+    yield first
+    second = local.replace(tzinfo=zone, fold=1).astimezone(UTC)
+    if second > first and to_local(second, zone) == local:
+        yield second
+        # the change lies in (first, second]: find the first instant with the offset ``second`` has
+        offset = second.astimezone(zone).utcoffset()
+        low, high = first, second
+        while high - low > timedelta(seconds=1):
+            middle = low + (high - low) / 2
+            if middle.astimezone(zone).utcoffset() == offset:
+                high = middle
+            else:
+                low = middle
+        yield high.replace(microsecond=0)
 
 
 def _handoffs(layer: Layer, zone: tzinfo, start: datetime, end: datetime) -> Iterator[datetime]:

@@ -18,7 +18,7 @@ _FRENCH_WEEKDAYS = ("lun", "mar", "mer", "jeu", "ven", "sam", "dim")
 _WEEKDAY_NAMES = {
     name: index for names in (WEEKDAYS, _FULL_WEEKDAYS, _FRENCH_WEEKDAYS) for index, name in enumerate(names)
 }
-_TIME = re.compile(r"([01]?\d|2[0-3]):([0-5]\d)")
+_TIME = re.compile(r"([01]?[0-9]|2[0-3]):([0-5][0-9])")
 
 
 def parse_weekday(text: str) -> int:

@@ -56,14 +56,9 @@ def test_parse_duration_rejects_zero(text: str) -> None:
     assert repr(text) in str(caught.value)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=OverflowError,
-    reason="BUG in duration.py: an absurdly large amount escapes as OverflowError, not InvalidValueError",
-)
 @pytest.mark.parametrize("text", ["10000000000w", "999999999999999999999s"])
 def test_parse_duration_rejects_amounts_too_large_for_a_timedelta(text: str) -> None:
-    with pytest.raises(InvalidValueError) as caught:
+    with pytest.raises(InvalidValueError, match="too long") as caught:
         parse_duration(text)
     assert repr(text) in str(caught.value)
 
@@ -124,8 +119,7 @@ def test_parse_adds_up_the_parts_and_formats_back_to_the_same_length(pieces: lis
     assert parse_duration(format_duration(value)) == value
 
 
-# At most 9 characters: "99999999w" still fits a timedelta; larger amounts are the xfail above.
-@given(st.text(alphabet="0123456789wdhms .-+:", max_size=9))
+@given(st.text(alphabet="0123456789wdhms .-+:", max_size=16))
 def test_parse_either_returns_a_positive_duration_or_raises_invalid_value(text: str) -> None:
     try:
         value = parse_duration(text)
