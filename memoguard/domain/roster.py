@@ -113,6 +113,15 @@ class Layer:
             return None
         return self.members[(index + offset) % len(self.members)]
 
+    def backup(self, index: int, offset: int, avoid: str) -> str | None:
+        """The first member from ``offset`` places down the rotation on who is not ``avoid``."""
+        count = len(self.members)
+        for extra in range(count):
+            person = self.members[(index + offset + extra) % count]
+            if person != avoid:
+                return person
+        return None
+
     def is_active(self, local: datetime) -> bool:
         return not self.windows or any(window.contains(local) for window in self.windows)
 
@@ -224,6 +233,11 @@ class Roster:
         override = self._index[level].covering(at)
         if override is not None:
             return Assignment(override.who, OVERRIDE_SOURCE)
+        # An offset level backs the primary up, so it never names whoever is primary right now: when an
+        # override puts the rotation's next person on primary, the member after them backs up instead.
+        # (Without overrides the two can only meet when the offset wraps round, which already means nobody.)
+        primary = self.oncall(at, PRIMARY) if offset else None
+        avoid = primary.person if primary else None
         local = to_local(at, self.timezone)
         for layer in reversed(layers):
             if not layer.is_active(local):
@@ -232,6 +246,8 @@ class Roster:
             if index is None:
                 continue
             person = layer.member(index, offset)
+            if person is not None and person == avoid:
+                person = layer.backup(index, offset, avoid)
             if person is not None:
                 return Assignment(person, layer.name)
         return None
@@ -272,9 +288,10 @@ class Roster:
 
     def _edges(self, start: datetime, end: datetime, level: str) -> Iterator[datetime]:
         """Every instant in (start, end) where the answer may change."""
-        layers, _ = self._rotation(level)
+        layers, offset = self._rotation(level)
+        followed = {level, PRIMARY} if offset else {level}  # an offset level moves with primary overrides
         for override in self.overrides:
-            if override.level == level:
+            if override.level in followed:
                 yield from (t for t in (override.start, override.end) if start < t < end)
         first_day = to_local(start, self.timezone).date() - timedelta(days=1)
         last_day = to_local(end, self.timezone).date() + timedelta(days=1)

@@ -272,26 +272,27 @@ ONCALL_CASES = [
         id="easter-monday",
     ),
     pytest.param(
-        # Christmas Day: the override puts david on primary from Dec 24 18:00 to Dec 26 08:30. The secondary
-        # follows the rotation: week 50 is chloe's (50 % 4 = 2), so the secondary is david as well, from the
-        # end of business hours on the 24th until Monday 08:30.
+        # Christmas Day: the override puts david on primary from Dec 24 18:00 to Dec 26 08:30. Week 50 is
+        # chloe's (50 % 4 = 2), whose secondary would be david; a backup is never the primary, so the next
+        # member, alice, backs david up for as long as the override lasts.
         "2026-12-25 12:00",
         ("david", "override", "2026-12-24T17:00Z", "2026-12-26T07:30Z"),
-        ("david", "astreinte", "2026-12-24T17:00Z", "2026-12-28T07:30Z"),
+        ("alice", "astreinte", "2026-12-24T17:00Z", "2026-12-26T07:30Z"),
         id="christmas-override",
     ),
     pytest.param(
         # The override starts at 18:00 on the 24th (inclusive).
         "2026-12-24 18:00",
         ("david", "override", "2026-12-24T17:00Z", "2026-12-26T07:30Z"),
-        ("david", "astreinte", "2026-12-24T17:00Z", "2026-12-28T07:30Z"),
+        ("alice", "astreinte", "2026-12-24T17:00Z", "2026-12-26T07:30Z"),
         id="override-start",
     ),
     pytest.param(
-        # …and ends at 08:30 on the 26th (exclusive): back to week 50's astreinte, chloe, for the weekend.
+        # …and ends at 08:30 on the 26th (exclusive): back to week 50's astreinte, chloe, for the weekend,
+        # with david as her secondary again.
         "2026-12-26 08:30",
         ("chloe", "astreinte", "2026-12-26T07:30Z", "2026-12-28T07:30Z"),
-        ("david", "astreinte", "2026-12-24T17:00Z", "2026-12-28T07:30Z"),
+        ("david", "astreinte", "2026-12-26T07:30Z", "2026-12-28T07:30Z"),
         id="override-end",
     ),
     pytest.param(

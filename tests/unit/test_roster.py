@@ -704,3 +704,48 @@ def test_utc_normalises_and_refuses_naive_datetimes() -> None:
     assert utc(datetime(2026, 7, 1, 9, tzinfo=PARIS)).tzinfo is UTC
     with pytest.raises(InvalidValueError, match="no time zone"):
         utc(datetime(2026, 7, 1, 9))
+
+
+def test_an_offset_level_never_backs_up_an_overriding_primary_with_the_same_person() -> None:
+    # Week 1 is alice's, so bob would be her secondary; bob takes primary by override for two days, so
+    # carol, the member after him, backs him up for exactly that span, and bob is secondary again after.
+    start, end = paris(2026, 1, 7, 18), paris(2026, 1, 9, 18)
+    roster = Roster(
+        "r",
+        PARIS,
+        (rotation(("alice", "bob", "carol")),),
+        (Level("secondary", offset=1),),
+        (Override("bob", start, end),),
+    )
+    assert who(roster, paris(2026, 1, 8, 12)) == "bob"
+    assert who(roster, paris(2026, 1, 8, 12), "secondary") == "carol"
+    assert who(roster, paris(2026, 1, 7, 17), "secondary") == "bob"
+    assert who(roster, end, "secondary") == "bob"
+    segments = check_segments(roster, paris(2026, 1, 6), paris(2026, 1, 11), "secondary")
+    assert [(s.person, s.start, s.end) for s in segments] == [
+        ("bob", paris(2026, 1, 6), start),
+        ("carol", start, end),
+        ("bob", end, paris(2026, 1, 11)),
+    ]
+
+
+def test_a_backup_for_an_overriding_primary_comes_from_the_rest_of_the_rotation() -> None:
+    roster = Roster(
+        "r",
+        PARIS,
+        (rotation(("alice", "bob")),),
+        (Level("secondary", offset=1),),
+        (Override("bob", paris(2026, 1, 7), paris(2026, 1, 8)),),
+    )
+    # bob is primary by override and would be secondary too; alice is the only other member.
+    assert who(roster, paris(2026, 1, 7, 12), "secondary") == "alice"
+    lonely = Roster(
+        "r",
+        PARIS,
+        (rotation(("alice",)),),
+        (Level("secondary", offset=1),),
+        (Override("bob", paris(2026, 1, 7), paris(2026, 1, 8)),),
+    )
+    # One member: an offset that wraps round to the same place is nobody, override or not.
+    assert who(lonely, paris(2026, 1, 6, 12), "secondary") is None
+    assert who(lonely, paris(2026, 1, 7, 12), "secondary") is None
