@@ -16,7 +16,7 @@ from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Protocol
 
 from memoguard.domain.errors import InvalidValueError, UnknownLevelError
-from memoguard.domain.walltime import midnight, to_instant, to_local
+from memoguard.domain.walltime import midnight, offset_change, to_instant, to_local
 
 PRIMARY = "primary"
 OVERRIDE_SOURCE = "override"
@@ -318,16 +318,7 @@ def _crossings(local: datetime, zone: tzinfo) -> Iterator[datetime]:
     second = local.replace(tzinfo=zone, fold=1).astimezone(UTC)
     if second > first and to_local(second, zone) == local:
         yield second
-        # the change lies in (first, second]: find the first instant with the offset ``second`` has
-        offset = second.astimezone(zone).utcoffset()
-        low, high = first, second
-        while high - low > timedelta(seconds=1):
-            middle = low + (high - low) / 2
-            if middle.astimezone(zone).utcoffset() == offset:
-                high = middle
-            else:
-                low = middle
-        yield high.replace(microsecond=0)
+        yield offset_change(first, second, zone)
 
 
 def _handoffs(layer: Layer, zone: tzinfo, start: datetime, end: datetime) -> Iterator[datetime]:

@@ -60,11 +60,16 @@ def to_instant(local: datetime, zone: tzinfo) -> datetime:
         return first
     # In a gap, fold=1 reads the time with the offset after the change and lands before it, fold=0
     # with the offset before and lands after it: the change lies between the two.
-    low = local.replace(tzinfo=zone, fold=1).astimezone(UTC)
-    high = first
+    return offset_change(local.replace(tzinfo=zone, fold=1).astimezone(UTC), first, zone)
+
+
+def offset_change(low: datetime, high: datetime, zone: tzinfo) -> datetime:
+    """The first instant in (low, high] whose UTC offset in ``zone`` is the one ``high`` has: the moment
+    of the change, for two instants either side of a single offset change."""
+    offset = high.astimezone(zone).utcoffset()
     while high - low > timedelta(seconds=1):
         middle = low + (high - low) / 2
-        if to_local(middle, zone) >= local:
+        if middle.astimezone(zone).utcoffset() == offset:
             high = middle
         else:
             low = middle
