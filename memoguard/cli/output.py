@@ -30,10 +30,6 @@ def _default(value: Any) -> Any:
     raise TypeError(f"cannot encode {type(value).__name__}")
 
 
-def local(value: datetime, zone: tzinfo) -> datetime:
-    return value.astimezone(zone)
-
-
 def show_time(value: datetime, zone: tzinfo) -> str:
     """``Mon 2026-12-21 08:30`` in ``zone``."""
     return value.astimezone(zone).strftime("%a %Y-%m-%d %H:%M")
