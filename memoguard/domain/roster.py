@@ -328,3 +328,10 @@ def _handoffs(layer: Layer, zone: tzinfo, start: datetime, end: datetime) -> Ite
         if instant > start:
             yield instant
         index += 1
+
+
+def utc(value: datetime) -> datetime:
+    """Normalise an aware datetime to UTC (naive input is refused: the domain never guesses a zone)."""
+    if value.tzinfo is None:
+        raise InvalidValueError(f"{value.isoformat()} has no time zone")
+    return value.astimezone(UTC)
