@@ -1,0 +1,512 @@
+"""The storage port on SQLAlchemy Core over the sqlmodel tables, for SQLite and PostgreSQL.
+
+Claims: due timers are taken by deleting them (``DELETE … RETURNING``) inside the transaction that
+decides what they do, so a crash or rollback puts them back and a commit consumes them exactly once.
+Notifications are claimed by marking them ``sending`` with a lease. On PostgreSQL both claims select
+with ``FOR UPDATE SKIP LOCKED`` and incidents are locked with ``FOR UPDATE`` before a decision, so
+several instances can share one database; SQLite has a single writer (``BEGIN IMMEDIATE``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine, Row, delete, func, insert, or_, select, text, update
+from sqlalchemy.engine import Connection
+
+from memoguard.adapters.storage import snapshot
+from memoguard.adapters.storage.table import (
+    AlarmTable,
+    IncidentTable,
+    NotificationTable,
+    OverrideTable,
+    TimelineTable,
+    TimerTable,
+)
+from memoguard.domain.effect import Purpose
+from memoguard.domain.event import TimerKind
+from memoguard.domain.incident import Incident, IncidentState
+from memoguard.domain.policy import Policy
+from memoguard.domain.roster import Roster
+from memoguard.services.record import (
+    Alarm,
+    DueTimer,
+    IncidentRow,
+    NewIncident,
+    Notification,
+    NotificationDraft,
+    NotificationStatus,
+    StoredOverride,
+    TimelineEntry,
+)
+
+log = logging.getLogger(__name__)
+
+WAKEUP_CHANNEL = "memoguard_wakeup"
+_PRIORITY = {Purpose.PAGE.value: 0, Purpose.STATUS.value: 1}
+
+incident_t = IncidentTable.__table__  # type: ignore[attr-defined]
+alarm_t = AlarmTable.__table__  # type: ignore[attr-defined]
+timeline_t = TimelineTable.__table__  # type: ignore[attr-defined]
+timer_t = TimerTable.__table__  # type: ignore[attr-defined]
+notification_t = NotificationTable.__table__  # type: ignore[attr-defined]
+override_t = OverrideTable.__table__  # type: ignore[attr-defined]
+
+
+def _names(values: Sequence[str] | frozenset[str]) -> str:
+    return json.dumps(sorted(values) if isinstance(values, frozenset) else list(values))
+
+
+class SqlUnit:
+    """One transaction (see ``memoguard.services.store.Unit``)."""
+
+    def __init__(self, connection: Connection, snapshots: _SnapshotCache, *, writing: bool) -> None:
+        self._c = connection
+        self._snapshots = snapshots
+        self._postgres = connection.dialect.name == "postgresql"
+        self._writing = writing
+        self.woke = False
+
+    # --- alarms and incidents
+
+    def add_alarm(self, alarm: Alarm, received_at: datetime, incident: str | None, outcome: str) -> int:
+        row = self._c.execute(
+            insert(alarm_t)
+            .values(
+                source=alarm.source,
+                dedup_key=alarm.dedup_key,
+                status=alarm.status.value,
+                severity=alarm.severity,
+                summary=alarm.summary,
+                details=alarm.details,
+                labels=json.dumps(dict(alarm.labels), sort_keys=True),
+                outcome=outcome,
+                received_at=received_at,
+                incident_id=None if incident is None else int(incident),
+            )
+            .returning(alarm_t.c.id)
+        )
+        return int(row.scalar_one())
+
+    def open_incident_for(self, source: str, dedup_key: str) -> str | None:
+        query = select(incident_t.c.id).where(
+            incident_t.c.source == source,
+            incident_t.c.dedup_key == dedup_key,
+            incident_t.c.state != IncidentState.RESOLVED.value,
+        )
+        found = self._c.execute(query).scalar_one_or_none()
+        return None if found is None else str(found)
+
+    def create_incident(self, draft: NewIncident) -> str:
+        empty = json.dumps([])
+        row = self._c.execute(
+            insert(incident_t)
+            .values(
+                source=draft.source,
+                dedup_key=draft.dedup_key,
+                summary=draft.summary,
+                severity=draft.severity,
+                policy=draft.policy.name,
+                snapshot=snapshot.dump(draft.policy, draft.rosters),
+                resolve_by_source=draft.resolve_by_source,
+                state=IncidentState.TRIGGERED.value,
+                version=0,
+                cycle=0,
+                step=-1,
+                crisis=False,
+                paged=empty,
+                stage_paged=empty,
+                undeliverable=empty,
+                acked_by=empty,
+                confirmed_by=empty,
+                opened_at=draft.opened_at,
+                updated_at=draft.opened_at,
+                resolved_at=None,
+            )
+            .returning(incident_t.c.id)
+        )
+        return str(row.scalar_one())
+
+    def _incident_id(self, incident_id: str) -> int | None:
+        try:
+            return int(incident_id)
+        except ValueError:
+            return None
+
+    def incident(self, incident_id: str) -> Incident | None:
+        key = self._incident_id(incident_id)
+        if key is None:
+            return None
+        query = select(incident_t).where(incident_t.c.id == key)
+        if self._postgres and self._writing:
+            query = query.with_for_update()
+        row = self._c.execute(query).one_or_none()
+        return None if row is None else self._to_incident(row)
+
+    def _to_incident(self, row: Row[Any]) -> Incident:
+        policy, rosters = self._snapshots.get(row.id, row.snapshot)
+        return Incident(
+            id=str(row.id),
+            summary=row.summary,
+            policy=policy,
+            rosters=rosters,
+            opened_at=row.opened_at,
+            severity=row.severity,
+            state=IncidentState(row.state),
+            version=row.version,
+            cycle=row.cycle,
+            step=row.step,
+            crisis=row.crisis,
+            paged=frozenset(json.loads(row.paged)),
+            stage_paged=tuple(json.loads(row.stage_paged)),
+            undeliverable=frozenset(json.loads(row.undeliverable)),
+            acked_by=tuple(json.loads(row.acked_by)),
+            confirmed_by=tuple(json.loads(row.confirmed_by)),
+        )
+
+    def _to_row(self, row: Row[Any], alarms: int) -> IncidentRow:
+        return IncidentRow(
+            incident=self._to_incident(row),
+            source=row.source,
+            dedup_key=row.dedup_key,
+            resolve_by_source=row.resolve_by_source,
+            updated_at=row.updated_at,
+            resolved_at=row.resolved_at,
+            alarms=alarms,
+        )
+
+    def _alarm_counts(self, ids: list[int]) -> dict[int, int]:
+        if not ids:
+            return {}
+        query = (
+            select(alarm_t.c.incident_id, func.count())
+            .where(alarm_t.c.incident_id.in_(ids))
+            .group_by(alarm_t.c.incident_id)
+        )
+        return {int(incident): int(count) for incident, count in self._c.execute(query)}
+
+    def incident_row(self, incident_id: str) -> IncidentRow | None:
+        key = self._incident_id(incident_id)
+        if key is None:
+            return None
+        row = self._c.execute(select(incident_t).where(incident_t.c.id == key)).one_or_none()
+        if row is None:
+            return None
+        return self._to_row(row, self._alarm_counts([key]).get(key, 0))
+
+    def save_incident(self, incident: Incident, at: datetime) -> None:
+        resolved = incident.state == IncidentState.RESOLVED
+        self._c.execute(
+            update(incident_t)
+            .where(incident_t.c.id == int(incident.id))
+            .values(
+                state=incident.state.value,
+                version=incident.version,
+                cycle=incident.cycle,
+                step=incident.step,
+                crisis=incident.crisis,
+                paged=_names(incident.paged),
+                stage_paged=_names(incident.stage_paged),
+                undeliverable=_names(incident.undeliverable),
+                acked_by=_names(incident.acked_by),
+                confirmed_by=_names(incident.confirmed_by),
+                updated_at=at,
+                resolved_at=at if resolved else None,
+            )
+        )
+
+    def incidents(self, states: Sequence[IncidentState], limit: int) -> list[IncidentRow]:
+        query = select(incident_t).order_by(incident_t.c.id.desc()).limit(limit)
+        if states:
+            query = query.where(incident_t.c.state.in_([s.value for s in states]))
+        rows = list(self._c.execute(query))
+        counts = self._alarm_counts([row.id for row in rows])
+        return [self._to_row(row, counts.get(row.id, 0)) for row in rows]
+
+    # --- timeline
+
+    def add_entry(self, incident: str, at: datetime, kind: str, text: str, person: str | None) -> None:
+        self._c.execute(
+            insert(timeline_t).values(incident_id=int(incident), at=at, kind=kind, text=text, person=person)
+        )
+
+    def timeline(self, incident: str) -> list[TimelineEntry]:
+        key = self._incident_id(incident)
+        if key is None:
+            return []
+        query = select(timeline_t).where(timeline_t.c.incident_id == key).order_by(timeline_t.c.id)
+        return [
+            TimelineEntry(id=r.id, incident=str(r.incident_id), at=r.at, kind=r.kind, text=r.text, person=r.person)
+            for r in self._c.execute(query)
+        ]
+
+    # --- timers
+
+    def add_timer(self, incident: str, kind: TimerKind, due_at: datetime, version: int) -> None:
+        self._c.execute(
+            insert(timer_t).values(incident_id=int(incident), kind=kind.value, due_at=due_at, version=version)
+        )
+        self.woke = True
+
+    def cancel_timers(self, incident: str) -> None:
+        self._c.execute(delete(timer_t).where(timer_t.c.incident_id == int(incident)))
+
+    def claim_due_timers(self, now: datetime, limit: int) -> list[DueTimer]:
+        due = select(timer_t.c.id).where(timer_t.c.due_at <= now).order_by(timer_t.c.due_at, timer_t.c.id).limit(limit)
+        if self._postgres:
+            due = due.with_for_update(skip_locked=True)
+        claimed = list(
+            self._c.execute(
+                delete(timer_t)
+                .where(timer_t.c.id.in_(due.scalar_subquery()))
+                .returning(timer_t.c.id, timer_t.c.incident_id, timer_t.c.kind, timer_t.c.due_at, timer_t.c.version)
+            )
+        )
+        claimed.sort(key=lambda r: (r.due_at, r.id))
+        return [DueTimer(str(r.incident_id), TimerKind(r.kind), r.due_at, r.version) for r in claimed]
+
+    def next_timer_due(self) -> datetime | None:
+        value: datetime | None = self._c.execute(select(func.min(timer_t.c.due_at))).scalar_one_or_none()
+        return value
+
+    def timers(self, incident: str) -> list[DueTimer]:
+        query = select(timer_t).where(timer_t.c.incident_id == int(incident)).order_by(timer_t.c.due_at)
+        return [DueTimer(str(r.incident_id), TimerKind(r.kind), r.due_at, r.version) for r in self._c.execute(query)]
+
+    # --- outbox
+
+    def add_notification(self, draft: NotificationDraft) -> int:
+        row = self._c.execute(
+            insert(notification_t)
+            .values(
+                incident_id=int(draft.incident),
+                person=draft.person,
+                channels=json.dumps(list(draft.channels)),
+                channel_index=0,
+                purpose=draft.purpose,
+                priority=_PRIORITY.get(draft.purpose, 9),
+                step=draft.step,
+                cycle=draft.cycle,
+                reason=draft.reason,
+                subject=draft.subject,
+                text=draft.text,
+                status=NotificationStatus.PENDING.value,
+                attempts=0,
+                created_at=draft.created_at,
+                not_before=draft.created_at,
+            )
+            .returning(notification_t.c.id)
+        )
+        self.woke = True
+        return int(row.scalar_one())
+
+    def cancel_notifications(self, incident: str) -> int:
+        result = self._c.execute(
+            update(notification_t)
+            .where(
+                notification_t.c.incident_id == int(incident),
+                notification_t.c.status == NotificationStatus.PENDING.value,
+            )
+            .values(status=NotificationStatus.CANCELLED.value, claimed_until=None)
+        )
+        return int(result.rowcount)
+
+    def claim_notifications(self, now: datetime, limit: int, lease_until: datetime) -> list[Notification]:
+        n = notification_t.c
+        ready = (
+            select(n.id)
+            .where(
+                or_(
+                    (n.status == NotificationStatus.PENDING.value) & (n.not_before <= now),
+                    (n.status == NotificationStatus.SENDING.value) & (n.claimed_until < now),
+                )
+            )
+            .order_by(n.priority, n.not_before, n.id)
+            .limit(limit)
+        )
+        if self._postgres:
+            ready = ready.with_for_update(skip_locked=True)
+        rows = list(
+            self._c.execute(
+                update(notification_t)
+                .where(n.id.in_(ready.scalar_subquery()))
+                .values(status=NotificationStatus.SENDING.value, claimed_until=lease_until, attempts=n.attempts + 1)
+                .returning(*notification_t.c)
+            )
+        )
+        rows.sort(key=lambda r: (r.priority, r.not_before, r.id))
+        return [self._to_notification(r) for r in rows]
+
+    def _to_notification(self, r: Row[Any]) -> Notification:
+        return Notification(
+            id=r.id,
+            incident=str(r.incident_id),
+            person=r.person,
+            channels=tuple(json.loads(r.channels)),
+            channel_index=r.channel_index,
+            purpose=r.purpose,
+            step=r.step,
+            cycle=r.cycle,
+            reason=r.reason,
+            subject=r.subject,
+            text=r.text,
+            created_at=r.created_at,
+            status=NotificationStatus(r.status),
+            attempts=r.attempts,
+            sent_at=r.sent_at,
+            provider=r.provider,
+            error=r.error,
+        )
+
+    def notification_sent(self, notification: int, at: datetime, provider: str) -> None:
+        self._c.execute(
+            update(notification_t)
+            .where(notification_t.c.id == notification)
+            .values(status=NotificationStatus.SENT.value, sent_at=at, provider=provider, claimed_until=None)
+        )
+
+    def notification_retry(self, notification: int, channel_index: int, not_before: datetime, error: str) -> None:
+        self._c.execute(
+            update(notification_t)
+            .where(notification_t.c.id == notification)
+            .values(
+                status=NotificationStatus.PENDING.value,
+                channel_index=channel_index,
+                not_before=not_before,
+                claimed_until=None,
+                error=error,
+            )
+        )
+        self.woke = True
+
+    def notification_failed(self, notification: int, error: str) -> None:
+        self._c.execute(
+            update(notification_t)
+            .where(notification_t.c.id == notification)
+            .values(status=NotificationStatus.FAILED.value, claimed_until=None, error=error)
+        )
+
+    def notifications(self, incident: str) -> list[Notification]:
+        query = (
+            select(notification_t).where(notification_t.c.incident_id == int(incident)).order_by(notification_t.c.id)
+        )
+        return [self._to_notification(r) for r in self._c.execute(query)]
+
+    def next_notification_due(self) -> datetime | None:
+        n = notification_t.c
+        query = select(func.min(n.not_before)).where(n.status == NotificationStatus.PENDING.value)
+        value: datetime | None = self._c.execute(query).scalar_one_or_none()
+        return value
+
+    # --- overrides
+
+    def add_override(
+        self, roster: str, who: str, start: datetime, end: datetime, level: str, note: str, at: datetime
+    ) -> int:
+        row = self._c.execute(
+            insert(override_t)
+            .values(roster=roster, who=who, start_at=start, end_at=end, level=level, note=note, created_at=at)
+            .returning(override_t.c.id)
+        )
+        return int(row.scalar_one())
+
+    def remove_override(self, override: int) -> StoredOverride | None:
+        row = self._c.execute(
+            delete(override_t).where(override_t.c.id == override).returning(*override_t.c)
+        ).one_or_none()
+        return None if row is None else _to_override(row)
+
+    def overrides(self, roster: str | None = None) -> list[StoredOverride]:
+        query = select(override_t).order_by(override_t.c.start_at, override_t.c.id)
+        if roster is not None:
+            query = query.where(override_t.c.roster == roster)
+        return [_to_override(r) for r in self._c.execute(query)]
+
+
+def _to_override(r: Row[Any]) -> StoredOverride:
+    return StoredOverride(
+        id=r.id,
+        roster=r.roster,
+        who=r.who,
+        start=r.start_at,
+        end=r.end_at,
+        level=r.level,
+        note=r.note,
+        created_at=r.created_at,
+    )
+
+
+class _SnapshotCache:
+    """Decoded policy/roster copies by incident id: a copy never changes once written."""
+
+    def __init__(self, size: int = 20_000) -> None:
+        self._size = size
+        self._items: dict[int, tuple[Policy, tuple[Roster, ...]]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, incident: int, text: str) -> tuple[Policy, tuple[Roster, ...]]:
+        with self._lock:
+            found = self._items.get(incident)
+        if found is not None:
+            return found
+        decoded = snapshot.load(text)
+        with self._lock:
+            if len(self._items) >= self._size:
+                self._items.clear()
+            self._items[incident] = decoded
+        return decoded
+
+
+class SqlStore:
+    """``memoguard.services.store.Store`` on one SQLAlchemy engine."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._snapshots = _SnapshotCache()
+        self._subscribers: list[Callable[[], None]] = []
+
+    @property
+    def postgres(self) -> bool:
+        return self.engine.dialect.name == "postgresql"
+
+    @contextmanager
+    def write(self) -> Iterator[SqlUnit]:
+        with self.engine.connect() as connection, connection.begin():
+            unit = SqlUnit(connection, self._snapshots, writing=True)
+            yield unit
+            if unit.woke and self.postgres:
+                # Delivered to listeners at commit, and only if the transaction commits.
+                connection.execute(text(f"NOTIFY {WAKEUP_CHANNEL}"))
+        if unit.woke:
+            self._wake()
+
+    @contextmanager
+    def read(self) -> Iterator[SqlUnit]:
+        with self.engine.connect() as raw:
+            connection = raw.execution_options(sqlite_begin="DEFERRED")
+            with connection.begin():
+                yield SqlUnit(connection, self._snapshots, writing=False)
+
+    def subscribe(self, callback: Callable[[], None]) -> None:
+        self._subscribers.append(callback)
+
+    def _wake(self) -> None:
+        for callback in self._subscribers:
+            callback()
+
+    def wake_from_elsewhere(self) -> None:
+        """Another process committed timers or notifications (PostgreSQL NOTIFY)."""
+        self._wake()
+
+    def ping(self) -> None:
+        with self.engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+
+    def close(self) -> None:
+        self.engine.dispose()

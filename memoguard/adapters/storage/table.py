@@ -1,0 +1,167 @@
+"""The tables, as sqlmodel models. Domain objects never see them: ``store`` maps between the two.
+
+Times are stored in UTC (``UtcDateTime``): SQLite has no time zones, so an aware value goes in as naive
+UTC and comes back aware. Lists and the incident's policy/roster snapshot are JSON text, written once.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Column, DateTime, Dialect, Index, Integer, Text, TypeDecorator, text
+from sqlmodel import Field, SQLModel
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r} cannot be stored: every stored time is an instant")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:  # noqa: ARG002
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _when(*, nullable: bool = False, index: bool = False) -> Any:
+    return Field(sa_column=Column(UtcDateTime(), nullable=nullable, index=index))
+
+
+class IncidentTable(SQLModel, table=True):
+    __tablename__ = "incident"
+    __table_args__ = (
+        # At most one open incident per dedup key, even with several instances on one PostgreSQL.
+        Index(
+            "ix_incident_open_key",
+            "source",
+            "dedup_key",
+            unique=True,
+            sqlite_where=text("state != 'resolved'"),
+            postgresql_where=text("state != 'resolved'"),
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    source: str = Field(max_length=200)
+    dedup_key: str = Field(max_length=255)
+    summary: str = Field(sa_column=Column(Text, nullable=False))
+    severity: str = Field(max_length=50)
+    policy: str = Field(max_length=200)
+    snapshot: str = Field(sa_column=Column(Text, nullable=False))
+    resolve_by_source: bool
+    state: str = Field(max_length=20, index=True)
+    version: int
+    cycle: int
+    step: int
+    crisis: bool
+    paged: str = Field(sa_column=Column(Text, nullable=False))
+    stage_paged: str = Field(sa_column=Column(Text, nullable=False))
+    undeliverable: str = Field(sa_column=Column(Text, nullable=False))
+    acked_by: str = Field(sa_column=Column(Text, nullable=False))
+    confirmed_by: str = Field(sa_column=Column(Text, nullable=False))
+    opened_at: datetime = _when()
+    updated_at: datetime = _when()
+    resolved_at: datetime | None = _when(nullable=True)
+
+
+class AlarmTable(SQLModel, table=True):
+    __tablename__ = "alarm"
+
+    id: int | None = Field(default=None, primary_key=True)
+    source: str = Field(max_length=200)
+    dedup_key: str = Field(max_length=255)
+    status: str = Field(max_length=20)
+    severity: str = Field(max_length=50)
+    summary: str = Field(sa_column=Column(Text, nullable=False))
+    details: str = Field(sa_column=Column(Text, nullable=False))
+    labels: str = Field(sa_column=Column(Text, nullable=False))
+    outcome: str = Field(max_length=20)
+    received_at: datetime = _when()
+    incident_id: int | None = Field(default=None, foreign_key="incident.id", index=True)
+
+
+class TimelineTable(SQLModel, table=True):
+    __tablename__ = "timeline"
+
+    id: int | None = Field(default=None, primary_key=True)
+    incident_id: int = Field(foreign_key="incident.id", index=True)
+    at: datetime = _when()
+    kind: str = Field(max_length=50)
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    person: str | None = Field(default=None, max_length=200)
+
+
+class TimerTable(SQLModel, table=True):
+    __tablename__ = "timer"
+
+    id: int | None = Field(default=None, primary_key=True)
+    incident_id: int = Field(foreign_key="incident.id", index=True)
+    kind: str = Field(max_length=30)
+    due_at: datetime = _when(index=True)
+    version: int
+
+
+class NotificationTable(SQLModel, table=True):
+    __tablename__ = "notification"
+    __table_args__ = (Index("ix_notification_queue", "status", "priority", "not_before"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    incident_id: int = Field(foreign_key="incident.id", index=True)
+    person: str = Field(max_length=200)
+    channels: str = Field(sa_column=Column(Text, nullable=False))
+    channel_index: int
+    purpose: str = Field(max_length=20)
+    priority: int
+    step: int | None = None
+    cycle: int
+    reason: str = Field(max_length=50)
+    subject: str = Field(sa_column=Column(Text, nullable=False))
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    status: str = Field(max_length=20)
+    attempts: int
+    created_at: datetime = _when()
+    not_before: datetime = _when()
+    claimed_until: datetime | None = _when(nullable=True)
+    sent_at: datetime | None = _when(nullable=True)
+    provider: str | None = Field(default=None, max_length=200)
+    error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+
+
+class OverrideTable(SQLModel, table=True):
+    __tablename__ = "override"
+
+    id: int | None = Field(default=None, primary_key=True)
+    roster: str = Field(max_length=200, index=True)
+    who: str = Field(max_length=200)
+    level: str = Field(max_length=200)
+    start_at: datetime = _when()
+    end_at: datetime = _when()
+    note: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime = _when()
+
+
+class ReplyCodeTable(SQLModel, table=True):
+    """Short codes people quote in SMS replies (``12a``): one per phone number and incident, not
+    reused for a number within 72 hours. Filled by the SMS work; the table exists from the first schema."""
+
+    __tablename__ = "reply_code"
+    __table_args__ = (Index("ix_reply_code_phone_code", "phone", "code"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    phone: str = Field(max_length=20)
+    code: int = Field(sa_column=Column(Integer, nullable=False))
+    incident_id: int = Field(foreign_key="incident.id", index=True)
+    created_at: datetime = _when()
+    expires_at: datetime = _when()
+
+
+METADATA = SQLModel.metadata

@@ -1,0 +1,92 @@
+"""The engine: the timer loop, the dispatcher loop and the periodic jobs of one process.
+
+The database holds every deadline; the loops only decide when to look. The timer loop sleeps until the
+earliest due timer (capped), and is woken early by the store when this process writes one, by
+PostgreSQL NOTIFY when another process does, and by the sweep job otherwise. APScheduler, with its
+in-memory job store only, runs the periodic jobs (the sweep); it never holds an incident deadline.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import datetime
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.jobstores.memory import MemoryJobStore
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from memoguard.engine.worker import Worker
+from memoguard.services.application import Application
+from memoguard.services.dispatch import BATCH as DISPATCH_BATCH
+from memoguard.services.timer import BATCH as TIMER_BATCH
+
+log = logging.getLogger(__name__)
+
+SWEEP_SECONDS = 1.0  # picks up work written by another process when nothing else wakes us
+MAX_SLEEP = 30.0
+STALE_AFTER = 15.0  # a loop that has not come round for this long makes /readyz fail
+
+
+class Engine:
+    def __init__(self, app: Application, sweep_seconds: float = SWEEP_SECONDS) -> None:
+        self._app = app
+        self._sweep = sweep_seconds
+        self.timers = Worker("timers", self._timer_tick)
+        self.dispatcher = Worker("dispatcher", self._dispatch_tick)
+        self._scheduler = BackgroundScheduler(
+            jobstores={"default": MemoryJobStore()},
+            executors={"default": ThreadPoolExecutor(2)},
+            job_defaults={"coalesce": True, "max_instances": 1},
+        )
+        self._started = False
+
+    def start(self) -> None:
+        """Fire everything overdue first (in due order), then run the loops."""
+        overdue = self._app.timers.fire_all_due()
+        if overdue:
+            log.info("fired %d overdue timer(s) at start-up", overdue)
+        self._app.store.subscribe(self.wake)
+        self.timers.start()
+        self.dispatcher.start()
+        self._scheduler.add_job(self.wake, "interval", seconds=self._sweep, id="sweep")
+        self._scheduler.start()
+        self._started = True
+
+    def stop(self) -> None:
+        if not self._started:
+            return
+        self._scheduler.shutdown(wait=False)
+        self.timers.stop()
+        self.dispatcher.stop()
+        self._started = False
+
+    def wake(self) -> None:
+        self.timers.wake()
+        self.dispatcher.wake()
+
+    @property
+    def alive(self) -> bool:
+        now = time.monotonic()
+        return self._started and all(
+            w.alive and now - w.last_beat < STALE_AFTER for w in (self.timers, self.dispatcher)
+        )
+
+    def _timer_tick(self) -> float:
+        if self._app.timers.fire_due() >= TIMER_BATCH:
+            return 0.0
+        with self._app.store.read() as unit:
+            due = unit.next_timer_due()
+        return self._pause_until(due)
+
+    def _dispatch_tick(self) -> float:
+        if self._app.dispatcher.drain() >= DISPATCH_BATCH:
+            return 0.0
+        with self._app.store.read() as unit:
+            due = unit.next_notification_due()
+        return self._pause_until(due)
+
+    def _pause_until(self, due: datetime | None) -> float:
+        if due is None:
+            return MAX_SLEEP
+        return min(max((due - self._app.clock.now()).total_seconds(), 0.0), MAX_SLEEP)

@@ -1,0 +1,83 @@
+"""What people do to an incident from the API or the CLI: acknowledge, confirm, resolve, escalate.
+
+The acting person must exist in the configuration; an admin may act on any incident. When the state
+machine refuses (not paged, incident resolved) the transaction is rolled back and ``Refused`` says why,
+so a refused request changes nothing. A repeated ack is not refused: it is a recorded no-op.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+
+from memoguard.domain.effect import Record
+from memoguard.domain.event import Acked, Confirmed, EscalateRequested, Event, Resolved
+from memoguard.domain.incident import Incident
+from memoguard.domain.person import Person
+from memoguard.services.clock import Clock
+from memoguard.services.error import Invalid, NotFound, Refused
+from memoguard.services.escalator import Escalator
+from memoguard.services.store import Store
+
+
+class Verb(StrEnum):
+    ACK = "ack"
+    CONFIRM = "confirm"
+    RESOLVE = "resolve"
+    ESCALATE = "escalate"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    incident: Incident
+    records: tuple[Record, ...]
+
+    @property
+    def changed(self) -> bool:
+        return not any(r.kind == "duplicate" for r in self.records)
+
+
+def _event(verb: Verb, person: str, admin: bool, via: str) -> Event:
+    match verb:
+        case Verb.ACK:
+            return Acked(person, admin, via)
+        case Verb.CONFIRM:
+            return Confirmed(person, admin, via)
+        case Verb.ESCALATE:
+            return EscalateRequested(person, admin, via)
+        case Verb.RESOLVE:
+            return Resolved(person, admin, via)
+
+
+class _Rollback(Exception):
+    def __init__(self, refusal: Refused) -> None:
+        self.refusal = refusal
+
+
+class Actions:
+    def __init__(self, store: Store, clock: Clock, people: Mapping[str, Person], escalator: Escalator) -> None:
+        self._store = store
+        self._clock = clock
+        self._people = people
+        self._escalator = escalator
+
+    def act(self, incident_id: str, verb: Verb, person: str, via: str) -> Outcome:
+        who = self._people.get(person)
+        if who is None:
+            known = ", ".join(sorted(self._people))
+            raise Invalid(f"unknown person {person!r} (people: {known})")
+        now = self._clock.now()
+        try:
+            with self._store.write() as unit:
+                incident = unit.incident(incident_id)
+                if incident is None:
+                    raise NotFound(f"no incident {incident_id!r}")
+                decided, effects = self._escalator.apply(unit, incident, _event(verb, person, who.admin, via), now)
+                records = tuple(e for e in effects if isinstance(e, Record))
+                refusal = next((r for r in records if r.kind in ("refused", "ignored")), None)
+                if refusal is not None:
+                    raise _Rollback(Refused(refusal.text))
+        except _Rollback as rollback:
+            raise rollback.refusal from None
+        return Outcome(decided, records)

@@ -1,0 +1,30 @@
+"""The use cases wired together, as the entry points (HTTP, CLI, engine) see them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from memoguard.config.model import Config
+from memoguard.services.action import Actions
+from memoguard.services.clock import Clock
+from memoguard.services.dispatch import Dispatcher
+from memoguard.services.escalator import Escalator
+from memoguard.services.ingest import Ingest
+from memoguard.services.override import Overrides
+from memoguard.services.secret import SourceTokens
+from memoguard.services.store import Store
+from memoguard.services.timer import Timers
+
+
+@dataclass(frozen=True)
+class Application:
+    config: Config
+    clock: Clock
+    store: Store
+    escalator: Escalator
+    ingest: Ingest
+    actions: Actions
+    timers: Timers
+    dispatcher: Dispatcher
+    overrides: Overrides
+    tokens: SourceTokens

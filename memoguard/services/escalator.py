@@ -1,0 +1,118 @@
+"""Running ``decide`` against the store: one decision and all its effects in the caller's transaction.
+
+Overrides stored in the database (``memoguard override add``) are laid over the incident's roster copies
+at every decision, so they act at once, also on incidents already open; YAML edits do not (the copy
+taken when the incident opened stands). Each Notify becomes one outbox row per person, its text
+rendered now in the person's language, its channels ordered by the person's preference.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+from memoguard.domain.duration import format_duration
+from memoguard.domain.effect import (
+    CancelNotifications,
+    CancelTimers,
+    Effect,
+    Notify,
+    Purpose,
+    Record,
+    ScheduleTimer,
+)
+from memoguard.domain.escalation import decide
+from memoguard.domain.event import Event
+from memoguard.domain.incident import Incident
+from memoguard.domain.person import Person
+from memoguard.services.override import apply_overrides
+from memoguard.services.record import NotificationDraft
+from memoguard.services.renderer import Renderer
+from memoguard.services.store import Unit
+
+
+def channel_order(person: Person | None, channels: tuple[str, ...]) -> tuple[str, ...]:
+    """The step's channels, those the person prefers first (in their order), then the others."""
+    preferred = person.channels if person is not None else ()
+    first = tuple(c for c in preferred if c in channels)
+    return first + tuple(c for c in channels if c not in first)
+
+
+class Escalator:
+    def __init__(self, people: Mapping[str, Person], renderer: Renderer) -> None:
+        self._people = people
+        self._renderer = renderer
+
+    def apply(self, unit: Unit, incident: Incident, event: Event, now: datetime) -> tuple[Incident, list[Effect]]:
+        live = with_stored_overrides(unit, incident)
+        decided, effects = decide(live, event, now)
+        decided = replace(decided, rosters=incident.rosters)
+        for effect in effects:
+            self._effect(unit, decided, effect, now)
+        if decided != incident:
+            unit.save_incident(decided, now)
+        return decided, effects
+
+    def _effect(self, unit: Unit, incident: Incident, effect: Effect, now: datetime) -> None:
+        match effect:
+            case Record(kind, text, person):
+                unit.add_entry(incident.id, now, kind, text, person)
+            case ScheduleTimer(kind, due_at, version):
+                unit.add_timer(incident.id, kind, due_at, version)
+            case CancelTimers():
+                unit.cancel_timers(incident.id)
+            case CancelNotifications():
+                unit.cancel_notifications(incident.id)
+            case Notify():
+                unit.add_notification(self._draft(incident, effect, now))
+
+    def _draft(self, incident: Incident, notify: Notify, now: datetime) -> NotificationDraft:
+        person = self._people.get(notify.person)
+        language = person.language if person is not None else "en"
+        context = message_context(incident, notify, notify.person)
+        template = "page" if notify.purpose == Purpose.PAGE else "status"
+        text = self._renderer.render(template, language, context).strip()
+        return NotificationDraft(
+            incident=incident.id,
+            person=notify.person,
+            channels=channel_order(person, notify.channels),
+            purpose=notify.purpose.value,
+            step=notify.step,
+            cycle=incident.cycle,
+            reason=notify.reason,
+            subject=f"[memoguard #{incident.id}] {incident.summary}"[:200],
+            text=text,
+            created_at=now,
+        )
+
+
+def message_context(incident: Incident, notify: Notify, person: str) -> dict[str, Any]:
+    policy = incident.policy
+    step = policy.steps[notify.step] if notify.step is not None else None
+    cell = policy.crisis_cell
+    return {
+        "id": incident.id,
+        "summary": incident.summary,
+        "severity": incident.severity,
+        "person": person,
+        "reason": notify.reason,
+        "step": None if notify.step is None else notify.step + 1,
+        "steps": len(policy.steps),
+        "ack_within": None if step is None else format_duration(step.ack_within),
+        "double": policy.ack.mode == "double",
+        "confirm_within": None if policy.ack.confirm_within is None else format_duration(policy.ack.confirm_within),
+        "reack_after": None if policy.ack.reack_after is None else format_duration(policy.ack.reack_after),
+        "quorum": incident.quorum,
+        "bridge": cell.bridge if cell is not None else None,
+    }
+
+
+def with_stored_overrides(unit: Unit, incident: Incident) -> Incident:
+    """The incident with today's database overrides laid over its roster copies."""
+    stored = unit.overrides()
+    if not stored:
+        return incident
+    merged = apply_overrides({r.name: r for r in incident.rosters}, stored)
+    return replace(incident, rosters=tuple(merged[r.name] for r in incident.rosters))
