@@ -28,6 +28,7 @@ from memoguard.services.escalator import Escalator
 from memoguard.services.ingest import Ingest
 from memoguard.services.override import Overrides
 from memoguard.services.provider import Provider
+from memoguard.services.query import Incidents
 from memoguard.services.secret import SourceTokens
 from memoguard.services.timer import Timers
 
@@ -120,6 +121,7 @@ def application(config: Config, clock: Clock, *, with_tokens: bool = True) -> Ap
         timers=Timers(sql, clock, escalator),
         dispatcher=Dispatcher(sql, clock, config.people, config.channels, providers(config, clock), escalator),
         overrides=Overrides(sql, clock, config),
+        incidents=Incidents(sql),
         tokens=tokens(config) if with_tokens else SourceTokens({}),
     )
 

@@ -32,6 +32,7 @@ class ConsoleProvider:
             "person": message.person.name,
             "channel": message.channel,
             "purpose": message.purpose,
+            "step": None if message.step is None else message.step + 1,
             "text": message.text,
             "time": now.isoformat(),
         }

@@ -12,6 +12,7 @@ from memoguard.cli.check import check
 from memoguard.cli.context import AppContext
 from memoguard.cli.oncall import oncall
 from memoguard.cli.roster import roster
+from memoguard.cli.serve import serve
 from memoguard.cli.simulate import simulate_command
 
 
@@ -39,6 +40,7 @@ cli.add_command(check)
 cli.add_command(oncall)
 cli.add_command(roster)
 cli.add_command(simulate_command)
+cli.add_command(serve)
 
 
 def main() -> None:

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
 import click
+from sqlalchemy.exc import SQLAlchemyError
 
 from memoguard import bootstrap
 from memoguard.config.model import Config
 from memoguard.config.problem import ConfigError
+from memoguard.domain.roster import Roster
+from memoguard.services.application import Application
 from memoguard.services.clock import Clock
+from memoguard.services.store import SchemaBehind
 
 
 class ConfigInvalid(click.ClickException):
@@ -30,11 +35,32 @@ class ConfigInvalid(click.ClickException):
         click.echo(f"{count} problem{'s' if count != 1 else ''} found; nothing was loaded", err=True)
 
 
+class StorageUnavailable(click.ClickException):
+    """The database cannot be used (schema behind, bad URL, unreachable): exit code 1."""
+
+    exit_code = 1
+
+
 @dataclass
 class AppContext:
     config_dir: Path
     clock: Clock = field(default_factory=bootstrap.clock)
     _config: Config | None = None
+    _application: Application | None = None
+
+    def application(self) -> Application:
+        """The use cases on the configured database (created at head if empty). Source tokens are not
+        read: CLI commands write to the database directly and never authenticate a source."""
+        if self._application is None:
+            try:
+                self._application = bootstrap.application(self.config(), self.clock, with_tokens=False)
+            except (SchemaBehind, bootstrap.StartupError, SQLAlchemyError) as error:
+                raise StorageUnavailable(f"database {self.config().database_url}: {error}") from None
+        return self._application
+
+    def rosters(self) -> Mapping[str, Roster]:
+        """The configured rosters with the overrides stored in the database laid over them."""
+        return self.application().overrides.rosters()
 
     def config(self) -> Config:
         if self._config is None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import click
@@ -13,9 +13,7 @@ from memoguard.cli.output import console, emit_json, show_time
 from memoguard.cli.when import AT_HELP, resolve_when
 from memoguard.domain.errors import UnknownLevelError
 from memoguard.domain.roster import Roster
-
-# How far ahead to look for the end of the current shift.
-LOOKAHEAD = timedelta(days=62)
+from memoguard.services.oncall import stretch
 
 
 @click.command()
@@ -58,20 +56,6 @@ def oncall(app: AppContext, roster: str | None, level: str | None, when: str | N
 
 def _row(roster: Roster, level: str, at: datetime) -> dict[str, Any]:
     try:
-        segments = roster.segments(at, at + LOOKAHEAD, level)
-        before = roster.segments(at - LOOKAHEAD, at + timedelta(microseconds=1), level)
+        return stretch(roster, level, at)
     except UnknownLevelError as error:
         raise click.UsageError(str(error)) from None
-    current = segments[0]
-    last = before[-1] if before else None
-    same = last is not None and (last.person, last.source) == (current.person, current.source)
-    # A stretch that reaches back to the start of the look-back window started earlier than we looked: unknown.
-    started = last.start if last is not None and same and last.start > at - LOOKAHEAD else None
-    return {
-        "roster": roster.name,
-        "level": level,
-        "person": current.person,
-        "source": current.source,
-        "from": started,
-        "until": current.end if current.end < at + LOOKAHEAD else None,
-    }

@@ -77,7 +77,8 @@ class Actions:
                 records = tuple(e for e in effects if isinstance(e, Record))
                 refusal = next((r for r in records if r.kind in ("refused", "ignored")), None)
                 if refusal is not None:
-                    raise _Rollback(Refused(refusal.text))
+                    closed = refusal.kind == "ignored" or not incident.is_open
+                    raise _Rollback(Refused(refusal.text, closed=closed))
         except _Rollback as rollback:
             raise rollback.refusal from None
         return Outcome(decided, records)

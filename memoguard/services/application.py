@@ -11,6 +11,7 @@ from memoguard.services.dispatch import Dispatcher
 from memoguard.services.escalator import Escalator
 from memoguard.services.ingest import Ingest
 from memoguard.services.override import Overrides
+from memoguard.services.query import Incidents
 from memoguard.services.secret import SourceTokens
 from memoguard.services.store import Store
 from memoguard.services.timer import Timers
@@ -27,4 +28,5 @@ class Application:
     timers: Timers
     dispatcher: Dispatcher
     overrides: Overrides
+    incidents: Incidents
     tokens: SourceTokens

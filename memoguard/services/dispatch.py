@@ -70,7 +70,7 @@ class Dispatcher:
 
     def _deliver(self, n: Notification) -> None:
         person = self._people.get(n.person) or Person(n.person)
-        message = Message(n.id, n.incident, person, n.channel, n.purpose, n.subject, n.text, n.created_at)
+        message = Message(n.id, n.incident, person, n.channel, n.purpose, n.subject, n.text, n.created_at, n.step)
         errors: list[str] = []
         retryable = False
         for name in self._channels.get(n.channel, ()):

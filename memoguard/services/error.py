@@ -16,4 +16,9 @@ class Invalid(ServiceError):
 
 
 class Refused(ServiceError):
-    """The state machine refused the action (not paged, incident resolved…)."""
+    """The state machine refused the action. ``closed``: because the incident is already resolved
+    (rather than because the person may not act on it)."""
+
+    def __init__(self, message: str, *, closed: bool = False) -> None:
+        super().__init__(message)
+        self.closed = closed

@@ -26,6 +26,7 @@ class Message:
     subject: str
     text: str
     created_at: datetime
+    step: int | None = None  # 0-based escalation step of a page; None for the crisis cell and status messages
 
 
 class DeliveryError(Exception):

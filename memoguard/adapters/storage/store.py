@@ -443,23 +443,27 @@ def _to_override(r: Row[Any]) -> StoredOverride:
 
 
 class _SnapshotCache:
-    """Decoded policy/roster copies by incident id: a copy never changes once written."""
+    """Decoded policy/roster copies by incident id: a copy never changes once written.
+
+    An id alone is not enough: SQLite hands the id of an incident created in a rolled-back transaction
+    to the next one, so an entry is only used when the stored text is the one it was decoded from.
+    """
 
     def __init__(self, size: int = 20_000) -> None:
         self._size = size
-        self._items: dict[int, tuple[Policy, tuple[Roster, ...]]] = {}
+        self._items: dict[int, tuple[str, tuple[Policy, tuple[Roster, ...]]]] = {}
         self._lock = threading.Lock()
 
     def get(self, incident: int, text: str) -> tuple[Policy, tuple[Roster, ...]]:
         with self._lock:
             found = self._items.get(incident)
-        if found is not None:
-            return found
+        if found is not None and found[0] == text:
+            return found[1]
         decoded = snapshot.load(text)
         with self._lock:
             if len(self._items) >= self._size:
                 self._items.clear()
-            self._items[incident] = decoded
+            self._items[incident] = (text, decoded)
         return decoded
 
 

@@ -1,0 +1,69 @@
+"""Alarm ingestion: the generic webhook and Alertmanager's. A 2xx means the alarms are committed.
+
+Bodies are parsed as JSON whatever Content-Type says (``curl -d`` sends a form type), and the token is
+checked before the body is even read, so a request with a wrong token stores nothing and learns nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, TypeVar
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, ValidationError
+
+from memoguard.http.auth import authenticate
+from memoguard.http.payload import AlertmanagerPayload, GenericAlarm
+from memoguard.http.state import application
+from memoguard.services.application import Application
+from memoguard.services.record import Receipt
+
+router = APIRouter(prefix="/api/v1", tags=["alarms"])
+
+App = Annotated[Application, Depends(application)]
+Model = TypeVar("Model", bound=BaseModel)
+
+
+def _receipts(receipts: list[Receipt]) -> dict[str, Any]:
+    return {"alarms": [{"alarm": r.alarm, "outcome": r.outcome.value, "incident": r.incident} for r in receipts]}
+
+
+def _body_schema(model: type[BaseModel]) -> dict[str, Any]:
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": model.model_json_schema()}}}}
+
+
+async def _parse(request: Request, model: type[Model]) -> Model:
+    raw = await request.body()
+    if not raw.strip():
+        raise HTTPException(400, "empty body: send a JSON object")
+    try:
+        return model.model_validate_json(raw)
+    except ValidationError as error:
+        problems = []
+        for item in error.errors(include_url=False):
+            where = ".".join(str(p) for p in item["loc"]) or "body"
+            problems.append(f"{where}: {item['msg']}")
+        raise HTTPException(422, "; ".join(problems)) from None
+
+
+@router.post("/alarms", summary="Post one alarm (generic JSON)", openapi_extra=_body_schema(GenericAlarm))
+async def post_alarm(request: Request, app: App) -> dict[str, Any]:
+    source = authenticate(request, app.tokens)
+    body = await _parse(request, GenericAlarm)
+    if body.source is not None and body.source != source:
+        raise HTTPException(403, f"this token belongs to source {source!r}, not {body.source!r}")
+    return _receipts(await run_in_threadpool(app.ingest.receive, [body.alarm(source)]))
+
+
+@router.post(
+    "/integrations/alertmanager",
+    summary="Prometheus Alertmanager webhook (payload version 4)",
+    openapi_extra=_body_schema(AlertmanagerPayload),
+)
+async def post_alertmanager(request: Request, app: App) -> dict[str, Any]:
+    source = authenticate(request, app.tokens)
+    kind = app.config.sources[source].kind
+    if kind != "alertmanager":
+        raise HTTPException(403, f"source {source!r} is of kind {kind!r}, not alertmanager")
+    body = await _parse(request, AlertmanagerPayload)
+    return _receipts(await run_in_threadpool(app.ingest.receive, [alert.alarm(source) for alert in body.alerts]))

@@ -1,0 +1,34 @@
+"""Bearer tokens: each alarm source has its own (``token_file``/``token_env`` in memoguard.yaml)."""
+
+from __future__ import annotations
+
+from fastapi import HTTPException, Request
+
+from memoguard.services.secret import SourceTokens
+
+
+def bearer(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+def authenticate(request: Request, tokens: SourceTokens) -> str:
+    """The source the request's token belongs to; 401 (nothing stored) otherwise."""
+    token = bearer(request)
+    if token is None:
+        raise HTTPException(
+            401,
+            "missing bearer token: send 'Authorization: Bearer <source token>'",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    source = tokens.source_for(token)
+    if source is None:
+        raise HTTPException(
+            401,
+            "invalid token: it belongs to no configured source",
+            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+        )
+    return source
