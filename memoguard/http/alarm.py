@@ -28,8 +28,29 @@ def _receipts(receipts: list[Receipt]) -> dict[str, Any]:
     return {"alarms": [{"alarm": r.alarm, "outcome": r.outcome.value, "incident": r.incident} for r in receipts]}
 
 
+def _inline(schema: dict[str, Any]) -> dict[str, Any]:
+    """The schema with its ``$defs`` substituted where they are referenced. Inside the OpenAPI document a
+    ``#/$defs/…`` reference resolves from the document's root, where there is no ``$defs`` (the
+    Alertmanager body's ``alerts`` showed as a resolver error in /docs). The models are not recursive."""
+    defs = schema.pop("$defs", {})
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/$defs/"):
+                return walk(defs[ref.removeprefix("#/$defs/")])
+            return {key: walk(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [walk(item) for item in node]
+        return node
+
+    inlined: dict[str, Any] = walk(schema)
+    return inlined
+
+
 def _body_schema(model: type[BaseModel]) -> dict[str, Any]:
-    return {"requestBody": {"required": True, "content": {"application/json": {"schema": model.model_json_schema()}}}}
+    schema = _inline(model.model_json_schema())
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
 
 
 async def _parse(request: Request, model: type[Model]) -> Model:

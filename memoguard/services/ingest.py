@@ -17,7 +17,7 @@ from memoguard.domain.route import first_match
 from memoguard.services.clock import Clock
 from memoguard.services.escalator import Escalator
 from memoguard.services.record import Alarm, AlarmStatus, NewIncident, Outcome, Receipt
-from memoguard.services.store import Store, Unit
+from memoguard.services.store import OpenIncidentExists, Store, Unit
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,11 @@ class Ingest:
             rosters=rosters,
             opened_at=now,
         )
-        incident_id = unit.create_incident(draft)
+        try:
+            incident_id = unit.create_incident(draft)
+        except OpenIncidentExists:
+            # Another instance opened it a moment ago: join it like any duplicate.
+            return self._one(unit, alarm, now)
         incident = Incident(incident_id, alarm.summary, policy, rosters, now, severity=alarm.severity)
         unit.add_entry(incident_id, now, "alarm", f"Alarm from {alarm.source}: {alarm.summary}", None)
         self._escalator.apply(unit, incident, Triggered(), now)

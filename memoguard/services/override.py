@@ -59,7 +59,7 @@ def apply_overrides(rosters: Mapping[str, Roster], stored: list[StoredOverride])
     merged: dict[str, Roster] = {}
     for name, roster in rosters.items():
         extra = [
-            Override(o.who, o.start, o.end, o.level, f"override #{o.id}")
+            Override(o.who, o.start, o.end, o.level, ref=f"override #{o.id}", source=f"override #{o.id}")
             for o in stored
             if o.roster == name and o.level in roster.level_names
         ]

@@ -32,6 +32,10 @@ class SchemaBehind(Exception):
     """The database schema is older than this release's; ``memoguard db upgrade`` fixes it."""
 
 
+class OpenIncidentExists(Exception):
+    """Another transaction opened an incident for the same dedup key first (several instances)."""
+
+
 class Unit(Protocol):
     # --- alarms and incidents
     def add_alarm(self, alarm: Alarm, received_at: datetime, incident: str | None, outcome: str) -> int: ...
@@ -40,7 +44,9 @@ class Unit(Protocol):
         """The id of the open incident with this dedup key, if any."""
         ...
 
-    def create_incident(self, draft: NewIncident) -> str: ...
+    def create_incident(self, draft: NewIncident) -> str:
+        """Raises OpenIncidentExists (and leaves the transaction usable) when the key is already open."""
+        ...
 
     def incident(self, incident_id: str) -> Incident | None:
         """The incident, locked for the rest of the transaction where the database can lock rows."""
@@ -76,7 +82,9 @@ class Unit(Protocol):
     # --- outbox
     def add_notification(self, draft: NotificationDraft) -> int: ...
 
-    def cancel_notifications(self, incident: str) -> int: ...
+    def cancel_notifications(self, incident: str) -> int:
+        """Cancel the incident's pending and sending notifications (a send in flight still ends as sent)."""
+        ...
 
     def claim_notifications(self, now: datetime, limit: int, lease_until: datetime) -> list[Notification]:
         """Mark up to ``limit`` pending notifications (or ones whose lease lapsed) as sending, oldest first,
@@ -85,9 +93,13 @@ class Unit(Protocol):
 
     def notification_sent(self, notification: int, at: datetime, provider: str) -> None: ...
 
-    def notification_retry(self, notification: int, channel_index: int, not_before: datetime, error: str) -> None: ...
+    def notification_retry(self, notification: int, channel_index: int, not_before: datetime, error: str) -> None:
+        """Back to pending (unless it was cancelled meanwhile)."""
+        ...
 
-    def notification_failed(self, notification: int, error: str) -> None: ...
+    def notification_failed(self, notification: int, error: str) -> None:
+        """Failed for good (unless it was cancelled meanwhile)."""
+        ...
 
     def notifications(self, incident: str) -> list[Notification]: ...
 
@@ -114,4 +126,8 @@ class Store(Protocol):
 
     def ping(self) -> None:
         """Raise if the database cannot be reached."""
+        ...
+
+    def close(self) -> None:
+        """Release every connection."""
         ...

@@ -7,14 +7,18 @@ These tests wait on real time: the escalation steps of tests/fixtures/e2e last 2
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import create_engine, text
 
 from memoguard.config.loader import load_config
-from tests.e2e.service import Service, alertmanager_payload, e2e_config, eventually
+from tests.e2e.service import Service, alertmanager_payload, e2e_config, eventually, free_port
 
 PROMETHEUS = {"Authorization": "Bearer prometheus-e2e", "Content-Type": "application/json"}
 
@@ -28,8 +32,6 @@ def service(tmp_path: Path, database_url: str) -> Iterator[Service]:
 
 
 def _oncall(config: Path) -> tuple[str, str]:
-    from datetime import UTC, datetime
-
     roster = load_config(config).roster("ops")
     now = datetime.now(UTC)
     primary, secondary = roster.oncall(now), roster.oncall(now, "secondary")
@@ -81,7 +83,48 @@ def test_alarm_pages_escalates_acks_and_resolves(service: Service) -> None:
 
 
 def _past(shown: dict[str, object], seconds: float) -> bool:
-    from datetime import UTC, datetime
-
     updated = datetime.fromisoformat(str(shown["updated_at"]))
     return (datetime.now(UTC) - updated).total_seconds() > seconds
+
+
+def _serve_once(config: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "memoguard", "--config", str(config), "serve", "--listen", f"127.0.0.1:{free_port()}"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_serve_refuses_a_source_without_its_token(tmp_path: Path, database_url: str) -> None:
+    config = e2e_config(tmp_path, database_url)
+    (config / "secrets" / "scripts.token").write_text("\n")
+    result = _serve_once(config)
+    assert result.returncode == 1
+    assert "source 'scripts'" in result.stderr and "is empty" in result.stderr
+
+
+def test_serve_refuses_a_schema_it_does_not_know(tmp_path: Path, database_url: str) -> None:
+    config = e2e_config(tmp_path, database_url)
+    engine = create_engine(database_url)
+    with engine.begin() as connection:
+        connection.execute(text("CREATE TABLE alembic_version (version_num VARCHAR(32) PRIMARY KEY)"))
+        connection.execute(text("INSERT INTO alembic_version VALUES ('9999')"))
+    engine.dispose()
+    result = _serve_once(config)
+    assert result.returncode == 1
+    assert "revision 9999" in result.stderr and "newer memoguard" in result.stderr
+
+
+def test_serve_refuses_a_bad_listen_address(tmp_path: Path, database_url: str) -> None:
+    config = e2e_config(tmp_path, database_url)
+    result = subprocess.run(
+        [sys.executable, "-m", "memoguard", "--config", str(config), "serve", "--listen", "localhost"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "expected HOST:PORT" in result.stderr

@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlalchemy import Engine, Row, delete, func, insert, or_, select, text, update
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
 
 from memoguard.adapters.storage import snapshot
 from memoguard.adapters.storage.table import (
@@ -45,11 +46,13 @@ from memoguard.services.record import (
     StoredOverride,
     TimelineEntry,
 )
+from memoguard.services.store import OpenIncidentExists
 
 log = logging.getLogger(__name__)
 
 WAKEUP_CHANNEL = "memoguard_wakeup"
 _PRIORITY = {Purpose.PAGE.value: 0, Purpose.STATUS.value: 1}
+_MAX_ID = 2**31 - 1  # incident ids are INTEGER columns (32 bits on PostgreSQL)
 
 incident_t = IncidentTable.__table__  # type: ignore[attr-defined]
 alarm_t = AlarmTable.__table__  # type: ignore[attr-defined]
@@ -105,39 +108,47 @@ class SqlUnit:
 
     def create_incident(self, draft: NewIncident) -> str:
         empty = json.dumps([])
-        row = self._c.execute(
-            insert(incident_t)
-            .values(
-                source=draft.source,
-                dedup_key=draft.dedup_key,
-                summary=draft.summary,
-                severity=draft.severity,
-                policy=draft.policy.name,
-                snapshot=snapshot.dump(draft.policy, draft.rosters),
-                resolve_by_source=draft.resolve_by_source,
-                state=IncidentState.TRIGGERED.value,
-                version=0,
-                cycle=0,
-                step=-1,
-                crisis=False,
-                paged=empty,
-                stage_paged=empty,
-                undeliverable=empty,
-                acked_by=empty,
-                confirmed_by=empty,
-                opened_at=draft.opened_at,
-                updated_at=draft.opened_at,
-                resolved_at=None,
+        savepoint = self._c.begin_nested()
+        try:
+            row = self._c.execute(
+                insert(incident_t)
+                .values(
+                    source=draft.source,
+                    dedup_key=draft.dedup_key,
+                    summary=draft.summary,
+                    severity=draft.severity,
+                    policy=draft.policy.name,
+                    snapshot=snapshot.dump(draft.policy, draft.rosters),
+                    resolve_by_source=draft.resolve_by_source,
+                    state=IncidentState.TRIGGERED.value,
+                    version=0,
+                    cycle=0,
+                    step=-1,
+                    crisis=False,
+                    paged=empty,
+                    stage_paged=empty,
+                    undeliverable=empty,
+                    acked_by=empty,
+                    confirmed_by=empty,
+                    opened_at=draft.opened_at,
+                    updated_at=draft.opened_at,
+                    resolved_at=None,
+                )
+                .returning(incident_t.c.id)
             )
-            .returning(incident_t.c.id)
-        )
-        return str(row.scalar_one())
+            created = str(row.scalar_one())
+        except IntegrityError:
+            savepoint.rollback()
+            raise OpenIncidentExists(f"{draft.source}/{draft.dedup_key}") from None
+        savepoint.commit()
+        return created
 
     def _incident_id(self, incident_id: str) -> int | None:
-        try:
-            return int(incident_id)
-        except ValueError:
+        # Plain ASCII digits within the INTEGER column: int() would also take " 1", "1_0" or "١", and an id
+        # beyond the column makes the driver raise (a 500 for /incidents/99999999999999999999).
+        if not (incident_id.isascii() and incident_id.isdigit()) or int(incident_id) > _MAX_ID:
             return None
+        return int(incident_id)
 
     def incident(self, incident_id: str) -> Incident | None:
         key = self._incident_id(incident_id)
@@ -311,7 +322,9 @@ class SqlUnit:
             update(notification_t)
             .where(
                 notification_t.c.incident_id == int(incident),
-                notification_t.c.status == NotificationStatus.PENDING.value,
+                # A row being sent right now is cancelled too: the send in flight still records itself as
+                # sent, but a lapsed lease no longer hands it to another dispatcher after the resolve.
+                notification_t.c.status.in_([NotificationStatus.PENDING.value, NotificationStatus.SENDING.value]),
             )
             .values(status=NotificationStatus.CANCELLED.value, claimed_until=None)
         )
@@ -374,7 +387,7 @@ class SqlUnit:
     def notification_retry(self, notification: int, channel_index: int, not_before: datetime, error: str) -> None:
         self._c.execute(
             update(notification_t)
-            .where(notification_t.c.id == notification)
+            .where(notification_t.c.id == notification, notification_t.c.status == NotificationStatus.SENDING.value)
             .values(
                 status=NotificationStatus.PENDING.value,
                 channel_index=channel_index,
@@ -388,7 +401,7 @@ class SqlUnit:
     def notification_failed(self, notification: int, error: str) -> None:
         self._c.execute(
             update(notification_t)
-            .where(notification_t.c.id == notification)
+            .where(notification_t.c.id == notification, notification_t.c.status == NotificationStatus.SENDING.value)
             .values(status=NotificationStatus.FAILED.value, claimed_until=None, error=error)
         )
 
