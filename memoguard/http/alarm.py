@@ -63,13 +63,16 @@ async def _parse(request: Request, model: type[Model]) -> Model:
         problems = []
         for item in error.errors(include_url=False):
             where = ".".join(str(p) for p in item["loc"]) or "body"
-            problems.append(f"{where}: {item['msg']}")
+            problems.append(f"{where}: {item['msg'].removeprefix('Value error, ')}")
         raise HTTPException(422, "; ".join(problems)) from None
 
 
 @router.post("/alarms", summary="Post one alarm (generic JSON)", openapi_extra=_body_schema(GenericAlarm))
 async def post_alarm(request: Request, app: App) -> dict[str, Any]:
     source = authenticate(request, app.tokens)
+    kind = app.config.sources[source].kind
+    if kind != "generic":
+        raise HTTPException(403, f"source {source!r} is of kind {kind!r}: post to its own endpoint, not /api/v1/alarms")
     body = await _parse(request, GenericAlarm)
     if body.source is not None and body.source != source:
         raise HTTPException(403, f"this token belongs to source {source!r}, not {body.source!r}")
