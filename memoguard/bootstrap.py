@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from alembic.util.exc import CommandError
 from sqlalchemy import Engine
 
 from memoguard.adapters.clock import SystemClock
@@ -54,10 +55,16 @@ def engine(config: Config) -> Engine:
 
 
 def upgrade(config: Config) -> tuple[str | None, str]:
-    """``memoguard db upgrade``: bring the schema to this release's head."""
+    """``memoguard db upgrade``: bring the schema to this release's head. A schema at a revision this
+    release does not know (written by a newer one) is refused with a StartupError."""
     db = engine(config)
     try:
         return migration.upgrade(db)
+    except CommandError as error:
+        raise StartupError(
+            f"cannot upgrade the schema: {error}; the database was probably written by a newer memoguard: "
+            "run that release or restore a backup"
+        ) from None
     finally:
         db.dispose()
 

@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import IO, Any
 
 import click
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from memoguard import bootstrap
 from memoguard.config.model import Config
@@ -40,6 +41,27 @@ class StorageUnavailable(click.ClickException):
 
     exit_code = 1
 
+    @classmethod
+    def about(cls, url: str, error: Exception) -> StorageUnavailable:
+        """``database URL: what went wrong``, on one line, without the URL's password or SQLAlchemy's
+        statement dump and documentation link."""
+        shown = shown_url(url)
+        return cls(f"database {shown}: {first_line(error).replace(url, shown)}")
+
+
+def shown_url(url: str) -> str:
+    """The database URL as it may be printed: any password masked."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return url
+
+
+def first_line(error: Exception) -> str:
+    cause = getattr(error, "orig", None) or error  # a DBAPI error wrapped by SQLAlchemy says it best
+    lines = [line.strip() for line in str(cause).splitlines() if line.strip()]
+    return lines[0] if lines else type(cause).__name__
+
 
 @dataclass
 class AppContext:
@@ -55,8 +77,14 @@ class AppContext:
             try:
                 self._application = bootstrap.application(self.config(), self.clock, with_tokens=False)
             except (SchemaBehind, bootstrap.StartupError, SQLAlchemyError) as error:
-                raise StorageUnavailable(f"database {self.config().database_url}: {error}") from None
+                raise StorageUnavailable.about(self.config().database_url, error) from None
         return self._application
+
+    def close(self) -> None:
+        """Release the database connections, if a command opened any."""
+        if self._application is not None:
+            self._application.store.close()
+            self._application = None
 
     def rosters(self) -> Mapping[str, Roster]:
         """The configured rosters with the overrides stored in the database laid over them."""

@@ -23,14 +23,19 @@ from memoguard.services.oncall import stretch
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 @pass_app
 def oncall(app: AppContext, roster: str | None, level: str | None, when: str | None, as_json: bool) -> None:
-    """Who is on call for ROSTER (default: every roster), now or --at a time."""
+    """Who is on call for ROSTER (default: every roster), now or --at a time.
+
+    Overrides stored in the database (`memoguard override add`) count: their source reads "override #ID".
+    """
     config = app.config()
     try:
-        rosters = [config.roster(roster)] if roster else list(config.rosters.values())
+        named = config.roster(roster) if roster else None
     except LookupError as error:
         raise click.UsageError(str(error.args[0])) from None
-    zone = rosters[0].timezone if roster else config.timezone
+    zone = named.timezone if named else config.timezone
     at = resolve_when(when, app.clock.now(), zone)
+    merged = app.rosters()
+    rosters = [merged[named.name]] if named else list(merged.values())
     rows = []
     for item in rosters:
         levels = [level] if level else list(item.level_names)

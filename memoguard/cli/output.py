@@ -37,3 +37,19 @@ def show_time(value: datetime, zone: tzinfo) -> str:
 
 def show_duration(value: timedelta) -> str:
     return format_duration(timedelta(minutes=round(value.total_seconds() / 60)))
+
+
+def show_instant(value: datetime | str, zone: tzinfo) -> str:
+    """``2026-12-21 08:30:05`` in ``zone``, for timelines where seconds matter; ISO strings (the shape of
+    the JSON-ready views) are accepted as they are."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S")
+
+
+STATE_STYLES = {"triggered": "bold red", "acknowledged": "yellow", "confirmed": "cyan", "resolved": "green"}
+
+
+def show_state(state: str) -> str:
+    """The incident state, coloured for a rich table."""
+    return f"[{STATE_STYLES.get(state, '')}]{state}[/]" if state in STATE_STYLES else state

@@ -26,7 +26,7 @@ def roster() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 @pass_app
 def show(app: AppContext, name: str, days: int, level: str | None, start_text: str | None, as_json: bool) -> None:
-    """The shifts of roster NAME over the coming days, level by level."""
+    """The shifts of roster NAME over the coming days, level by level, database overrides included."""
     config = app.config()
     try:
         item = config.roster(name)
@@ -35,6 +35,9 @@ def show(app: AppContext, name: str, days: int, level: str | None, start_text: s
     start = resolve_when(start_text, app.clock.now(), item.timezone, "--from")
     end = days_later(start, days, item.timezone)
     levels = [level] if level else list(item.level_names)
+    if level is not None and level not in item.level_names:
+        raise click.UsageError(f"roster {item.name!r} has no level {level!r} (levels: {', '.join(item.level_names)})")
+    item = app.rosters()[item.name]
     try:
         per_level = {lv: item.segments(start, end, lv) for lv in levels}
     except UnknownLevelError as error:
@@ -77,13 +80,14 @@ def show(app: AppContext, name: str, days: int, level: str | None, start_text: s
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 @pass_app
 def gaps(app: AppContext, days: int, start_text: str | None, as_json: bool) -> None:
-    """Periods with nobody on call, across every roster and level. Exit code 1 when there are any."""
+    """Periods with nobody on call, across every roster and level (database overrides included).
+    Exit code 1 when there are any."""
     config = app.config()
     start = resolve_when(start_text, app.clock.now(), config.timezone, "--from")
     end = days_later(start, days, config.timezone)
     found = [
         (item, lv, gap)
-        for item in config.rosters.values()
+        for item in app.rosters().values()
         for lv in item.level_names
         for gap in item.gaps(start, end, lv)
     ]

@@ -144,6 +144,7 @@ class Override:
     end: datetime
     level: str = PRIMARY
     ref: str = ""  # where it comes from: a YAML path or a database id
+    source: str = OVERRIDE_SOURCE  # what ``oncall`` and segments show as the source ("override #3" from the database)
 
     def __post_init__(self) -> None:
         if self.start.tzinfo is None or self.end.tzinfo is None:
@@ -154,7 +155,7 @@ class Override:
 
 @dataclass(frozen=True)
 class Assignment:
-    """Who is on call, and why: a layer's name or ``override``."""
+    """Who is on call, and why: a layer's name, or ``override`` (``override #3`` for one stored in the database)."""
 
     person: str
     source: str
@@ -232,7 +233,7 @@ class Roster:
         layers, offset = self._rotation(level)
         override = self._index[level].covering(at)
         if override is not None:
-            return Assignment(override.who, OVERRIDE_SOURCE)
+            return Assignment(override.who, override.source)
         # An offset level backs the primary up, so it never names whoever is primary right now: when an
         # override puts the rotation's next person on primary, the member after them backs up instead.
         # (Without overrides the two can only meet when the offset wraps round, which already means nobody.)

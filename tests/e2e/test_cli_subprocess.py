@@ -148,3 +148,67 @@ def test_module_usage_errors(args: list[str], fragment: str) -> None:
     errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
     assert len(errors) == 1
     assert fragment in errors[0]
+
+
+# --- against a database, with nothing else running -----------------------------------------------------
+# The service test configuration in a temporary directory (tests/conftest.py: service_dir), on a fresh
+# SQLite file or on MEMOGUARD_TEST_DATABASE_URL. These commands use the real clock: nothing below depends
+# on the time of day (who gets paged is read back from the incident).
+
+
+def test_script_alarm_send_incidents_and_ack_without_a_service(script: list[str], service_dir: Path) -> None:
+    def memoguard(*args: str, expect: int = 0) -> subprocess.CompletedProcess[str]:
+        return run([*script, "--config", str(service_dir), *args], cwd=service_dir.parent, expect=expect)
+
+    receipt = json.loads(
+        memoguard("alarm", "send", "--summary", "disk full on db1", "--dedup-key", "db1", "--json").stdout
+    )
+    assert (receipt["outcome"], receipt["incident"]) == ("opened", "1")
+    again = memoguard("alarm", "send", "--summary", "disk full on db1", "--dedup-key", "db1").stdout
+    assert again == "Alarm 2 (cli/db1) attached to open incident 1\n"
+
+    (listed,) = json.loads(memoguard("incidents", "--json").stdout)["incidents"]
+    assert (listed["id"], listed["state"], listed["policy"], listed["alarms"]) == ("1", "triggered", "simple", 2)
+    (paged,) = listed["paged"]  # whoever is on call for ops right now
+    shown = json.loads(memoguard("incident", "1", "--json").stdout)
+    # Nothing runs, so the page is still waiting in the outbox, with the step's ack timer armed.
+    assert [(n["person"], n["status"]) for n in shown["notifications"]] == [(paged, "pending")]
+    assert [t["kind"] for t in shown["timers"]] == ["ack_timeout"]
+
+    out = memoguard("ack", "1", "--as", paged).stdout
+    assert out == f"Incident 1 (acknowledged): {paged} acknowledged via cli; incident acknowledged by {paged}\n"
+    out = memoguard("ack", "1", "--as", paged).stdout
+    assert out.startswith("Nothing changed on incident 1 (acknowledged)")
+    assert json.loads(memoguard("incidents", "--open", "--json").stdout)["incidents"][0]["acknowledged_by"] == [paged]
+    assert "acknowledged" in memoguard("incident", "1").stdout
+
+
+def test_script_action_errors_exit_1(script: list[str], service_dir: Path) -> None:
+    def memoguard(*args: str, expect: int = 0) -> subprocess.CompletedProcess[str]:
+        return run([*script, "--config", str(service_dir), *args], cwd=service_dir.parent, expect=expect)
+
+    for args, message in [
+        (("ack", "7", "--as", "alice"), "Error: no incident '7'"),
+        (("incident", "7"), "Error: no incident '7'"),
+        (("override", "remove", "7"), "Error: no override #7"),
+    ]:
+        result = memoguard(*args, expect=1)
+        assert (result.stdout, result.stderr) == ("", message + "\n")
+    memoguard("alarm", "send", "--summary", "disk full on db1")
+    result = memoguard("resolve", "1", "--as", "root")
+    assert result.stdout == "Incident 1 (resolved): Resolved by root via cli\n"
+    result = memoguard("ack", "1", "--as", "root", expect=1)
+    assert result.stderr == "Error: incident 1: Acknowledgement by root via cli ignored: the incident is resolved\n"
+
+
+def test_script_override_seen_by_oncall(script: list[str], service_dir: Path) -> None:
+    def memoguard(*args: str, expect: int = 0) -> subprocess.CompletedProcess[str]:
+        return run([*script, "--config", str(service_dir), *args], cwd=service_dir.parent, expect=expect)
+
+    assert json.loads(memoguard("db", "status", "--json").stdout)["revision"] is None
+    out = memoguard("override", "add", "ops", "--who", "dave", "--from", "now", "--to", "+2h").stdout
+    assert out.startswith("Override #1 added: dave is on call for ops/primary from ")
+    (row,) = json.loads(memoguard("oncall", "ops", "--level", "primary", "--at", "+1h", "--json").stdout)["oncall"]
+    assert (row["person"], row["source"]) == ("dave", "override #1")
+    status = json.loads(memoguard("db", "status", "--json").stdout)
+    assert (status["ok"], status["revision"]) == (True, status["head"])

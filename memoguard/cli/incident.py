@@ -1,0 +1,163 @@
+"""``memoguard incidents`` (the list) and ``memoguard incident ID`` (one incident with its timeline)."""
+
+from __future__ import annotations
+
+from datetime import datetime, tzinfo
+from typing import Any
+
+import click
+from rich.markup import escape
+from rich.table import Table
+
+from memoguard.cli.context import AppContext, pass_app
+from memoguard.cli.output import console, emit_json, show_duration, show_instant, show_state, show_time
+from memoguard.domain.incident import IncidentState
+from memoguard.services.error import NotFound
+
+OPEN_STATES = (IncidentState.TRIGGERED, IncidentState.ACKNOWLEDGED, IncidentState.CONFIRMED)
+
+
+@click.command()
+@click.option(
+    "--state",
+    "states",
+    multiple=True,
+    type=click.Choice([s.value for s in IncidentState]),
+    help="Only incidents in this state (repeatable).",
+)
+@click.option("--open", "only_open", is_flag=True, help="Only open incidents: triggered, acknowledged or confirmed.")
+@click.option("--limit", default=100, show_default=True, type=click.IntRange(1, 1000), help="At most this many.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@pass_app
+def incidents(app: AppContext, states: tuple[str, ...], only_open: bool, limit: int, as_json: bool) -> None:
+    """Incidents, newest first (see one with `memoguard incident ID`)."""
+    if only_open and states:
+        raise click.UsageError("--open and --state do not go together: --open is every state but resolved")
+    wanted = OPEN_STATES if only_open else tuple(IncidentState(s) for s in states)
+    rows = app.application().incidents.list(wanted, limit)
+    if as_json:
+        emit_json({"incidents": rows})
+        return
+    out = console()
+    if not rows:
+        if only_open:
+            out.print("No open incidents.")
+        else:
+            out.print(f"No {' or '.join(wanted)} incidents." if wanted else "No incidents.")
+        return
+    zone = app.config().timezone
+    table = Table(title=f"Incidents, newest first ({zone})")
+    for column in ("id", "state", "severity", "summary", "policy", "step", "opened", "acked by"):
+        # The summary keeps room to be read on a narrow terminal.
+        table.add_column(
+            column, justify="right" if column == "id" else "left", min_width=16 if column == "summary" else None
+        )
+    for row in rows:
+        table.add_row(
+            row["id"],
+            show_state(row["state"]),
+            escape(row["severity"]),
+            escape(row["summary"]),
+            row["policy"],
+            _step(row),
+            show_time(datetime.fromisoformat(row["opened_at"]), zone),
+            _ackers(row),
+        )
+    out.print(table)
+
+
+@click.command()
+@click.argument("incident_id", metavar="ID")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@pass_app
+def incident(app: AppContext, incident_id: str, as_json: bool) -> None:
+    """One incident: its facts, timeline, notifications and pending timers.
+
+    Times are shown in the configuration's time zone (`timezone:` in memoguard.yaml). Exit code 1 when
+    there is no incident ID.
+    """
+    try:
+        shown = app.application().incidents.show(incident_id)
+    except NotFound as error:
+        raise click.ClickException(str(error)) from None
+    if as_json:
+        emit_json(shown)
+        return
+    zone = app.config().timezone
+    now = app.clock.now()
+    out = console()
+    out.print(f"[bold]Incident {shown['id']}: {escape(shown['summary'])}[/bold]")
+    facts = Table.grid(padding=(0, 2))
+    facts.add_column(style="dim")
+    facts.add_column()
+    for name, value in _facts(shown, zone):
+        facts.add_row(name, value)
+    out.print(facts)
+
+    timeline = Table(title=f"Timeline ({zone})")
+    for column in ("time", "kind", "person", "text"):
+        timeline.add_column(column)
+    for item in shown["timeline"]:
+        timeline.add_row(show_instant(item["at"], zone), item["kind"], item["person"] or "", escape(item["text"]))
+    out.print(timeline)
+
+    if shown["notifications"]:
+        notifications = Table(title="Notifications")
+        for column in ("id", "person", "channel", "purpose", "status", "attempts", "detail"):
+            notifications.add_column(column, justify="right" if column in ("id", "attempts") else "left")
+        for n in shown["notifications"]:
+            detail = n["error"] or (f"via {n['provider']}" if n["provider"] else "")
+            notifications.add_row(
+                str(n["id"]), n["person"], n["channel"], n["purpose"], n["status"], str(n["attempts"]), escape(detail)
+            )
+        out.print(notifications)
+    else:
+        out.print("No notifications.")
+
+    if shown["timers"]:
+        timers = Table(title="Pending timers")
+        for column in ("kind", "due", "in"):
+            timers.add_column(column)
+        for timer in shown["timers"]:
+            due = datetime.fromisoformat(timer["due_at"])
+            left = "overdue" if due <= now else show_duration(due - now)
+            timers.add_row(timer["kind"], show_instant(due, zone), left)
+        out.print(timers)
+    else:
+        out.print("No pending timers.")
+
+
+def _step(row: dict[str, Any]) -> str:
+    if row["crisis"]:
+        return "crisis cell"
+    if row["step"] is None:
+        return "-"
+    text = f"{row['step']}/{row['steps']}"
+    return text + (f" (pass {row['cycle']})" if row["cycle"] > 1 else "")
+
+
+def _ackers(row: dict[str, Any]) -> str:
+    confirmed = set(row["confirmed_by"])
+    return ", ".join(f"{p} (confirmed)" if p in confirmed else p for p in row["acknowledged_by"]) or "-"
+
+
+def _facts(shown: dict[str, Any], zone: tzinfo) -> list[tuple[str, str]]:
+    facts = [
+        ("state", show_state(shown["state"])),
+        ("severity", escape(shown["severity"])),
+        ("policy", shown["policy"]),
+        ("step", _step(shown)),
+        ("source", escape(f"{shown['source']} (dedup key {shown['dedup_key']})")),
+        ("alarms", str(shown["alarms"])),
+        ("opened", show_instant(shown["opened_at"], zone)),
+        ("updated", show_instant(shown["updated_at"], zone)),
+    ]
+    if shown["resolved_at"] is not None:
+        facts.append(("resolved", show_instant(shown["resolved_at"], zone)))
+    facts += [
+        ("paged", ", ".join(shown["paged"]) or "-"),
+        ("acknowledged by", ", ".join(shown["acknowledged_by"]) or "-"),
+    ]
+    if shown["confirmed_by"]:
+        facts.append(("confirmed by", ", ".join(shown["confirmed_by"])))
+    return facts
