@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -60,4 +61,15 @@ def service_dir(tmp_path: Path, database_url: str) -> Path:
     shutil.copytree(SERVICE_FIXTURE, target)
     main = target / "memoguard.yaml"
     main.write_text(f"database: {database_url}\n" + main.read_text(encoding="utf-8"), encoding="utf-8")
+    return target
+
+
+def example_copy() -> Path:
+    """The repository's example configuration copied to a fresh directory, so tests that open its
+    database never create or read memoguard.db in the working tree."""
+    root = Path(__file__).resolve().parents[1]
+    target = Path(tempfile.mkdtemp(prefix="memoguard-example-"))
+    shutil.copy(root / "memoguard.yaml", target / "memoguard.yaml")
+    for folder in ("rosters", "escalation_policies"):
+        shutil.copytree(root / folder, target / folder)
     return target

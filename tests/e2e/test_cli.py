@@ -32,8 +32,9 @@ from click.testing import CliRunner, Result
 from memoguard import __version__
 from memoguard.cli import cli
 from memoguard.cli.context import AppContext
+from tests.conftest import example_copy
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = example_copy()  # the example configuration, away from the working tree's memoguard.db
 PARIS = ZoneInfo("Europe/Paris")
 # What the fake clock says unless a test sets it: a Wednesday afternoon nobody asserts on by accident.
 DEFAULT_NOW = datetime(2026, 6, 17, 15, 0, tzinfo=UTC)

@@ -16,8 +16,9 @@ from pathlib import Path
 import pytest
 
 from memoguard import __version__
+from tests.conftest import example_copy
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = example_copy()  # the example configuration, away from the working tree's memoguard.db
 SCRIPT = Path(sys.executable).parent / ("memoguard.exe" if os.name == "nt" else "memoguard")
 MODULE = [sys.executable, "-m", "memoguard"]
 

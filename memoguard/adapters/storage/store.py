@@ -430,6 +430,8 @@ class SqlUnit:
         return int(row.scalar_one())
 
     def remove_override(self, override: int) -> StoredOverride | None:
+        if not 0 < override <= _MAX_ID:
+            return None
         row = self._c.execute(
             delete(override_t).where(override_t.c.id == override).returning(*override_t.c)
         ).one_or_none()
