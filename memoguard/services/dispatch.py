@@ -84,6 +84,11 @@ class Dispatcher:
                 errors.append(f"{name}: {error.reason}")
                 retryable = retryable or error.retryable
                 continue
+            except Exception as error:  # a provider bug must not stall the queue: retry it like a transient failure
+                log.exception("provider %s raised on notification %d", name, n.id)
+                errors.append(f"{name}: unexpected {type(error).__name__}: {error}")
+                retryable = True
+                continue
             self._sent(n, name, reference)
             return
         if not errors:

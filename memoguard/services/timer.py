@@ -8,6 +8,7 @@ escalation racing through every step in one go.
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from memoguard.domain.event import TimerFired
 from memoguard.services.clock import Clock
@@ -17,6 +18,7 @@ from memoguard.services.store import Store
 log = logging.getLogger(__name__)
 
 BATCH = 100
+POSTPONE = timedelta(minutes=1)
 
 
 class Timers:
@@ -26,7 +28,31 @@ class Timers:
         self._escalator = escalator
 
     def fire_due(self, limit: int = BATCH) -> int:
-        """Fire up to ``limit`` due timers; returns how many were claimed."""
+        """Fire up to ``limit`` due timers; returns how many were claimed.
+
+        A timer whose decision raises must not hold back every other incident (it would be claimed first
+        again and again): the batch is retried one timer at a time, and the failing one is put back a
+        minute later, with the error on the log and on its incident's timeline.
+        """
+        try:
+            return self._fire(limit)
+        except Exception:
+            log.exception("firing a batch of timers failed; retrying them one by one")
+        fired = 0
+        for _ in range(limit):
+            try:
+                claimed = self._fire(1)
+            except Exception:
+                log.exception("a timer could not be fired; postponing it by %s", POSTPONE)
+                self._postpone_first()
+                fired += 1
+                continue
+            if claimed == 0:
+                break
+            fired += claimed
+        return fired
+
+    def _fire(self, limit: int) -> int:
         now = self._clock.now()
         with self._store.write() as unit:
             due = unit.claim_due_timers(now, limit)
@@ -39,6 +65,14 @@ class Timers:
             late = max((now - t.due_at).total_seconds() for t in due)
             log.debug("fired %d timer(s), up to %.3fs late", len(due), late)
         return len(due)
+
+    def _postpone_first(self) -> None:
+        now = self._clock.now()
+        with self._store.write() as unit:
+            for timer in unit.claim_due_timers(now, 1):
+                unit.add_timer(timer.incident, timer.kind, now + POSTPONE, timer.version)
+                text = f"The {timer.kind.value} timer could not be processed (see the service log); retrying at +1m"
+                unit.add_entry(timer.incident, now, "timer_error", text, None)
 
     def fire_all_due(self) -> int:
         """Fire every timer due now, batch after batch (start-up, tests)."""
