@@ -10,7 +10,7 @@ import click
 import uvicorn
 
 from memoguard import bootstrap
-from memoguard.cli.context import AppContext, pass_app
+from memoguard.cli.context import AppContext, pass_app, shown_url
 from memoguard.engine.runtime import Engine
 from memoguard.http.app import create_app
 from memoguard.services.store import SchemaBehind
@@ -49,7 +49,7 @@ def serve(app: AppContext, listen: str | None, log_level: str) -> None:
     try:
         application = bootstrap.application(config, app.clock)
     except (SchemaBehind, bootstrap.StartupError) as error:
-        raise click.ClickException(str(error)) from None
+        raise click.ClickException(str(error).replace(config.database_url, shown_url(config.database_url))) from None
     engine = Engine(application)
     listener = bootstrap.listener(application)
 
@@ -65,7 +65,7 @@ def serve(app: AppContext, listen: str | None, log_level: str) -> None:
             len(config.people),
             len(config.rosters),
             len(config.policies),
-            config.database_url,
+            shown_url(config.database_url),
         )
         try:
             yield

@@ -43,6 +43,10 @@ class Engine:
 
     def start(self) -> None:
         """Fire everything overdue first (in due order), then run the loops."""
+        with self._app.store.write() as unit:
+            released = unit.release_orphaned_claims()
+        if released:
+            log.info("took back %d notification(s) a previous run had claimed but not recorded as sent", released)
         overdue = self._app.timers.fire_all_due()
         if overdue:
             log.info("fired %d overdue timer(s) at start-up", overdue)

@@ -14,7 +14,9 @@ import logging
 from collections.abc import Mapping
 from datetime import timedelta
 
+from memoguard.domain.effect import Purpose
 from memoguard.domain.event import DeliveryFailed
+from memoguard.domain.incident import IncidentState
 from memoguard.domain.person import Person
 from memoguard.services.clock import Clock
 from memoguard.services.escalator import Escalator
@@ -24,7 +26,7 @@ from memoguard.services.store import Store
 
 log = logging.getLogger(__name__)
 
-BATCH = 50
+BATCH = 20
 LEASE = timedelta(seconds=30)
 MAX_RETRIES = 5
 
@@ -68,7 +70,28 @@ class Dispatcher:
             if sent < BATCH:
                 return total
 
+    def _still_wanted(self, n: Notification) -> bool:
+        """Just before sending: the claim is still ours (not cancelled by a resolve) and, for a page, the
+        incident still waits for an acknowledgement. A page queued behind a retry or a slow batch must not
+        wake someone after the incident was acknowledged or resolved."""
+        now = self._clock.now()
+        with self._store.write() as unit:
+            if not unit.renew_claim(n.id, now + LEASE):
+                return False
+            if n.purpose != Purpose.PAGE.value:
+                return True
+            incident = unit.incident(n.incident)
+            if incident is not None and incident.state == IncidentState.TRIGGERED:
+                return True
+            state = "gone" if incident is None else incident.state.value
+            unit.notification_cancelled(n.id, f"incident {state} before it was sent")
+            text = f"Page #{n.id} to {n.person} not sent: the incident was {state} in the meantime"
+            unit.add_entry(n.incident, now, "notification_dropped", text, n.person)
+            return False
+
     def _deliver(self, n: Notification) -> None:
+        if not self._still_wanted(n):
+            return
         person = self._people.get(n.person) or Person(n.person)
         message = Message(n.id, n.incident, person, n.channel, n.purpose, n.subject, n.text, n.created_at, n.step)
         errors: list[str] = []
@@ -118,9 +141,9 @@ class Dispatcher:
                 text = f"{n.channel} to {n.person} failed ({reason}); trying {following}"
                 unit.add_entry(n.incident, now, "delivery_failover", text, n.person)
                 return
+            incident = unit.incident(n.incident)  # lock order: the incident first, as every decision does
             unit.notification_failed(n.id, reason)
             unit.add_entry(n.incident, now, "delivery_error", f"Could not reach {n.person}: {reason}", n.person)
-            incident = unit.incident(n.incident)
             if incident is not None and n.purpose == "page":
                 self._escalator.apply(unit, incident, DeliveryFailed(n.person, reason), now)
         log.warning("notification %d to %s: %s", n.id, n.person, reason)

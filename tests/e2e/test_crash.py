@@ -72,9 +72,11 @@ def test_kill_9_loses_no_alarm_and_pages_no_step_twice(tmp_path: Path, database_
             "step 2 of every incident paged before the crash",
         )
         # And the incidents whose first page was still queued get it after the restart.
+        # On SQLite a claim the killed process held is taken back at start-up; on PostgreSQL (several
+        # instances may share it) only once its 30 s lease lapses.
         eventually(
             lambda: len({p["incident"] for p in service.pages() if p["step"] == 1}) == len(stored),
-            15,
+            15 if database_url.startswith("sqlite") else 45,
             "a first page for every stored incident",
         )
     finally:

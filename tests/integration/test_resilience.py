@@ -11,6 +11,7 @@ from sqlalchemy import update
 
 from memoguard import bootstrap
 from memoguard.adapters.storage.store import SqlStore, incident_t
+from memoguard.services.action import Verb
 from memoguard.services.application import Application
 from memoguard.services.dispatch import Dispatcher
 from memoguard.services.provider import Message
@@ -85,3 +86,16 @@ def test_a_provider_that_raises_is_retried_later_and_does_not_stall_the_queue(
     assert "delivery_retry" in _kinds(app, first) and "delivery_retry" in _kinds(app, second)
     fake_clock.advance(timedelta(seconds=3))
     assert app.dispatcher.drain() == 2  # the real console provider takes them once the backoff is over
+
+
+def test_a_page_still_queued_when_the_incident_is_acknowledged_is_not_sent(app: Application) -> None:
+    incident = _open(app, "acked-before-sent")  # alice's page is written but not yet handed over
+    app.actions.act(incident, Verb.ACK, "alice", "api")
+
+    assert app.dispatcher.drain() == 1
+
+    with app.store.read() as unit:
+        [page] = unit.notifications(incident)
+    assert page.status == NotificationStatus.CANCELLED
+    assert _kinds(app, incident)[-1] == "notification_dropped"
+    assert not (app.config.directory / "pages.jsonl").exists()

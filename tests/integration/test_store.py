@@ -399,6 +399,47 @@ def test_cancel_notifications_cancels_pending_and_sending_ones(store: SqlStore, 
     assert after[pending] == NotificationStatus.CANCELLED
 
 
+def test_failing_over_to_another_channel_starts_its_retry_count_again(store: SqlStore, config: Config) -> None:
+    incident = open_incident(store, config)
+    with store.write() as unit:
+        page = unit.add_notification(page_for(incident, "alice"))
+    for attempt in range(1, 4):  # three tries on the first channel
+        with store.write() as unit:
+            [claimed] = unit.claim_notifications(T0 + attempt * MINUTE, 10, T0 + attempt * MINUTE + MINUTE)
+            assert claimed.attempts == attempt
+            unit.notification_retry(page, 0, T0 + attempt * MINUTE, "busy")
+    with store.write() as unit:
+        unit.claim_notifications(T0 + 4 * MINUTE, 10, T0 + 5 * MINUTE)
+        unit.notification_retry(page, 1, T0 + 4 * MINUTE, "gave up on sms")
+    with store.write() as unit:
+        [claimed] = unit.claim_notifications(T0 + 4 * MINUTE, 10, T0 + 5 * MINUTE)
+    assert (claimed.channel_index, claimed.attempts) == (1, 1)
+
+
+def test_a_claim_can_be_renewed_only_while_it_is_held(store: SqlStore, config: Config) -> None:
+    incident = open_incident(store, config)
+    with store.write() as unit:
+        page = unit.add_notification(page_for(incident, "alice"))
+        unit.claim_notifications(T0, 10, T0 + MINUTE)
+        assert unit.renew_claim(page, T0 + 2 * MINUTE)
+        unit.cancel_notifications(incident)
+        assert not unit.renew_claim(page, T0 + 3 * MINUTE)
+
+
+def test_orphaned_claims_come_back_at_once_on_sqlite_only(store: SqlStore, config: Config) -> None:
+    incident = open_incident(store, config)
+    with store.write() as unit:
+        page = unit.add_notification(page_for(incident, "alice"))
+        unit.claim_notifications(T0, 10, T0 + MINUTE)
+        released = unit.release_orphaned_claims()
+    with store.read() as unit:
+        [row] = unit.notifications(incident)
+    if store.postgres:
+        assert (released, row.status) == (0, NotificationStatus.SENDING)
+    else:
+        assert (released, row.status, row.id) == (1, NotificationStatus.PENDING, page)
+
+
 # --- overrides ----------------------------------------------------------------------------------------
 
 

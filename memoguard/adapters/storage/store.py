@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, Row, delete, func, insert, or_, select, text, update
+from sqlalchemy import Engine, Row, case, delete, func, insert, or_, select, text, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
@@ -76,6 +76,9 @@ class SqlUnit:
         self._writing = writing
         self.woke = False
 
+    def ping(self) -> None:
+        self._c.execute(text("SELECT 1"))
+
     # --- alarms and incidents
 
     def add_alarm(self, alarm: Alarm, received_at: datetime, incident: str | None, outcome: str) -> int:
@@ -103,6 +106,10 @@ class SqlUnit:
             incident_t.c.dedup_key == dedup_key,
             incident_t.c.state != IncidentState.RESOLVED.value,
         )
+        if self._postgres and self._writing:
+            # Waits for a concurrent resolve to commit, then re-checks the state: a just-resolved incident
+            # is not joined (READ COMMITTED re-evaluates the WHERE clause on the locked row).
+            query = query.with_for_update()
         found = self._c.execute(query).scalar_one_or_none()
         return None if found is None else str(found)
 
@@ -266,7 +273,13 @@ class SqlUnit:
         self.woke = True
 
     def cancel_timers(self, incident: str) -> None:
-        self._c.execute(delete(timer_t).where(timer_t.c.incident_id == int(incident)))
+        if not self._postgres:
+            self._c.execute(delete(timer_t).where(timer_t.c.incident_id == int(incident)))
+            return
+        # Rows locked by a timer batch are already claimed (and fenced by version): skipping them avoids a
+        # deadlock between that batch (timer rows, then incidents) and this decision (incident, then timers).
+        mine = select(timer_t.c.id).where(timer_t.c.incident_id == int(incident)).with_for_update(skip_locked=True)
+        self._c.execute(delete(timer_t).where(timer_t.c.id.in_(mine.scalar_subquery())))
 
     def claim_due_timers(self, now: datetime, limit: int) -> list[DueTimer]:
         due = select(timer_t.c.id).where(timer_t.c.due_at <= now).order_by(timer_t.c.due_at, timer_t.c.id).limit(limit)
@@ -390,6 +403,8 @@ class SqlUnit:
             .where(notification_t.c.id == notification, notification_t.c.status == NotificationStatus.SENDING.value)
             .values(
                 status=NotificationStatus.PENDING.value,
+                # Each channel gets its own retry budget: failing over starts the count again.
+                attempts=case((notification_t.c.channel_index == channel_index, notification_t.c.attempts), else_=0),
                 channel_index=channel_index,
                 not_before=not_before,
                 claimed_until=None,
@@ -404,6 +419,32 @@ class SqlUnit:
             .where(notification_t.c.id == notification, notification_t.c.status == NotificationStatus.SENDING.value)
             .values(status=NotificationStatus.FAILED.value, claimed_until=None, error=error)
         )
+
+    def renew_claim(self, notification: int, lease_until: datetime) -> bool:
+        result = self._c.execute(
+            update(notification_t)
+            .where(notification_t.c.id == notification, notification_t.c.status == NotificationStatus.SENDING.value)
+            .values(claimed_until=lease_until)
+        )
+        return int(result.rowcount) == 1
+
+    def notification_cancelled(self, notification: int, reason: str) -> None:
+        self._c.execute(
+            update(notification_t)
+            .where(notification_t.c.id == notification)
+            .values(status=NotificationStatus.CANCELLED.value, claimed_until=None, error=reason)
+        )
+
+    def release_orphaned_claims(self) -> int:
+        if self._postgres:
+            return 0  # other instances may be sending right now: their leases decide
+        result = self._c.execute(
+            update(notification_t)
+            .where(notification_t.c.status == NotificationStatus.SENDING.value)
+            .values(status=NotificationStatus.PENDING.value, claimed_until=None)
+        )
+        self.woke = True
+        return int(result.rowcount)
 
     def notifications(self, incident: str) -> list[Notification]:
         query = (
@@ -524,8 +565,8 @@ class SqlStore:
         self._wake()
 
     def ping(self) -> None:
-        with self.engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
+        with self.read() as unit:
+            unit.ping()
 
     def close(self) -> None:
         self.engine.dispose()
