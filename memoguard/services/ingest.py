@@ -72,9 +72,9 @@ class Ingest:
     def _resolved(self, unit: Unit, alarm: Alarm, open_id: str | None, now: datetime) -> Receipt:
         if open_id is None:
             return Receipt(unit.add_alarm(alarm, now, None, Outcome.IGNORED), Outcome.IGNORED, None)
-        row = unit.incident_row(open_id)
-        incident = unit.incident(open_id)
-        assert row is not None and incident is not None
+        row = unit.incident_row(open_id)  # already locked by open_incident_for where rows can be locked
+        assert row is not None
+        incident = row.incident
         if not row.resolve_by_source:
             text = f"{alarm.source} reports the alarm resolved; its route leaves resolving to a person"
             unit.add_entry(open_id, now, "source_resolved", text, None)
