@@ -17,13 +17,18 @@ from memoguard.adapters.storage.database import open_engine
 from memoguard.adapters.storage.listener import PostgresListener
 from memoguard.adapters.storage.store import SqlStore
 from memoguard.adapters.template import TemplateRenderer
+from memoguard.adapters.webhook import WebhookProvider
+from memoguard.adapters.zendesk import ZendeskProvider
 from memoguard.config.loader import load_config
 from memoguard.config.model import Config
 from memoguard.config.schema import ConsoleProvider as ConsoleSettings
+from memoguard.config.schema import WebhookProvider as WebhookSettings
+from memoguard.config.schema import ZendeskProvider as ZendeskSettings
 from memoguard.config.secret import SecretError, read_secret
 from memoguard.services.action import Actions
 from memoguard.services.application import Application
 from memoguard.services.clock import Clock
+from memoguard.services.delivery import Delivery
 from memoguard.services.dispatch import Dispatcher
 from memoguard.services.escalator import Escalator
 from memoguard.services.ingest import Ingest
@@ -89,16 +94,59 @@ def store(config: Config) -> SqlStore:
 
 
 def providers(config: Config, clock: Clock) -> dict[str, Provider]:
+    """Every configured provider this release can drive. SMPP, Twilio and SMTP join in their own issues;
+    until then a channel that names one fails over past it ("provider not configured")."""
     built: dict[str, Provider] = {}
     for name, settings in config.providers.items():
-        if isinstance(settings, ConsoleSettings):
-            file = None
-            if settings.file is not None:
-                file = Path(settings.file) if Path(settings.file).is_absolute() else config.directory / settings.file
-            built[name] = ConsoleProvider(name, clock, file)
-        # SMPP, Twilio, SMTP and ticketing providers join in their own issues; a channel that names one
-        # of them fails over past it (the dispatcher records "provider not configured").
+        try:
+            match settings:
+                case ConsoleSettings():
+                    file = None
+                    if settings.file is not None:
+                        file = config.directory / settings.file  # an absolute path stays as it is
+                    built[name] = ConsoleProvider(name, clock, file)
+                case WebhookSettings():
+                    secret = None
+                    if settings.secret_file is not None or settings.secret_env is not None:
+                        owner = f"provider {name!r}"
+                        secret = read_secret(
+                            owner, "secret", settings.secret_file, settings.secret_env, config.directory
+                        )
+                    built[name] = WebhookProvider(name, settings.url, clock, secret=secret, timeout=settings.timeout)
+                case ZendeskSettings():
+                    token = None
+                    if settings.token_file is not None or settings.token_env is not None:
+                        owner = f"provider {name!r}"
+                        token = read_secret(owner, "token", settings.token_file, settings.token_env, config.directory)
+                    built[name] = ZendeskProvider(
+                        name,
+                        settings.url,
+                        clock,
+                        email=settings.email,
+                        token=token,
+                        batch_size=settings.batch,
+                        poll_every=settings.poll_every,
+                        timeout=settings.timeout,
+                    )
+        except SecretError as error:
+            raise StartupError(str(error)) from None
     return built
+
+
+def delivery(config: Config) -> Delivery:
+    return Delivery(
+        channels=config.channels,
+        deadlines=config.deadlines,
+        rates={name: tuple(settings.rate) for name, settings in config.providers.items()},
+        storm_pages=config.storm.pages,
+        storm_window=config.storm.per,
+    )
+
+
+def outbound_purposes(config: Config) -> dict[str, str]:
+    """Rows for a helpdesk are tickets, rows for a webhook are webhook events (both after status messages)."""
+    kinds = {"zendesk": "ticket", "webhook": "webhook"}
+    return {name: kinds[p.kind] for name, p in config.providers.items() if p.kind in kinds}
 
 
 def tokens(config: Config) -> SourceTokens:
@@ -117,7 +165,8 @@ def application(config: Config, clock: Clock, *, with_tokens: bool = True) -> Ap
     """Every use case on one store. ``with_tokens=False`` for CLI commands that never authenticate
     a source (they must work without the sources' secrets)."""
     sql = store(config)
-    escalator = Escalator(config.people, TemplateRenderer())
+    renderer = TemplateRenderer()
+    escalator = Escalator(config.people, renderer, outbound_purposes(config), config.http.public_url)
     return Application(
         config=config,
         clock=clock,
@@ -126,7 +175,9 @@ def application(config: Config, clock: Clock, *, with_tokens: bool = True) -> Ap
         ingest=Ingest(sql, clock, config, escalator),
         actions=Actions(sql, clock, config.people, escalator),
         timers=Timers(sql, clock, escalator),
-        dispatcher=Dispatcher(sql, clock, config.people, config.channels, providers(config, clock), escalator),
+        dispatcher=Dispatcher(
+            sql, clock, config.people, delivery(config), providers(config, clock), escalator, renderer
+        ),
         overrides=Overrides(sql, clock, config),
         incidents=Incidents(sql),
         tokens=tokens(config) if with_tokens else SourceTokens({}),

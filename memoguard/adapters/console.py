@@ -26,10 +26,11 @@ class ConsoleProvider:
 
     def send(self, message: Message) -> str | None:
         now = self._clock.now()
+        who = message.person.name if message.person is not None else message.channel
         record = {
             "id": message.id,
             "incident": message.incident,
-            "person": message.person.name,
+            "person": who,
             "channel": message.channel,
             "purpose": message.purpose,
             "step": None if message.step is None else message.step + 1,
@@ -46,7 +47,7 @@ class ConsoleProvider:
                     raise DeliveryError(f"cannot write {self._file}: {error.strerror}", retryable=True) from None
             style = "bold red" if message.purpose == "page" else "yellow"
             self._console.print(
-                f"[{style}]{message.purpose.upper()}[/{style}] #{message.incident} → {message.person.name} "
+                f"[{style}]{message.purpose.upper()}[/{style}] #{message.incident} → {who} "
                 f"by {message.channel}: {message.text}",
                 markup=True,
                 soft_wrap=True,

@@ -94,8 +94,10 @@ class _Loader:
             policies=policy_map,
             routes=routes,
             sources=dict(main.sources),
-            channels={name: tuple(providers) for name, providers in main.channels.items()},
+            channels={name: tuple(channel.providers) for name, channel in main.channels.items()},
+            deadlines={name: channel.deadline for name, channel in main.channels.items()},
             providers=dict(main.providers),
+            storm=main.storm,
         )
 
     # --- files ---------------------------------------------------------------------------------
@@ -209,12 +211,20 @@ class _Loader:
         return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
     def _check_channels(self, main: MainModel, document: Document) -> None:
-        for channel, providers in main.channels.items():
-            if not providers:
+        for channel, entry in main.channels.items():
+            if not entry.providers:
                 self._add(document, ("channels", channel), "a channel needs at least one provider")
-            for index, provider in enumerate(providers):
-                if provider not in main.providers:
+            for index, provider in enumerate(entry.providers):
+                settings = main.providers.get(provider)
+                if settings is None:
                     self._add(document, ("channels", channel, index), _unknown("provider", provider, main.providers))
+                elif settings.kind == "zendesk":
+                    self._add(
+                        document,
+                        ("channels", channel, index),
+                        f"provider {provider!r} opens helpdesk tickets and cannot page people: "
+                        "name it in an escalation policy's outbound list instead",
+                    )
 
     def _routes(self, main: MainModel, document: Document, policies: Mapping[str, Policy]) -> tuple[Route, ...]:
         routes = []
@@ -344,12 +354,23 @@ class _Loader:
             lambda: AckRule(AckMode(ack_model.mode), ack_model.confirm_within, ack_model.quorum, ack_model.reack_after),
         )
         crisis = self._crisis(model.crisis_cell, document, main) if model.crisis_cell else None
+        for index, name in enumerate(model.outbound):
+            settings = main.providers.get(name)
+            if settings is None:
+                self._add(document, ("outbound", index), _unknown("provider", name, main.providers))
+            elif settings.kind not in ("zendesk", "webhook"):
+                self._add(
+                    document,
+                    ("outbound", index),
+                    f"provider {name!r} is of kind {settings.kind}: outbound takes zendesk or webhook providers",
+                )
         if len(self.problems) > errors_before or ack is None:
             return None
+        notices, outbound = frozenset(model.notices), tuple(dict.fromkeys(model.outbound))
         return self._attempt(
             document,
             ("steps",),
-            lambda: Policy(model.name, tuple(s for s in steps if s), ack, model.repeat, crisis),
+            lambda: Policy(model.name, tuple(s for s in steps if s), ack, model.repeat, crisis, notices, outbound),
         )
 
     def _step(

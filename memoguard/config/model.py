@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from memoguard.config.schema import HttpModel, ProviderModel, SourceModel
+from memoguard.config.schema import HttpModel, ProviderModel, SourceModel, StormModel
 from memoguard.domain.person import Person
 from memoguard.domain.policy import Policy
 from memoguard.domain.roster import Roster
@@ -25,8 +26,10 @@ class Config:
     policies: Mapping[str, Policy]
     routes: tuple[Route, ...]
     sources: Mapping[str, SourceModel]
-    channels: Mapping[str, tuple[str, ...]]
+    channels: Mapping[str, tuple[str, ...]]  # each channel's providers, in failover order
+    deadlines: Mapping[str, timedelta]  # per channel: how long one provider's transient failures are retried
     providers: Mapping[str, ProviderModel]
+    storm: StormModel
 
     def roster(self, name: str) -> Roster:
         """The roster called ``name``; LookupError names the ones that exist."""

@@ -10,10 +10,11 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PlainValidator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainValidator, model_validator
 
 from memoguard.domain.duration import parse_duration
 from memoguard.domain.policy import Target
+from memoguard.domain.rate import Rate, parse_rate
 from memoguard.domain.walltime import parse_handoff, parse_time_of_day, parse_weekday
 
 
@@ -55,7 +56,12 @@ def _date(value: Any) -> date:
         raise ValueError(f"invalid date {text!r}: expected YYYY-MM-DD") from None
 
 
+def _rate(value: Any) -> Rate:
+    return parse_rate(_text(value, "a rate such as 20/s, 400/min or 2500/day"))
+
+
 Duration = Annotated[timedelta, PlainValidator(_duration)]
+RateText = Annotated[Rate, PlainValidator(_rate)]
 Weekday = Annotated[int, PlainValidator(_weekday)]
 TimeOfDay = Annotated[str, PlainValidator(_time_of_day)]
 Handoff = Annotated[str, PlainValidator(_handoff)]
@@ -128,7 +134,7 @@ class RouteModel(Strict):
 class ConsoleProvider(Strict):
     kind: Literal["console"]
     file: str | None = None
-    rate: list[str] = []
+    rate: list[RateText] = []
 
 
 class SmppProvider(SecretRef):
@@ -138,7 +144,7 @@ class SmppProvider(SecretRef):
     system_id: str
     password_file: str | None = None
     password_env: str | None = None
-    rate: list[str] = []
+    rate: list[RateText] = []
 
 
 class TwilioProvider(SecretRef):
@@ -147,7 +153,7 @@ class TwilioProvider(SecretRef):
     auth_token_file: str | None = None
     auth_token_env: str | None = None
     from_: str = Field(alias="from")
-    rate: list[str] = []
+    rate: list[RateText] = []
 
 
 class SmtpProvider(SecretRef):
@@ -159,31 +165,69 @@ class SmtpProvider(SecretRef):
     password_file: str | None = None
     password_env: str | None = None
     from_: str = Field(alias="from")
-    rate: list[str] = []
+    rate: list[RateText] = []
+
+
+HttpUrl = Annotated[str, Field(pattern=r"^https?://[^\s/]+(/\S*)?$")]
 
 
 class ZendeskProvider(SecretRef):
+    """A Zendesk-compatible helpdesk: one ticket per incident, updated as it goes."""
+
     kind: Literal["zendesk"]
-    url: str
-    email: str | None = None
+    url: HttpUrl
+    email: str | None = None  # API token auth is ``{email}/token:{token}``
     token_file: str | None = None
     token_env: str | None = None
-    rate: list[str] = []
-    batch: int = Field(default=100, ge=1, le=100)
+    rate: list[RateText] = []
+    batch: int = Field(default=100, ge=1, le=100)  # tickets per create_many call
+    poll_every: Duration = timedelta(seconds=2)  # how often a batch job's status is asked for
+    timeout: Duration = timedelta(seconds=10)
+
+    @model_validator(mode="after")
+    def _credentials(self) -> ZendeskProvider:
+        if (self.email is None) != (self.token_file is None and self.token_env is None):
+            raise ValueError("give both email and token_file/token_env (API token), or neither")
+        return self
 
 
 class WebhookProvider(SecretRef):
+    """POSTs each message as JSON, signed with HMAC-SHA256 when a secret is set."""
+
     kind: Literal["webhook"]
-    url: str
+    url: HttpUrl
     secret_file: str | None = None
     secret_env: str | None = None
-    rate: list[str] = []
+    rate: list[RateText] = []
+    timeout: Duration = timedelta(seconds=10)
 
 
 ProviderModel = Annotated[
     ConsoleProvider | SmppProvider | TwilioProvider | SmtpProvider | ZendeskProvider | WebhookProvider,
     Field(discriminator="kind"),
 ]
+
+
+class ChannelModel(Strict):
+    """A channel's providers in failover order, and how long transient failures of one provider are
+    retried before the next one is tried."""
+
+    providers: list[Name]
+    deadline: Duration = timedelta(minutes=2)
+
+
+def _channel(value: Any) -> Any:
+    return {"providers": value} if isinstance(value, list) else value
+
+
+ChannelEntry = Annotated[ChannelModel, BeforeValidator(_channel)]
+
+
+class StormModel(Strict):
+    """At most ``pages`` pages per person and channel within ``per``; the rest go out bundled."""
+
+    pages: int = Field(default=3, ge=0)  # 0: no storm control
+    per: Duration = timedelta(minutes=10)
 
 
 class MainModel(Strict):
@@ -194,8 +238,9 @@ class MainModel(Strict):
     people: dict[Name, PersonModel] = Field(min_length=1)
     sources: dict[Name, SourceModel] = {}
     routes: list[RouteModel] = []
-    channels: dict[Name, list[Name]] = {}
+    channels: dict[Name, ChannelEntry] = {}
     providers: dict[Name, ProviderModel] = {}
+    storm: StormModel = StormModel()
 
 
 # --- rosters/*.yaml -----------------------------------------------------------------------------------
@@ -277,9 +322,14 @@ class CrisisModel(Strict):
     repeat_every: Duration | None = None
 
 
+Notice = Literal["acknowledged", "confirmed", "escalated", "resolved"]
+
+
 class PolicyModel(Strict):
     name: Name
     acknowledgement: AckModel = AckModel()
     steps: list[StepModel] = Field(min_length=1)
     repeat: int = Field(default=0, ge=0, le=100)
     crisis_cell: CrisisModel | None = None
+    notices: list[Notice] = []  # status messages to everyone already paged when these happen
+    outbound: list[Name] = []  # zendesk/webhook providers that receive the incident's events

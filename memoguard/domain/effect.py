@@ -52,4 +52,14 @@ class Record:
     person: str | None = None
 
 
-Effect = Notify | ScheduleTimer | CancelTimers | CancelNotifications | Record
+@dataclass(frozen=True)
+class Publish:
+    """Tell the policy's outbound providers (helpdesk, webhooks) what happened: ``event`` is one of
+    triggered, acknowledged, confirmed, escalated, resolved; ``person`` who caused it, if anyone."""
+
+    event: str
+    person: str | None
+    text: str
+
+
+Effect = Notify | ScheduleTimer | CancelTimers | CancelNotifications | Record | Publish

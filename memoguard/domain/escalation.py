@@ -62,6 +62,7 @@ from memoguard.domain.effect import (
     CancelTimers,
     Effect,
     Notify,
+    Publish,
     Purpose,
     Record,
     ScheduleTimer,
@@ -116,6 +117,9 @@ def decide(incident: Incident, event: Event, now: datetime) -> tuple[Incident, l
     return decision.finish()
 
 
+NOTICES = ("acknowledged", "confirmed", "escalated", "resolved")  # events a policy may send notices about
+
+
 @dataclass
 class _Decision:
     """What one call to ``decide`` builds up: the evolving incident, its effects and the timer plan
@@ -135,10 +139,25 @@ class _Decision:
         self.timers = [ScheduleTimer(kind, max(self.now, self.now + d), version) for kind, d in timers]
 
     def finish(self) -> tuple[Incident, list[Effect]]:
+        self._drop_redundant_notices()
         if self.timers is None:
             return self.incident, self.effects
         incident = replace(self.incident, version=self.incident.version + 1)
         return incident, [CancelTimers(), *self.effects, *self.timers]
+
+    def _drop_redundant_notices(self) -> None:
+        """A policy notice (``_announce``) is dropped for someone paged or told otherwise in the same
+        decision: one message says enough."""
+        paged = {e.person for e in self.effects if isinstance(e, Notify) and e.purpose == Purpose.PAGE}
+        told = {e.person for e in self.effects if isinstance(e, Notify) and e.reason not in NOTICES}
+        kept: list[Effect] = []
+        for effect in self.effects:
+            if isinstance(effect, Notify) and effect.reason in NOTICES:
+                if effect.person in paged or effect.person in told:
+                    continue
+                told.add(effect.person)
+            kept.append(effect)
+        self.effects = kept
 
 
 # --- events -------------------------------------------------------------------------------------------
@@ -148,7 +167,9 @@ def _on_triggered(d: _Decision) -> None:
     if d.incident.step >= 0:
         d.record("ignored", "Trigger ignored: the incident is already triggered")
         return
-    d.record("triggered", f"Incident triggered: {d.incident.summary} (policy {d.incident.policy.name!r})")
+    text = f"Incident triggered: {d.incident.summary} (policy {d.incident.policy.name!r})"
+    d.record("triggered", text)
+    _announce(d, "triggered", None, text)
     _advance(d, "triggered")
 
 
@@ -160,6 +181,7 @@ def _on_timer(d: _Decision, kind: TimerKind) -> None:
         within = format_duration(step.ack_within)
         text = f"Step {inc.step + 1} was not acknowledged within {within}{partial}; escalating"
         d.record("ack_timeout", text)
+        _announce(d, "escalated", None, text)
         _advance(d, "ack_timeout")
     elif kind == TimerKind.CONFIRM_TIMEOUT and inc.state == IncidentState.ACKNOWLEDGED:
         within = format_duration(inc.policy.ack.confirm_within or timedelta())
@@ -215,6 +237,7 @@ def _on_confirmed(d: _Decision, event: Confirmed) -> None:
         d.rearm()
         text = f"{person} confirmed{via}; incident confirmed by {_names(d.incident.confirmed_by)}"
         d.record("confirmed", text, person)
+        _announce(d, "confirmed", person, text)
     else:
         if inc.state == IncidentState.TRIGGERED and len(acked_by) >= inc.quorum:
             _acknowledge(d, f"{person} confirmed{via} (counted as an acknowledgement)", person)
@@ -226,8 +249,10 @@ def _on_escalate(d: _Decision, event: EscalateRequested) -> None:
     if not _may_act(d.incident, event):
         _refuse(d, event, "escalate")
         return
-    d.record("escalate_requested", f"{event.person} asked to escalate{_via(event)}", event.person)
+    text = f"{event.person} asked to escalate{_via(event)}"
+    d.record("escalate_requested", text, event.person)
     _release_ackers(d, "escalate_requested", but=event.person)
+    _announce(d, "escalated", event.person, text)
     _escalate(d, "escalate_requested")
 
 
@@ -239,7 +264,9 @@ def _on_resolved(d: _Decision, event: Resolved) -> None:
     d.incident = replace(d.incident, state=IncidentState.RESOLVED)
     d.rearm()
     d.effects.append(CancelNotifications())
-    d.record("resolved", f"Resolved {by}{_via(event)}", event.person)
+    text = f"Resolved {by}{_via(event)}"
+    d.record("resolved", text, event.person)
+    _announce(d, "resolved", event.person, text)
 
 
 def _on_delivery_failed(d: _Decision, event: DeliveryFailed) -> None:
@@ -249,7 +276,9 @@ def _on_delivery_failed(d: _Decision, event: DeliveryFailed) -> None:
     stage = d.incident.stage_paged
     unreachable = bool(stage) and d.incident.undeliverable.issuperset(stage)
     if unreachable and inc.state == IncidentState.TRIGGERED and not inc.crisis:
-        d.record("unreachable", f"Nobody paged at step {inc.step + 1} can be reached; escalating now")
+        text = f"Nobody paged at step {inc.step + 1} can be reached; escalating now"
+        d.record("unreachable", text)
+        _announce(d, "escalated", None, text)
         _advance(d, "undeliverable")
 
 
@@ -271,7 +300,9 @@ def _acknowledge(d: _Decision, what: str, person: str) -> None:
     d.incident = replace(inc, state=IncidentState.ACKNOWLEDGED)
     d.rearm(*timers)
     tail = "".join(f"; {wait}" for wait in waits)
-    d.record("acknowledged", f"{what}; incident acknowledged by {_names(inc.acked_by)}{tail}", person)
+    text = f"{what}; incident acknowledged by {_names(inc.acked_by)}{tail}"
+    d.record("acknowledged", text, person)
+    _announce(d, "acknowledged", person, text)
 
 
 def _release_ackers(d: _Decision, reason: str, but: str | None = None) -> None:
@@ -284,11 +315,25 @@ def _release_ackers(d: _Decision, reason: str, but: str | None = None) -> None:
     d.incident = replace(inc, state=IncidentState.TRIGGERED, acked_by=(), confirmed_by=())
 
 
+def _announce(d: _Decision, event: str, person: str | None, text: str) -> None:
+    """Tell the outside about a change: a STATUS notice to everyone already paged (except whoever caused
+    it) when the policy asks for notices of ``event``, and the event to the policy's outbound providers."""
+    inc = d.incident
+    if event in inc.policy.notices:
+        channels, step = _stage_channels(inc), None if inc.crisis else inc.step
+        for name in sorted(inc.paged - {person} if person else inc.paged):
+            d.effects.append(Notify(name, channels, Purpose.STATUS, step, event))
+    if inc.policy.outbound:
+        d.effects.append(Publish(event, person, text))
+
+
 # --- escalation ---------------------------------------------------------------------------------------
 
 
 def _escalate(d: _Decision, reason: str) -> None:
     """Move on: the next step, or the crisis cell again when it is already paged."""
+    if reason == "confirm_timeout":
+        _announce(d, "escalated", None, "Acknowledgement not confirmed in time; escalation resumes")
     if d.incident.crisis:
         _page_crisis(d, reason, "crisis_repeat", "Crisis cell paged again")
     else:

@@ -106,6 +106,8 @@ class Policy:
     ack: AckRule = AckRule()
     repeat: int = 0
     crisis_cell: CrisisCell | None = None
+    notices: frozenset[str] = frozenset()  # acknowledged, confirmed, escalated, resolved: tell those paged
+    outbound: tuple[str, ...] = ()  # providers (helpdesk, webhook) that receive the incident's events
 
     def __post_init__(self) -> None:
         if not self.steps:

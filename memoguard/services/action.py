@@ -82,3 +82,23 @@ class Actions:
         except _Rollback as rollback:
             raise rollback.refusal from None
         return Outcome(decided, records)
+
+    def act_on_bundle(self, code: int, verb: Verb, person: str, via: str) -> dict[str, Outcome | Refused]:
+        """Apply ``verb`` to every incident of ``person``'s latest storm bundle with this ``code`` (the code
+        in "reply 100a to acknowledge them all"). Each incident is its own transaction: one refusal (an
+        incident resolved since) does not undo the others; the result says what happened to each."""
+        if person not in self._people:
+            known = ", ".join(sorted(self._people))
+            raise Invalid(f"unknown person {person!r} (people: {known})")
+        with self._store.read() as unit:
+            bundle = unit.bundle(person, code)
+            incidents = unit.bundle_incidents(bundle.id) if bundle is not None else []
+        if bundle is None or not incidents:
+            raise NotFound(f"{person} has no bundle {code}")
+        results: dict[str, Outcome | Refused] = {}
+        for incident in incidents:
+            try:
+                results[incident] = self.act(incident, verb, person, f"{via}, bundle {code}")
+            except Refused as refusal:
+                results[incident] = refusal
+        return results

@@ -3,11 +3,14 @@
 Overrides stored in the database (``memoguard override add``) are laid over the incident's roster copies
 at every decision, so they act at once, also on incidents already open; YAML edits do not (the copy
 taken when the incident opened stands). Each Notify becomes one outbox row per person, its text
-rendered now in the person's language, its channels ordered by the person's preference.
+rendered now in the person's language, its channels ordered by the person's preference. Each Publish
+becomes one outbox row per outbound provider of the policy, carrying the event as a JSON document
+(``event_document``), so a helpdesk or webhook sees the incident as it was at that moment.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime
@@ -19,6 +22,7 @@ from memoguard.domain.effect import (
     CancelTimers,
     Effect,
     Notify,
+    Publish,
     Purpose,
     Record,
     ScheduleTimer,
@@ -41,9 +45,19 @@ def channel_order(person: Person | None, channels: tuple[str, ...]) -> tuple[str
 
 
 class Escalator:
-    def __init__(self, people: Mapping[str, Person], renderer: Renderer) -> None:
+    def __init__(
+        self,
+        people: Mapping[str, Person],
+        renderer: Renderer,
+        outbound: Mapping[str, str] | None = None,
+        public_url: str | None = None,
+    ) -> None:
+        """``outbound`` maps each outbound provider to the purpose of its rows (``ticket``, ``webhook``);
+        ``public_url`` is where people reach this service (incident links in events)."""
         self._people = people
         self._renderer = renderer
+        self._outbound = outbound or {}
+        self._public_url = public_url.rstrip("/") if public_url else None
 
     def apply(self, unit: Unit, incident: Incident, event: Event, now: datetime) -> tuple[Incident, list[Effect]]:
         live = with_stored_overrides(unit, incident)
@@ -67,6 +81,30 @@ class Escalator:
                 unit.cancel_notifications(incident.id)
             case Notify():
                 unit.add_notification(self._draft(incident, effect, now))
+            case Publish():
+                self._publish(unit, incident, effect, now)
+
+    def _publish(self, unit: Unit, incident: Incident, publish: Publish, now: datetime) -> None:
+        row = unit.incident_row(incident.id)
+        source = row.source if row is not None else None
+        url = f"{self._public_url}/incidents/{incident.id}" if self._public_url else None
+        document = json.dumps(event_document(incident, publish, now, source, url), sort_keys=True)
+        for provider in incident.policy.outbound:
+            unit.add_notification(
+                NotificationDraft(
+                    incident=incident.id,
+                    person="",
+                    channels=(provider,),
+                    purpose=self._outbound.get(provider, "webhook"),
+                    step=None if incident.crisis or incident.step < 0 else incident.step,
+                    cycle=incident.cycle,
+                    reason=publish.event,
+                    subject=f"[memoguard #{incident.id}] {incident.summary}"[:200],
+                    text=publish.text,
+                    created_at=now,
+                    payload=document,
+                )
+            )
 
     def _draft(self, incident: Incident, notify: Notify, now: datetime) -> NotificationDraft:
         person = self._people.get(notify.person)
@@ -106,6 +144,35 @@ def message_context(incident: Incident, notify: Notify, person: str) -> dict[str
         "reack_after": None if policy.ack.reack_after is None else format_duration(policy.ack.reack_after),
         "quorum": incident.quorum,
         "bridge": cell.bridge if cell is not None else None,
+        "acked_by": list(incident.acked_by),
+        "confirmed_by": list(incident.confirmed_by),
+    }
+
+
+def event_document(
+    incident: Incident, publish: Publish, now: datetime, source: str | None, url: str | None
+) -> dict[str, Any]:
+    """What helpdesks and webhooks receive (version 1 of the shape; new keys may be added)."""
+    return {
+        "version": 1,
+        "event": publish.event,
+        "at": now.isoformat(),
+        "by": publish.person,
+        "text": publish.text,
+        "incident": {
+            "id": incident.id,
+            "title": incident.summary,
+            "severity": incident.severity,
+            "state": incident.state.value,
+            "policy": incident.policy.name,
+            "source": source,
+            "opened_at": incident.opened_at.isoformat(),
+            "step": None if incident.crisis or incident.step < 0 else incident.step + 1,
+            "crisis": incident.crisis,
+            "acked_by": list(incident.acked_by),
+            "confirmed_by": list(incident.confirmed_by),
+            "url": url,
+        },
     }
 
 

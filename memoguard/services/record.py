@@ -97,6 +97,7 @@ class DueTimer:
 class NotificationStatus(StrEnum):
     PENDING = "pending"  # waiting for the dispatcher (or for ``not_before``)
     SENDING = "sending"  # claimed by a dispatcher; back to pending if its lease lapses
+    SUBMITTED = "submitted"  # in a provider's batch job; ``not_before`` says when to ask how it went
     SENT = "sent"  # handed to a provider
     FAILED = "failed"  # no channel could take it
     CANCELLED = "cancelled"  # the incident no longer needs it
@@ -104,7 +105,9 @@ class NotificationStatus(StrEnum):
 
 @dataclass(frozen=True)
 class NotificationDraft:
-    """A message to one person, written in the same transaction as the decision that caused it."""
+    """A message to one person, or an incident event for an outbound provider (``person`` empty,
+    ``channels`` the provider's name, ``payload`` the event as JSON), written in the same transaction as
+    the decision that caused it."""
 
     incident: str
     person: str
@@ -116,6 +119,7 @@ class NotificationDraft:
     subject: str
     text: str
     created_at: datetime
+    payload: str | None = None
 
 
 @dataclass(frozen=True)
@@ -137,10 +141,56 @@ class Notification:
     sent_at: datetime | None = None
     provider: str | None = None
     error: str | None = None
+    provider_index: int = 0  # which of the channel's providers is being tried
+    tried_since: datetime | None = None  # first attempt on that provider: its failover deadline runs from here
+    payload: str | None = None
+    job: str | None = None
+    reference: str | None = None
+    bundle_id: int | None = None
+    not_before: datetime | None = None
 
     @property
     def channel(self) -> str:
         return self.channels[self.channel_index]
+
+    @property
+    def outbound(self) -> bool:
+        """An incident event for a helpdesk or webhook (its one channel is the provider's name)."""
+        return self.purpose in OUTBOUND
+
+
+OUTBOUND = ("ticket", "webhook")
+
+
+@dataclass(frozen=True)
+class ProviderState:
+    name: str
+    blocked_until: datetime | None = None
+    failing_since: datetime | None = None
+    last_error: str | None = None
+    last_success_at: datetime | None = None
+    last_failure_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Bundle:
+    id: int
+    person: str
+    channel: str
+    code: int
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class QueueCount:
+    """How many notifications are in one status, per channel, provider position and purpose (for an
+    outbound event, ``channel`` is the provider's name)."""
+
+    channel: str
+    provider_index: int
+    purpose: str
+    status: NotificationStatus
+    count: int
 
 
 @dataclass(frozen=True)

@@ -18,11 +18,14 @@ from memoguard.domain.event import TimerKind
 from memoguard.domain.incident import Incident, IncidentState
 from memoguard.services.record import (
     Alarm,
+    Bundle,
     DueTimer,
     IncidentRow,
     NewIncident,
     Notification,
     NotificationDraft,
+    ProviderState,
+    QueueCount,
     StoredOverride,
     TimelineEntry,
 )
@@ -83,18 +86,50 @@ class Unit(Protocol):
     def add_notification(self, draft: NotificationDraft) -> int: ...
 
     def cancel_notifications(self, incident: str) -> int:
-        """Cancel the incident's pending and sending notifications (a send in flight still ends as sent)."""
+        """Cancel the incident's pending and sending pages and status messages (a send in flight still ends
+        as sent). Incident events for helpdesks and webhooks are history and still go out."""
         ...
 
-    def claim_notifications(self, now: datetime, limit: int, lease_until: datetime) -> list[Notification]:
-        """Mark up to ``limit`` pending notifications (or ones whose lease lapsed) as sending, oldest first,
-        pages before status messages."""
+    def lock_dispatch(self) -> None:
+        """Serialise dispatch planning across instances until the transaction ends (PostgreSQL advisory
+        lock; SQLite writers are serial already), so rate limits and priorities hold across instances."""
         ...
 
-    def notification_sent(self, notification: int, at: datetime, provider: str) -> None: ...
+    def ready_notifications(self, now: datetime, limit: int) -> list[Notification]:
+        """Up to ``limit`` notifications that may go now, pages first, then status messages, then events:
+        pending ones due, claims whose lease lapsed, and batch jobs due for a poll. An event waits while
+        an earlier event of the same incident for the same provider is not sent yet (tickets are created
+        before they are updated)."""
+        ...
 
-    def notification_retry(self, notification: int, channel_index: int, not_before: datetime, error: str) -> None:
+    def claim_notifications(self, ids: Sequence[int], lease_until: datetime) -> list[int]:
+        """Mark these as sending until ``lease_until``; returns those still claimable (not cancelled)."""
+        ...
+
+    def defer_notifications(self, ids: Sequence[int], until: datetime) -> None:
+        """Leave these pending until ``until`` (a rate limit or a storm window is full)."""
+        ...
+
+    def notification_sent(
+        self, notification: int, at: datetime, provider: str, reference: str | None = None, bundle: int | None = None
+    ) -> None: ...
+
+    def notification_retry(
+        self,
+        notification: int,
+        *,
+        channel_index: int,
+        provider_index: int,
+        attempts: int,
+        not_before: datetime,
+        error: str,
+        tried_since: datetime | None,
+    ) -> None:
         """Back to pending (unless it was cancelled meanwhile)."""
+        ...
+
+    def notification_submitted(self, ids: Sequence[int], job: str, poll_at: datetime, provider: str) -> None:
+        """Handed to a provider's batch job: ask how it went at ``poll_at``."""
         ...
 
     def notification_failed(self, notification: int, error: str) -> None:
@@ -115,6 +150,55 @@ class Unit(Protocol):
     def notifications(self, incident: str) -> list[Notification]: ...
 
     def next_notification_due(self) -> datetime | None: ...
+
+    def outbound_reference(self, incident: str, provider: str) -> str | None:
+        """What ``provider`` returned for the incident's latest event sent to it (a ticket id)."""
+        ...
+
+    def queue_counts(self) -> list[QueueCount]: ...
+
+    # --- providers: rate-limit log, throttling and health
+    def provider_state(self, name: str) -> ProviderState: ...
+
+    def provider_states(self) -> list[ProviderState]: ...
+
+    def provider_sends(self, name: str, since: datetime) -> list[tuple[datetime, bool]]:
+        """Calls to ``name`` at or after ``since`` (time, done), plus every call still in flight."""
+        ...
+
+    def reserve_send(self, name: str, at: datetime) -> int: ...
+
+    def finish_send(self, reservation: int, at: datetime) -> None: ...
+
+    def release_send(self, reservation: int) -> None:
+        """The call was not made after all: it no longer counts."""
+        ...
+
+    def prune_sends(self, name: str, before: datetime, stale: datetime) -> None:
+        """Forget finished calls before ``before`` and reservations left by a crash before ``stale``."""
+        ...
+
+    def provider_blocked(self, name: str, until: datetime) -> None: ...
+
+    def provider_failed(self, name: str, at: datetime, error: str) -> None: ...
+
+    def provider_succeeded(self, name: str, at: datetime) -> None: ...
+
+    # --- storm bundles
+    def recent_pages(self, person: str, channel: str, since: datetime, now: datetime) -> list[datetime]:
+        """When ``person`` was paged on ``channel`` since ``since`` (a bundle counts once; a page in flight
+        counts as ``now``)."""
+        ...
+
+    def add_bundle(self, person: str, channel: str, at: datetime, reuse_after: datetime) -> Bundle:
+        """A new bundle, with a code the person has not been given since ``reuse_after``."""
+        ...
+
+    def bundle(self, person: str, code: int) -> Bundle | None:
+        """The person's latest bundle with this code."""
+        ...
+
+    def bundle_incidents(self, bundle: int) -> list[str]: ...
 
     # --- overrides
     def add_override(

@@ -11,6 +11,7 @@ from sqlalchemy import update
 
 from memoguard import bootstrap
 from memoguard.adapters.storage.store import SqlStore, incident_t
+from memoguard.adapters.template import TemplateRenderer
 from memoguard.services.action import Verb
 from memoguard.services.application import Application
 from memoguard.services.dispatch import Dispatcher
@@ -73,9 +74,9 @@ def test_a_provider_that_raises_is_retried_later_and_does_not_stall_the_queue(
 ) -> None:
     first, second = _open(app, "one"), _open(app, "two")
     config = app.config
-    dispatcher = Dispatcher(
-        app.store, fake_clock, config.people, config.channels, {"console": Exploding()}, app.escalator
-    )
+    providers = {"console": Exploding()}
+    delivery = bootstrap.delivery(config)
+    dispatcher = Dispatcher(app.store, fake_clock, config.people, delivery, providers, app.escalator, TemplateRenderer())
 
     assert dispatcher.drain() == 2
 

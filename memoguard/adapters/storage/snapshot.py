@@ -2,7 +2,7 @@
 
 The copy is what keeps an escalation in flight unchanged when the YAML is edited, so it must read back
 exactly as written, whatever the configuration says today. ``FORMAT`` is bumped with any change to the
-shape, and old shapes keep being readable.
+shape, and old shapes keep being readable (format 1 had no ``notices`` and ``outbound``).
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from memoguard.config.holiday import CountryHolidays
 from memoguard.domain.policy import AckMode, AckRule, CrisisCell, Policy, Step, Target
 from memoguard.domain.roster import Layer, Level, Override, Roster, Window
 
-FORMAT = 1
+FORMAT = 2
+READABLE = (1, 2)
 
 
 def dump(policy: Policy, rosters: tuple[Roster, ...]) -> str:
@@ -29,7 +30,7 @@ def dump(policy: Policy, rosters: tuple[Roster, ...]) -> str:
 
 def load(text: str) -> tuple[Policy, tuple[Roster, ...]]:
     data = json.loads(text)
-    if data.get("format") != FORMAT:
+    if data.get("format") not in READABLE:
         raise ValueError(f"incident snapshot format {data.get('format')!r} is not readable by this release")
     return _read_policy(data["policy"]), tuple(_read_roster(r) for r in data["rosters"])
 
@@ -66,6 +67,8 @@ def _policy(policy: Policy) -> dict[str, Any]:
             "bridge": cell.bridge,
             "repeat_every": _seconds(cell.repeat_every),
         },
+        "notices": sorted(policy.notices),
+        "outbound": list(policy.outbound),
     }
 
 
@@ -98,6 +101,8 @@ def _read_policy(data: dict[str, Any]) -> Policy:
             bridge=cell["bridge"],
             repeat_every=_delta(cell["repeat_every"]),
         ),
+        notices=frozenset(data.get("notices", ())),
+        outbound=tuple(data.get("outbound", ())),
     )
 
 

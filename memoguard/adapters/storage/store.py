@@ -17,11 +17,12 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, Row, case, delete, func, insert, or_, select, text, update
+from sqlalchemy import Engine, Row, delete, func, insert, select, text, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from memoguard.adapters.storage import snapshot
+from memoguard.adapters.storage.outbox import SqlOutbox
 from memoguard.adapters.storage.table import (
     AlarmTable,
     IncidentTable,
@@ -40,9 +41,6 @@ from memoguard.services.record import (
     DueTimer,
     IncidentRow,
     NewIncident,
-    Notification,
-    NotificationDraft,
-    NotificationStatus,
     StoredOverride,
     TimelineEntry,
 )
@@ -66,7 +64,7 @@ def _names(values: Sequence[str] | frozenset[str]) -> str:
     return json.dumps(sorted(values) if isinstance(values, frozenset) else list(values))
 
 
-class SqlUnit:
+class SqlUnit(SqlOutbox):
     """One transaction (see ``memoguard.services.store.Unit``)."""
 
     def __init__(self, connection: Connection, snapshots: _SnapshotCache, *, writing: bool) -> None:
@@ -302,161 +300,6 @@ class SqlUnit:
     def timers(self, incident: str) -> list[DueTimer]:
         query = select(timer_t).where(timer_t.c.incident_id == int(incident)).order_by(timer_t.c.due_at)
         return [DueTimer(str(r.incident_id), TimerKind(r.kind), r.due_at, r.version) for r in self._c.execute(query)]
-
-    # --- outbox
-
-    def add_notification(self, draft: NotificationDraft) -> int:
-        row = self._c.execute(
-            insert(notification_t)
-            .values(
-                incident_id=int(draft.incident),
-                person=draft.person,
-                channels=json.dumps(list(draft.channels)),
-                channel_index=0,
-                purpose=draft.purpose,
-                priority=_PRIORITY.get(draft.purpose, 9),
-                step=draft.step,
-                cycle=draft.cycle,
-                reason=draft.reason,
-                subject=draft.subject,
-                text=draft.text,
-                status=NotificationStatus.PENDING.value,
-                attempts=0,
-                created_at=draft.created_at,
-                not_before=draft.created_at,
-            )
-            .returning(notification_t.c.id)
-        )
-        self.woke = True
-        return int(row.scalar_one())
-
-    def cancel_notifications(self, incident: str) -> int:
-        result = self._c.execute(
-            update(notification_t)
-            .where(
-                notification_t.c.incident_id == int(incident),
-                # A row being sent right now is cancelled too: the send in flight still records itself as
-                # sent, but a lapsed lease no longer hands it to another dispatcher after the resolve.
-                notification_t.c.status.in_([NotificationStatus.PENDING.value, NotificationStatus.SENDING.value]),
-            )
-            .values(status=NotificationStatus.CANCELLED.value, claimed_until=None)
-        )
-        return int(result.rowcount)
-
-    def claim_notifications(self, now: datetime, limit: int, lease_until: datetime) -> list[Notification]:
-        n = notification_t.c
-        ready = (
-            select(n.id)
-            .where(
-                or_(
-                    (n.status == NotificationStatus.PENDING.value) & (n.not_before <= now),
-                    (n.status == NotificationStatus.SENDING.value) & (n.claimed_until < now),
-                )
-            )
-            .order_by(n.priority, n.not_before, n.id)
-            .limit(limit)
-        )
-        if self._postgres:
-            ready = ready.with_for_update(skip_locked=True)
-        rows = list(
-            self._c.execute(
-                update(notification_t)
-                .where(n.id.in_(ready.scalar_subquery()))
-                .values(status=NotificationStatus.SENDING.value, claimed_until=lease_until, attempts=n.attempts + 1)
-                .returning(*notification_t.c)
-            )
-        )
-        rows.sort(key=lambda r: (r.priority, r.not_before, r.id))
-        return [self._to_notification(r) for r in rows]
-
-    def _to_notification(self, r: Row[Any]) -> Notification:
-        return Notification(
-            id=r.id,
-            incident=str(r.incident_id),
-            person=r.person,
-            channels=tuple(json.loads(r.channels)),
-            channel_index=r.channel_index,
-            purpose=r.purpose,
-            step=r.step,
-            cycle=r.cycle,
-            reason=r.reason,
-            subject=r.subject,
-            text=r.text,
-            created_at=r.created_at,
-            status=NotificationStatus(r.status),
-            attempts=r.attempts,
-            sent_at=r.sent_at,
-            provider=r.provider,
-            error=r.error,
-        )
-
-    def notification_sent(self, notification: int, at: datetime, provider: str) -> None:
-        self._c.execute(
-            update(notification_t)
-            .where(notification_t.c.id == notification)
-            .values(status=NotificationStatus.SENT.value, sent_at=at, provider=provider, claimed_until=None)
-        )
-
-    def notification_retry(self, notification: int, channel_index: int, not_before: datetime, error: str) -> None:
-        self._c.execute(
-            update(notification_t)
-            .where(notification_t.c.id == notification, notification_t.c.status == NotificationStatus.SENDING.value)
-            .values(
-                status=NotificationStatus.PENDING.value,
-                # Each channel gets its own retry budget: failing over starts the count again.
-                attempts=case((notification_t.c.channel_index == channel_index, notification_t.c.attempts), else_=0),
-                channel_index=channel_index,
-                not_before=not_before,
-                claimed_until=None,
-                error=error,
-            )
-        )
-        self.woke = True
-
-    def notification_failed(self, notification: int, error: str) -> None:
-        self._c.execute(
-            update(notification_t)
-            .where(notification_t.c.id == notification, notification_t.c.status == NotificationStatus.SENDING.value)
-            .values(status=NotificationStatus.FAILED.value, claimed_until=None, error=error)
-        )
-
-    def renew_claim(self, notification: int, lease_until: datetime) -> bool:
-        result = self._c.execute(
-            update(notification_t)
-            .where(notification_t.c.id == notification, notification_t.c.status == NotificationStatus.SENDING.value)
-            .values(claimed_until=lease_until)
-        )
-        return int(result.rowcount) == 1
-
-    def notification_cancelled(self, notification: int, reason: str) -> None:
-        self._c.execute(
-            update(notification_t)
-            .where(notification_t.c.id == notification)
-            .values(status=NotificationStatus.CANCELLED.value, claimed_until=None, error=reason)
-        )
-
-    def release_orphaned_claims(self) -> int:
-        if self._postgres:
-            return 0  # other instances may be sending right now: their leases decide
-        result = self._c.execute(
-            update(notification_t)
-            .where(notification_t.c.status == NotificationStatus.SENDING.value)
-            .values(status=NotificationStatus.PENDING.value, claimed_until=None)
-        )
-        self.woke = True
-        return int(result.rowcount)
-
-    def notifications(self, incident: str) -> list[Notification]:
-        query = (
-            select(notification_t).where(notification_t.c.incident_id == int(incident)).order_by(notification_t.c.id)
-        )
-        return [self._to_notification(r) for r in self._c.execute(query)]
-
-    def next_notification_due(self) -> datetime | None:
-        n = notification_t.c
-        query = select(func.min(n.not_before)).where(n.status == NotificationStatus.PENDING.value)
-        value: datetime | None = self._c.execute(query).scalar_one_or_none()
-        return value
 
     # --- overrides
 

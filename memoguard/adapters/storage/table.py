@@ -134,6 +134,53 @@ class NotificationTable(SQLModel, table=True):
     sent_at: datetime | None = _when(nullable=True)
     provider: str | None = Field(default=None, max_length=200)
     error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    # From revision 0002: the provider within the channel, failover deadline, events and batch jobs.
+    provider_index: int = Field(default=0, sa_column=Column(Integer, nullable=False, server_default="0"))
+    tried_since: datetime | None = _when(nullable=True)
+    payload: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    job: str | None = Field(default=None, max_length=200)
+    reference: str | None = Field(default=None, max_length=200)
+    bundle_id: int | None = None  # the bundle this page went out in (see BundleTable)
+
+
+class ProviderStateTable(SQLModel, table=True):
+    """What every instance must agree on about a provider: when it may be called again after saying
+    "slow down", and since when it has been failing."""
+
+    __tablename__ = "provider_state"
+
+    name: str = Field(primary_key=True, max_length=200)
+    blocked_until: datetime | None = _when(nullable=True)
+    failing_since: datetime | None = _when(nullable=True)
+    last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    last_success_at: datetime | None = _when(nullable=True)
+    last_failure_at: datetime | None = _when(nullable=True)
+
+
+class ProviderSendTable(SQLModel, table=True):
+    """One call to a provider, for its rate limits: reserved before the call (``done`` false), then
+    stamped with the time the call ended, which is no earlier than the provider saw it."""
+
+    __tablename__ = "provider_send"
+    __table_args__ = (Index("ix_provider_send_window", "provider", "at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    provider: str = Field(max_length=200)
+    at: datetime = _when()
+    done: bool = False
+
+
+class BundleTable(SQLModel, table=True):
+    """Pages sent to one person as one message during a storm; ``code`` acknowledges them all."""
+
+    __tablename__ = "bundle"
+    __table_args__ = (Index("ix_bundle_person_code", "person", "code"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    person: str = Field(max_length=200)
+    channel: str = Field(max_length=200)
+    code: int = Field(sa_column=Column(Integer, nullable=False))
+    created_at: datetime = _when()
 
 
 class OverrideTable(SQLModel, table=True):
