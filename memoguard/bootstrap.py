@@ -35,6 +35,7 @@ from memoguard.services.ingest import Ingest
 from memoguard.services.override import Overrides
 from memoguard.services.provider import Provider
 from memoguard.services.query import Incidents
+from memoguard.services.queue import Queue
 from memoguard.services.secret import SourceTokens
 from memoguard.services.timer import Timers
 
@@ -181,6 +182,7 @@ def application(config: Config, clock: Clock, *, with_tokens: bool = True) -> Ap
         overrides=Overrides(sql, clock, config),
         incidents=Incidents(sql),
         tokens=tokens(config) if with_tokens else SourceTokens({}),
+        queue=Queue(sql, clock, delivery(config), config.providers),
     )
 
 

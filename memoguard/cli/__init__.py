@@ -18,6 +18,7 @@ from memoguard.cli.db import db
 from memoguard.cli.incident import incident, incidents
 from memoguard.cli.oncall import oncall
 from memoguard.cli.override import override
+from memoguard.cli.queue import queue
 from memoguard.cli.roster import roster
 from memoguard.cli.serve import serve
 from memoguard.cli.simulate import simulate_command
@@ -66,6 +67,7 @@ cli.add_command(incident)
 for _command in (acknowledge, confirm, resolve, escalate):
     cli.add_command(_command)
 cli.add_command(db)
+cli.add_command(queue)
 cli.add_command(serve)
 
 

@@ -22,10 +22,18 @@ def _command(verb: Verb, name: str, summary: str, detail: str) -> click.Command:
     @click.command(name, help=f"{summary}\n\n{detail}\n\n{EXIT_HELP}", short_help=summary)
     @click.argument("incident_id", metavar="ID")
     @click.option("--as", "person", required=True, metavar="PERSON", help=AS_HELP)
+    @click.option(
+        "--bundle",
+        is_flag=True,
+        help="ID is the code of a storm bundle (a bundled page says 'reply 100a'): act on each of its incidents.",
+    )
     @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
     @pass_app
-    def act(app: AppContext, incident_id: str, person: str, as_json: bool) -> None:
+    def act(app: AppContext, incident_id: str, person: str, bundle: bool, as_json: bool) -> None:
         application = app.application()
+        if bundle:
+            _act_on_bundle(app, verb, incident_id, person, as_json)
+            return
         try:
             outcome = application.actions.act(incident_id, verb, person, "cli")
         except (NotFound, Invalid) as error:
@@ -47,6 +55,32 @@ def _command(verb: Verb, name: str, summary: str, detail: str) -> click.Command:
             click.echo(f"Nothing changed on incident {outcome.incident.id} ({outcome.incident.state}): {text}")
 
     return act
+
+
+def _act_on_bundle(app: AppContext, verb: Verb, code_text: str, person: str, as_json: bool) -> None:
+    """Each incident of the bundle is acted on separately; exit code 1 only when none could be."""
+    if not code_text.isdigit():
+        raise click.BadParameter(f"{code_text!r} is not a bundle code (a number such as 100)", param_hint="ID")
+    try:
+        results = app.application().actions.act_on_bundle(int(code_text), verb, person, "cli")
+    except (NotFound, Invalid) as error:
+        raise click.ClickException(str(error)) from None
+    report: dict[str, dict[str, object]] = {}
+    lines = []
+    for incident, result in results.items():
+        if isinstance(result, Refused):
+            report[incident] = {"done": False, "messages": [str(result)]}
+            lines.append(f"Incident {incident}: refused: {result}")
+        else:
+            messages = [r.text for r in result.records]
+            report[incident] = {"done": True, "changed": result.changed, "messages": messages}
+            lines.append(f"Incident {incident} ({result.incident.state}): {'; '.join(messages)}")
+    if as_json:
+        emit_json({"bundle": int(code_text), "incidents": report})
+    else:
+        click.echo("\n".join(lines))
+    if not any(entry["done"] for entry in report.values()):
+        raise SystemExit(1)
 
 
 acknowledge = _command(

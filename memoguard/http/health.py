@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 
 from memoguard.http.state import Wiring, wiring
+from memoguard.services.queue import describe
 
 router = APIRouter(tags=["health"])
 
@@ -17,15 +18,27 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", summary="The database answers and the engine loops are alive", response_model=None)
+@router.get(
+    "/readyz",
+    summary="The database answers, the engine loops are alive and no provider fails past its deadline",
+    response_model=None,
+)
 def readyz(state: Annotated[Wiring, Depends(wiring)]) -> dict[str, Any] | JSONResponse:
     problems = []
+    failing: list[dict[str, object]] = []
     try:
         state.application.store.ping()
+        # A provider failing past its channel's deadline means pages are going around it, or nowhere.
+        failing = [describe(entry) for entry in state.application.queue.failing()]
     except Exception as error:  # any driver error means "not ready"; the message says which
         problems.append(f"database unreachable: {error}")
     if not state.engine_alive():
         problems.append("engine loops are not running")
+    for entry in failing:
+        problems.append(f"provider {entry['provider']} failing since {entry['failing_since']}: {entry['last_error']}")
     if problems:
-        return JSONResponse({"status": "unavailable", "problems": problems}, status_code=503)
+        body: dict[str, Any] = {"status": "unavailable", "problems": problems}
+        if failing:
+            body["providers"] = failing
+        return JSONResponse(body, status_code=503)
     return {"status": "ready"}

@@ -12,6 +12,7 @@ from memoguard.services.escalator import Escalator
 from memoguard.services.ingest import Ingest
 from memoguard.services.override import Overrides
 from memoguard.services.query import Incidents
+from memoguard.services.queue import Queue
 from memoguard.services.secret import SourceTokens
 from memoguard.services.store import Store
 from memoguard.services.timer import Timers
@@ -30,3 +31,4 @@ class Application:
     overrides: Overrides
     incidents: Incidents
     tokens: SourceTokens
+    queue: Queue

@@ -119,7 +119,8 @@ def test_times_go_in_aware_in_any_zone_and_come_back_aware_utc(store: SqlStore, 
         assert value == expected, name
         assert value is not None and value.tzinfo is UTC, f"{name}: {value!r} is not aware UTC"
     assert row.incident.opened_at.isoformat() == "2026-11-17T10:00:00.123456+00:00"
-    assert values["timer"][0].isoformat() == "2026-07-01T00:30:00+00:00"
+    timer_due = values["timer"][0]
+    assert timer_due is not None and timer_due.isoformat() == "2026-07-01T00:30:00+00:00"
 
 
 def test_a_naive_time_is_refused_and_nothing_is_written(store: SqlStore, config: Config) -> None:
@@ -324,38 +325,46 @@ def test_claimed_notifications_are_leased_until_the_lease_lapses(store: SqlStore
     lease = timedelta(seconds=30)
 
     with store.write() as unit:
-        claimed = unit.claim_notifications(T0, 10, T0 + lease)
-    assert [(n.id, n.status, n.attempts, n.channel) for n in claimed] == [
-        (notification, NotificationStatus.SENDING, 1, "sms")
-    ]
-    with store.write() as unit:
-        assert unit.claim_notifications(T0 + timedelta(seconds=29), 10, T0 + 2 * lease) == []
+        ready = unit.ready_notifications(T0, 10)
+        assert [(n.id, n.status, n.channel) for n in ready] == [(notification, NotificationStatus.PENDING, "sms")]
+        assert unit.claim_notifications([n.id for n in ready], T0 + lease) == [notification]
+    with store.read() as unit:
+        [claimed] = unit.notifications(incident)
+        assert (claimed.status, claimed.attempts) == (NotificationStatus.SENDING, 0)  # a claim is not an attempt
+        assert unit.ready_notifications(T0 + timedelta(seconds=29), 10) == []
+        assert unit.ready_notifications(T0 + lease, 10) == []  # lapses only after ``lease_until``
 
     later = T0 + lease + timedelta(seconds=1)
     with store.write() as unit:
-        again = unit.claim_notifications(later, 10, later + lease)
-    assert [(n.id, n.status, n.attempts) for n in again] == [(notification, NotificationStatus.SENDING, 2)]
+        again = unit.ready_notifications(later, 10)
+        assert [(n.id, n.status) for n in again] == [(notification, NotificationStatus.SENDING)]
+        assert unit.claim_notifications([notification], later + lease) == [notification]
+        assert unit.ready_notifications(later, 10) == []
 
     with store.write() as unit:
         unit.notification_sent(notification, later, "console")
-        assert unit.claim_notifications(later + 10 * lease, 10, later + 11 * lease) == []
+        assert unit.ready_notifications(later + 10 * lease, 10) == []
     with store.read() as unit:
         [sent] = unit.notifications(incident)
-    assert (sent.status, sent.attempts, sent.sent_at, sent.provider) == (NotificationStatus.SENT, 2, later, "console")
+    assert (sent.status, sent.attempts, sent.sent_at, sent.provider) == (NotificationStatus.SENT, 0, later, "console")
 
 
-def test_claims_take_pages_before_status_messages_oldest_first(store: SqlStore, config: Config) -> None:
+def test_ready_notifications_are_pages_before_status_messages_oldest_first(store: SqlStore, config: Config) -> None:
     incident = open_incident(store, config)
     with store.write() as unit:
         status = unit.add_notification(page_for(incident, "alice", "status", at=T0))
         late_page = unit.add_notification(page_for(incident, "bob", "page", at=T0 + MINUTE))
         early_page = unit.add_notification(page_for(incident, "carol", "page", at=T0))
         future = unit.add_notification(page_for(incident, "dave", "page", at=T0 + 10 * MINUTE))
-    with store.write() as unit:
-        first = unit.claim_notifications(T0 + MINUTE, 2, T0 + 2 * MINUTE)
-        second = unit.claim_notifications(T0 + MINUTE, 10, T0 + 2 * MINUTE)
+    with store.read() as unit:
+        first = unit.ready_notifications(T0 + MINUTE, 2)
+        everything = unit.ready_notifications(T0 + MINUTE, 10)
     assert [n.id for n in first] == [early_page, late_page]
-    assert [n.id for n in second] == [status]
+    assert [n.id for n in everything] == [early_page, late_page, status]  # reading claims nothing
+    with store.write() as unit:
+        assert unit.claim_notifications([early_page, late_page], T0 + 20 * MINUTE) == sorted([early_page, late_page])
+        assert [n.id for n in unit.ready_notifications(T0 + MINUTE, 10)] == [status]
+        assert [n.id for n in unit.ready_notifications(T0 + 10 * MINUTE, 10)] == [future, status]
     with store.read() as unit:
         waiting = [n for n in unit.notifications(incident) if n.id == future]
     assert [n.status for n in waiting] == [NotificationStatus.PENDING]
@@ -368,13 +377,23 @@ def test_cancel_notifications_cancels_pending_and_sending_ones(store: SqlStore, 
         sent = unit.add_notification(page_for(incident, "alice"))
         sending = unit.add_notification(page_for(incident, "bob"))
     with store.write() as unit:
-        assert [n.id for n in unit.claim_notifications(T0, 10, T0 + MINUTE)] == [sent, sending]
+        assert [n.id for n in unit.ready_notifications(T0, 10)] == [sent, sending]
+        assert unit.claim_notifications([sent, sending], T0 + MINUTE) == [sent, sending]
         unit.notification_sent(sent, T0, "console")
     with store.write() as unit:
         pending = unit.add_notification(page_for(incident, "carol", at=T0 + MINUTE))
         retrying = unit.add_notification(page_for(incident, "dave", at=T0 + MINUTE))
         untouched = unit.add_notification(page_for(other, "alice", at=T0 + MINUTE))
-        unit.notification_retry(retrying, 1, T0 + 5 * MINUTE, "gateway busy")
+        assert unit.claim_notifications([retrying], T0 + 2 * MINUTE) == [retrying]
+        unit.notification_retry(
+            retrying,
+            channel_index=1,
+            provider_index=0,
+            attempts=0,
+            not_before=T0 + 5 * MINUTE,
+            error="gateway busy",
+            tried_since=None,
+        )
 
     with store.write() as unit:
         assert unit.cancel_notifications(incident) == 3
@@ -388,7 +407,8 @@ def test_cancel_notifications_cancels_pending_and_sending_ones(store: SqlStore, 
         untouched: NotificationStatus.PENDING,
     }
     with store.write() as unit:  # even once the lease on ``sending`` has lapsed, it is not handed out again
-        assert [n.id for n in unit.claim_notifications(T0 + 10 * MINUTE, 10, T0 + 11 * MINUTE)] == [untouched]
+        assert [n.id for n in unit.ready_notifications(T0 + 10 * MINUTE, 10)] == [untouched]
+        assert unit.claim_notifications([sending, pending, retrying, untouched], T0 + 11 * MINUTE) == [untouched]
         assert unit.cancel_notifications(incident) == 0
     with store.write() as unit:  # the send that was in flight finishes: sent, and a late failure changes nothing
         unit.notification_sent(sending, T0 + MINUTE, "console")
@@ -399,30 +419,71 @@ def test_cancel_notifications_cancels_pending_and_sending_ones(store: SqlStore, 
     assert after[pending] == NotificationStatus.CANCELLED
 
 
-def test_failing_over_to_another_channel_starts_its_retry_count_again(store: SqlStore, config: Config) -> None:
+def test_a_retry_stores_the_channel_provider_and_attempts_the_dispatcher_chose(store: SqlStore, config: Config) -> None:
+    """The dispatcher counts attempts and picks the next channel and provider; the store keeps what it is
+    told. Failing over to another channel starts the count again (attempts 0, no failover deadline)."""
     incident = open_incident(store, config)
     with store.write() as unit:
         page = unit.add_notification(page_for(incident, "alice"))
-    for attempt in range(1, 4):  # three tries on the first channel
-        with store.write() as unit:
-            [claimed] = unit.claim_notifications(T0 + attempt * MINUTE, 10, T0 + attempt * MINUTE + MINUTE)
-            assert claimed.attempts == attempt
-            unit.notification_retry(page, 0, T0 + attempt * MINUTE, "busy")
+        assert unit.claim_notifications([page], T0 + MINUTE) == [page]
+        unit.notification_retry(
+            page,
+            channel_index=0,
+            provider_index=1,
+            attempts=3,
+            not_before=T0 + 4 * MINUTE,
+            error="busy",
+            tried_since=T0 + MINUTE,
+        )
+    with store.read() as unit:
+        assert unit.ready_notifications(T0 + 3 * MINUTE, 10) == []
+        [retried] = unit.ready_notifications(T0 + 4 * MINUTE, 10)
+    assert (retried.id, retried.status, retried.channel, retried.provider_index) == (
+        page,
+        NotificationStatus.PENDING,
+        "sms",
+        1,
+    )
+    assert (retried.attempts, retried.error, retried.tried_since, retried.not_before) == (
+        3,
+        "busy",
+        T0 + MINUTE,
+        T0 + 4 * MINUTE,
+    )
+
     with store.write() as unit:
-        unit.claim_notifications(T0 + 4 * MINUTE, 10, T0 + 5 * MINUTE)
-        unit.notification_retry(page, 1, T0 + 4 * MINUTE, "gave up on sms")
-    with store.write() as unit:
-        [claimed] = unit.claim_notifications(T0 + 4 * MINUTE, 10, T0 + 5 * MINUTE)
-    assert (claimed.channel_index, claimed.attempts) == (1, 1)
+        assert unit.claim_notifications([page], T0 + 5 * MINUTE) == [page]
+        unit.notification_retry(
+            page,
+            channel_index=1,
+            provider_index=0,
+            attempts=0,
+            not_before=T0 + 4 * MINUTE,
+            error="gave up on sms",
+            tried_since=None,
+        )
+    with store.read() as unit:
+        [moved] = unit.ready_notifications(T0 + 4 * MINUTE, 10)
+    assert (moved.channel_index, moved.channel, moved.provider_index, moved.attempts, moved.tried_since) == (
+        1,
+        "email",
+        0,
+        0,
+        None,
+    )
+    assert moved.error == "gave up on sms"
 
 
 def test_a_claim_can_be_renewed_only_while_it_is_held(store: SqlStore, config: Config) -> None:
     incident = open_incident(store, config)
     with store.write() as unit:
         page = unit.add_notification(page_for(incident, "alice"))
-        unit.claim_notifications(T0, 10, T0 + MINUTE)
+        assert not unit.renew_claim(page, T0 + MINUTE)  # pending: nobody holds it
+        assert unit.claim_notifications([page], T0 + MINUTE) == [page]
         assert unit.renew_claim(page, T0 + 2 * MINUTE)
-        unit.cancel_notifications(incident)
+        assert unit.ready_notifications(T0 + MINUTE + timedelta(seconds=30), 10) == []  # the renewed lease holds
+        assert [n.id for n in unit.ready_notifications(T0 + 2 * MINUTE + timedelta(seconds=1), 10)] == [page]
+        assert unit.cancel_notifications(incident) == 1
         assert not unit.renew_claim(page, T0 + 3 * MINUTE)
 
 
@@ -430,14 +491,15 @@ def test_orphaned_claims_come_back_at_once_on_sqlite_only(store: SqlStore, confi
     incident = open_incident(store, config)
     with store.write() as unit:
         page = unit.add_notification(page_for(incident, "alice"))
-        unit.claim_notifications(T0, 10, T0 + MINUTE)
+        assert unit.claim_notifications([page], T0 + MINUTE) == [page]
         released = unit.release_orphaned_claims()
     with store.read() as unit:
         [row] = unit.notifications(incident)
+        ready = [n.id for n in unit.ready_notifications(T0, 10)]
     if store.postgres:
-        assert (released, row.status) == (0, NotificationStatus.SENDING)
+        assert (released, row.status, ready) == (0, NotificationStatus.SENDING, [])
     else:
-        assert (released, row.status, row.id) == (1, NotificationStatus.PENDING, page)
+        assert (released, row.status, row.id, ready) == (1, NotificationStatus.PENDING, page, [page])
 
 
 # --- overrides ----------------------------------------------------------------------------------------
