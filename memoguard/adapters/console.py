@@ -37,6 +37,8 @@ class ConsoleProvider:
             "text": message.text,
             "time": now.isoformat(),
         }
+        if message.incidents:
+            record["incidents"] = list(message.incidents)
         with self._lock:
             if self._file is not None:
                 try:

@@ -91,6 +91,7 @@ class Dispatcher:
         self._escalator = escalator
         self._renderer = renderer
         self._rng = rng or random.Random()
+        self._throttled: dict[str, datetime] = {}  # providers that said "slow down" during this round
 
     # --- rounds
 
@@ -103,8 +104,13 @@ class Dispatcher:
             if not rows:
                 return 0
             calls = self._plan(unit, rows, now)
+        self._throttled = {}
         for call in calls:
-            self._run(call)
+            until = self._throttled.get(call.provider)
+            if until is not None:
+                self._hold(call, until)  # the provider said "slow down" earlier in this round
+            else:
+                self._run(call)
         return len(rows)
 
     def drain_all(self) -> int:
@@ -292,11 +298,13 @@ class Dispatcher:
             subject=f"[memoguard] {len(members)} alarms",
             text=text,
             created_at=carrier.created_at,
+            incidents=tuple(m.incident for m in members),
         )
         result = self._attempt(lambda: provider.send(message))
         call.rows = members
+        wait = backoff(max(m.attempts for m in members) + 1, self._rng)
         for member in members:
-            self._outcome(call, member, result, bundle=(bundle.id, bundle.code, len(members)))
+            self._outcome(call, member, result, bundle=(bundle.id, bundle.code, len(members)), wait=wait)
 
     def _submit(self, call: _Call, provider: Provider) -> None:
         assert isinstance(provider, BatchProvider)
@@ -381,6 +389,26 @@ class Dispatcher:
                 unit.add_entry(n.incident, now, "notification_dropped", text, n.person)
         return [n for n in rows if n.id in wanted]
 
+    def _hold(self, call: _Call, until: datetime) -> None:
+        """Put a planned call back unsent until ``until``: no attempt is counted, its slot is given back."""
+        with self._store.write() as unit:
+            if call.reservation is not None:
+                unit.release_send(call.reservation)
+                call.reservation = None
+            for n in call.rows:
+                if n.job is not None:
+                    unit.notification_submitted([n.id], n.job, until, call.provider)
+                    continue
+                unit.notification_retry(
+                    n.id,
+                    channel_index=n.channel_index,
+                    provider_index=n.provider_index,
+                    attempts=n.attempts,
+                    not_before=until,
+                    error=f"{call.provider} asked to wait",
+                    tried_since=n.tried_since,
+                )
+
     def _release(self, call: _Call) -> None:
         if call.reservation is not None:
             with self._store.write() as unit:
@@ -412,11 +440,16 @@ class Dispatcher:
     # --- outcomes
 
     def _outcome(
-        self, call: _Call, n: Notification, outcome: Outcome, bundle: tuple[int, int, int] | None = None
+        self,
+        call: _Call,
+        n: Notification,
+        outcome: Outcome,
+        bundle: tuple[int, int, int] | None = None,
+        wait: timedelta | None = None,
     ) -> None:
         now = self._clock.now()
         if isinstance(outcome, DeliveryError):
-            self._failed(call, n, outcome, now)
+            self._failed(call, n, outcome, now, wait)
             return
         with self._store.write() as unit:
             self._finish_reservation(unit, call, now)
@@ -431,13 +464,19 @@ class Dispatcher:
                 text += f", bundled with {bundle[2] - 1} other alarm(s) under code {bundle[1]}"
             unit.add_entry(n.incident, now, "notified", text, n.person or None)
 
-    def _failed(self, call: _Call, n: Notification, error: DeliveryError, now: datetime) -> None:
+    def _failed(
+        self, call: _Call, n: Notification, error: DeliveryError, now: datetime, wait: timedelta | None = None
+    ) -> None:
+        """``wait``: the backoff to use (members of one bundle retry together, so they bundle again)."""
         provider = call.provider
         providers = self._delivery.providers(n)
         index = min(n.provider_index, max(len(providers) - 1, 0))
         tried_since = n.tried_since or now
-        within_deadline = n.outbound or now - tried_since < self._delivery.deadline(n.channel)
+        deadline = None if n.outbound else tried_since + self._delivery.deadline(n.channel)
+        within_deadline = deadline is None or now < deadline
         who = call.provider if n.outbound else f"{n.channel} to {n.person} via {provider}"
+        if error.retry_after is not None:
+            self._throttled[provider] = max(self._throttled.get(provider, now), now + error.retry_after)
         with self._store.write() as unit:
             self._finish_reservation(unit, call, now)
             if error.retry_after is not None:
@@ -447,8 +486,10 @@ class Dispatcher:
             if error.retryable and within_deadline:
                 throttled = error.retry_after is not None
                 attempts = n.attempts if throttled else n.attempts + 1
-                wait = error.retry_after if throttled else backoff(attempts, self._rng)
+                wait = error.retry_after if throttled else (wait or backoff(attempts, self._rng))
                 assert wait is not None
+                if deadline is not None and now + wait > deadline:
+                    wait = deadline - now  # the next provider gets its chance when the deadline is up
                 unit.notification_retry(
                     n.id,
                     channel_index=n.channel_index,

@@ -39,6 +39,7 @@ class Message:
     step: int | None = None  # 0-based escalation step of a page; None for the crisis cell and others
     event: Mapping[str, Any] | None = None
     reference: str | None = None
+    incidents: tuple[str, ...] = ()  # a storm bundle: every incident it stands for (``incident`` is the first)
 
 
 class DeliveryError(Exception):

@@ -186,16 +186,16 @@ class Unit(Protocol):
 
     # --- storm bundles
     def recent_pages(self, person: str, channel: str, since: datetime, now: datetime) -> list[datetime]:
-        """When ``person`` was paged on ``channel`` since ``since`` (a bundle counts once; a page in flight
-        counts as ``now``)."""
+        """When ``person`` was paged on ``channel`` since ``since`` (a bundle that went out counts once; a
+        page in flight counts as ``now``)."""
         ...
 
     def add_bundle(self, person: str, channel: str, at: datetime, reuse_after: datetime) -> Bundle:
-        """A new bundle, with a code the person has not been given since ``reuse_after``."""
+        """A new bundle, with a code no bundle sent to the person since ``reuse_after`` carried."""
         ...
 
     def bundle(self, person: str, code: int) -> Bundle | None:
-        """The person's latest bundle with this code."""
+        """The person's latest bundle with this code that went out."""
         ...
 
     def bundle_incidents(self, bundle: int) -> list[str]: ...

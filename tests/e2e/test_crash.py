@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 
 import httpx
@@ -87,3 +87,8 @@ def test_kill_9_loses_no_alarm_and_pages_no_step_twice(tmp_path: Path, database_
         ids[(page["incident"], page["step"])].add(page["id"])
     twice = {key: sorted(found) for key, found in ids.items() if len(found) > 1}
     assert not twice, f"steps paged more than once: {twice}"
+    # Delivery is at least once: the one send in flight at the kill may go out again, with the same id
+    # (its idempotency key). One dispatcher sends one message at a time, so at most one repeat.
+    lines = Counter(page["id"] for page in service.pages())
+    repeated = {page: count for page, count in lines.items() if count > 1}
+    assert len(repeated) <= 1 and all(count == 2 for count in repeated.values()), f"repeated sends: {repeated}"

@@ -1,7 +1,8 @@
 """The outbox, provider and storm-bundle half of the storage adapter, against a real database: SQLite
 always, PostgreSQL when MEMOGUARD_TEST_DATABASE_URL is set. Everything goes through the storage port
 (``memoguard.services.store.Unit``), one transaction per ``with`` block; the docstrings there are the
-contract these tests hold the adapter to. Fixtures and helpers as in test_store.py."""
+contract these tests hold the adapter to. Fixtures and helpers are copies of test_store.py's (importing
+that module makes mypy see it under two names)."""
 
 from __future__ import annotations
 

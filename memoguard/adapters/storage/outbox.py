@@ -336,23 +336,24 @@ class SqlOutbox:
 
     def recent_pages(self, person: str, channel: str, since: datetime, now: datetime) -> list[datetime]:
         n = notification_t.c
-        query = select(n.channels, n.channel_index, n.status, n.sent_at, n.claimed_until).where(
+        query = select(n.channels, n.channel_index, n.status, n.sent_at, n.bundle_id).where(
             n.person == person,
             n.purpose == "page",
-            n.bundle_id.is_(None),
             or_(
                 and_(n.status == NotificationStatus.SENT.value, n.sent_at >= since),
                 and_(n.status == _SENDING, n.claimed_until >= now),
             ),
         )
-        times = [
-            r.sent_at if r.status == NotificationStatus.SENT.value else now
-            for r in self._c.execute(query)
-            if json.loads(r.channels)[r.channel_index] == channel  # JSON text: compared here, the rows are few
-        ]
-        b = bundle_t.c
-        bundles = select(b.created_at).where(b.person == person, b.channel == channel, b.created_at >= since)
-        times.extend(r.created_at for r in self._c.execute(bundles))
+        times: list[datetime] = []
+        bundles: set[int] = set()
+        for r in self._c.execute(query):
+            if json.loads(r.channels)[r.channel_index] != channel:  # JSON text: compared here, the rows are few
+                continue
+            if r.bundle_id is not None:
+                if r.bundle_id in bundles:  # a bundle that went out counts once
+                    continue
+                bundles.add(r.bundle_id)
+            times.append(r.sent_at if r.status == NotificationStatus.SENT.value else now)
         return times
 
     def add_bundle(self, person: str, channel: str, at: datetime, reuse_after: datetime) -> Bundle:

@@ -1,0 +1,780 @@
+"""The dispatcher (memoguard/services/dispatch.py) against the database, on the fake clock: retries with
+jittered backoff, failover to the channel's next provider and then to the person's next channel,
+throttling, rate limits, priorities, storm bundles, policy notices and claims left by a dead dispatcher.
+
+The providers here are fakes of an external system: they record every call (with the fake time) and fail
+when told to, with the ``DeliveryError`` a real adapter would raise. Nothing sleeps: time moves only by
+``FakeClock.advance``.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from memoguard import bootstrap
+from memoguard.adapters.template import TemplateRenderer
+from memoguard.domain.event import TimerKind
+from memoguard.domain.incident import Incident, IncidentState
+from memoguard.services.action import Outcome, Verb
+from memoguard.services.application import Application
+from memoguard.services.dispatch import LEASE, Dispatcher
+from memoguard.services.error import Refused
+from memoguard.services.provider import DeliveryError, Message
+from memoguard.services.record import Alarm, AlarmStatus, Notification, NotificationStatus, TimelineEntry
+from tests.conftest import T0, FakeClock
+
+SEED = 20261117
+SENT = NotificationStatus.SENT
+PENDING = NotificationStatus.PENDING
+
+# Policies added to the copied service configuration, and the routes that reach them (by label).
+POLICIES = {
+    "notify.yaml": (
+        "name: notify\n"
+        "notices: [acknowledged, resolved]\n"
+        "steps:\n"
+        '  - {notify: ["roster:ops"], channels: [sms], ack_within: 5m}\n'
+        '  - {notify: ["roster:ops/secondary"], channels: [sms], ack_within: 5m}\n'
+    ),
+    "quiet.yaml": (
+        "name: quiet\n"
+        "steps:\n"
+        '  - {notify: ["roster:ops"], channels: [sms], ack_within: 5m}\n'
+        '  - {notify: ["roster:ops/secondary"], channels: [sms], ack_within: 5m}\n'
+    ),
+    "pair.yaml": (
+        'name: pair\nsteps:\n  - {notify: ["person:alice", "person:carol"], channels: [sms, voice], ack_within: 5m}\n'
+    ),
+}
+ROUTES = (
+    "  - {match: {labels: {policy: notify}}, policy: notify}\n"
+    "  - {match: {labels: {policy: quiet}}, policy: quiet}\n"
+    "  - {match: {labels: {policy: pair}}, policy: pair}\n"
+)
+
+CONSOLE_ONLY = """\
+channels:
+  sms: [console]
+  voice: [console]
+  email: [console]
+providers:
+  console: {kind: console}
+"""
+
+TWO_SMS_PROVIDERS = """\
+channels:
+  sms: {providers: [console, backup], deadline: 1m}
+  voice: [console]
+  email: [mailer]
+providers:
+  console: {kind: console}
+  backup: {kind: console}
+  mailer: {kind: console}
+"""
+
+
+class FakeProvider:
+    """A provider that records every call and fails as told: ``failures`` are raised by the next calls
+    in order, then ``fail`` (if set) decides per message."""
+
+    def __init__(self, name: str, clock: FakeClock) -> None:
+        self.name = name
+        self._clock = clock
+        self.failures: list[DeliveryError] = []
+        self.fail: Callable[[Message], DeliveryError | None] | None = None
+        self.before: Callable[[Message], None] | None = None
+        self.calls: list[tuple[datetime, Message]] = []
+        self.sent: list[tuple[datetime, Message]] = []
+
+    def send(self, message: Message) -> str | None:
+        now = self._clock.now()
+        self.calls.append((now, message))
+        if self.before is not None:
+            hook, self.before = self.before, None  # once
+            hook(message)
+        if self.failures:
+            raise self.failures.pop(0)
+        if self.fail is not None:
+            error = self.fail(message)
+            if error is not None:
+                raise error
+        self.sent.append((now, message))
+        return f"{self.name}-{message.id}"
+
+
+class World:
+    """One application on the fake clock, with a dispatcher whose providers are fakes."""
+
+    def __init__(self, app: Application, clock: FakeClock, fakes: Sequence[str]) -> None:
+        self.app = app
+        self.clock = clock
+        self.providers = {name: FakeProvider(name, clock) for name in fakes}
+        config = app.config
+        self.dispatcher = Dispatcher(
+            app.store,
+            clock,
+            config.people,
+            bootstrap.delivery(config),
+            dict(self.providers),
+            app.escalator,
+            TemplateRenderer(),
+            random.Random(SEED),
+        )
+
+    def open(self, *keys: str, policy: str | None = None) -> list[str]:
+        labels = {"policy": policy} if policy else {}
+        alarms = [
+            Alarm("monitoring", key, AlarmStatus.FIRING, "critical", f"disk full on {key}", labels=labels)
+            for key in keys
+        ]
+        incidents = [receipt.incident for receipt in self.app.ingest.receive(alarms)]
+        assert all(i is not None for i in incidents)
+        return [i for i in incidents if i is not None]
+
+    def resolve(self, key: str, policy: str | None = None) -> None:
+        labels = {"policy": policy} if policy else {}
+        self.app.ingest.receive([Alarm("monitoring", key, AlarmStatus.RESOLVED, "critical", key, labels=labels)])
+
+    def settle(self, dispatcher: Dispatcher | None = None) -> int:
+        """Rounds until nothing is ready at this instant (a failover is ready again at once)."""
+        chosen = dispatcher or self.dispatcher
+        total = 0
+        for _ in range(200):
+            seen = chosen.drain()
+            if seen == 0:
+                return total
+            total += seen
+        raise AssertionError("rows keep coming back at the same instant")
+
+    def run(self, rounds: int = 500) -> None:
+        """Drain, then jump to the next row's ``not_before``, until the outbox has nothing pending."""
+        for _ in range(rounds):
+            self.settle()
+            with self.app.store.read() as unit:
+                due = unit.next_notification_due()
+            if due is None:
+                return
+            self.clock.advance(max(due - self.clock.now(), timedelta(microseconds=1)))
+        raise AssertionError("the outbox did not empty")
+
+    def rows(self, incident: str) -> list[Notification]:
+        with self.app.store.read() as unit:
+            return unit.notifications(incident)
+
+    def row(self, incident: str) -> Notification:
+        [only] = self.rows(incident)
+        return only
+
+    def timeline(self, incident: str, kind: str | None = None) -> list[TimelineEntry]:
+        with self.app.store.read() as unit:
+            entries = unit.timeline(incident)
+        return [e for e in entries if kind is None or e.kind == kind]
+
+    def kinds(self, incident: str) -> list[str]:
+        return [e.kind for e in self.timeline(incident)]
+
+    def incident(self, incident: str) -> Incident:
+        with self.app.store.read() as unit:
+            found = unit.incident(incident)
+        assert found is not None
+        return found
+
+
+class Builder:
+    def __init__(self, directory: Path, clock: FakeClock) -> None:
+        self._directory = directory
+        self._clock = clock
+        self._apps: list[Application] = []
+
+    def __call__(
+        self,
+        delivery: str,
+        fakes: Sequence[str] = ("console",),
+        *,
+        storm: str = "",
+        alice: str | None = None,
+    ) -> World:
+        """Rewrite the copied configuration's channels and providers (``delivery``), storm control and
+        alice's channel preference, add the test policies and their routes, and build the application."""
+        main = self._directory / "memoguard.yaml"
+        text = main.read_text(encoding="utf-8")
+        head = text[: text.index("channels:\n")].replace("routes:\n", "routes:\n" + ROUTES, 1)
+        if alice is not None:
+            mine = "alice@example.com, language: fr, channels: [sms, email]}"
+            assert mine in head
+            head = head.replace(mine, f"alice@example.com, language: fr, channels: {alice}}}")
+        main.write_text(head + delivery + storm, encoding="utf-8")
+        for name, body in POLICIES.items():
+            (self._directory / "escalation_policies" / name).write_text(body, encoding="utf-8")
+        app = bootstrap.application(bootstrap.load(self._directory), self._clock)
+        self._apps.append(app)
+        return World(app, self._clock, fakes)
+
+    def close(self) -> None:
+        for app in self._apps:
+            app.store.close()
+
+
+@pytest.fixture
+def build(service_dir: Path, fake_clock: FakeClock) -> Iterator[Builder]:
+    builder = Builder(service_dir, fake_clock)
+    yield builder
+    builder.close()
+
+
+def times(provider: FakeProvider) -> list[datetime]:
+    return [at for at, _ in provider.sent]
+
+
+# --- retries ------------------------------------------------------------------------------------------
+
+
+def test_transient_failures_are_retried_with_growing_jittered_backoff_then_sent_once(build: Builder) -> None:
+    w = build(CONSOLE_ONLY)
+    console = w.providers["console"]
+    console.failures = [DeliveryError("timeout", retryable=True) for _ in range(3)]
+    [incident] = w.open("db-1")
+    same_draws = random.Random(SEED)  # the dispatcher's random draws, replayed
+
+    waits: list[timedelta] = []
+    for attempt in (1, 2, 3):
+        failed_at = w.clock.now()
+        assert w.settle() == 1
+        wait = timedelta(seconds=same_draws.uniform(2 ** (attempt - 1), 2**attempt))  # half to all of 2^n s
+        row = w.row(incident)
+        assert (row.status, row.attempts, row.not_before) == (PENDING, attempt, failed_at + wait)
+        assert row.error == "timeout"
+        w.clock.advance(wait - timedelta(milliseconds=1))
+        assert w.settle() == 0  # not before its backoff is over
+        w.clock.advance(timedelta(milliseconds=1))
+        waits.append(wait)
+    assert w.settle() == 1
+
+    assert waits[0] < waits[1] < waits[2]
+    row = w.row(incident)
+    assert (row.status, row.provider, row.attempts, row.sent_at) == (SENT, "console", 3, w.clock.now())
+    assert [m.id for _, m in console.sent] == [row.id]  # delivered exactly once
+    assert [m.key for _, m in console.calls] == [f"memoguard-{row.id}"] * 4  # same idempotency key each time
+    retries = w.timeline(incident, "delivery_retry")
+    assert [e.text for e in retries] == [
+        f"Page #{row.id}: sms to alice via console failed (timeout); retrying in {wait.total_seconds():.1f}s"
+        for wait in waits
+    ]
+    assert w.kinds(incident)[-1] == "notified"
+    with w.app.store.read() as unit:
+        state = unit.provider_state("console")
+    assert state.failing_since is None  # recovered
+    assert state.last_error == "timeout"
+    assert state.last_success_at == w.clock.now()
+
+
+# --- failover -----------------------------------------------------------------------------------------
+
+
+def test_a_provider_down_past_the_channel_deadline_fails_over_to_the_next_provider(build: Builder) -> None:
+    w = build(TWO_SMS_PROVIDERS, ("console", "backup", "mailer"))
+    console, backup = w.providers["console"], w.providers["backup"]
+    console.fail = lambda _: DeliveryError("link down", retryable=True)
+    [incident] = w.open("db-1")
+
+    w.run()
+
+    tries = [at for at, _ in console.calls]
+    deadline = T0 + timedelta(minutes=1)
+    assert tries[0] == T0
+    assert all(at < deadline for at in tries[:-1])  # retried while within the deadline...
+    assert tries[-1] >= deadline  # ...and the first failure past it fails over
+    assert len(tries) >= 5
+    row = w.row(incident)
+    assert (row.status, row.provider, row.provider_index, row.channel) == (SENT, "backup", 1, "sms")
+    assert times(backup) == [tries[-1]]  # the backup is tried at once
+    assert [m.id for _, m in backup.sent] == [row.id]
+    assert len(w.timeline(incident, "delivery_retry")) == len(tries) - 1
+    [failover] = w.timeline(incident, "delivery_failover")
+    assert failover.at == tries[-1]
+    assert failover.text == (
+        f"Page #{row.id}: sms to alice via console failed "
+        "(link down; still failing after the channel's deadline); trying backup"
+    )
+    assert w.providers["mailer"].calls == []
+
+
+def test_the_failover_comes_when_the_deadline_is_up_not_a_whole_backoff_later(build: Builder) -> None:
+    """``deadline: 1m``: transient failures of one provider are retried for a minute "before the next one
+    is tried" (ChannelModel), so the backup gets the page about a minute after the first failure. A retry
+    drawn across the deadline (32 to 64 s after a failure at ~40 s) must not push the failover to ~1m30."""
+    w = build(TWO_SMS_PROVIDERS, ("console", "backup", "mailer"))
+    w.providers["console"].fail = lambda _: DeliveryError("link down", retryable=True)
+    [incident] = w.open("db-1")
+
+    w.run()
+
+    assert w.row(incident).provider == "backup"
+    [(handed_over, _)] = w.providers["backup"].sent
+    assert handed_over <= T0 + timedelta(minutes=1, seconds=2)
+
+
+def test_a_permanent_failure_fails_over_at_once(build: Builder) -> None:
+    w = build(TWO_SMS_PROVIDERS, ("console", "backup", "mailer"))
+    console, backup = w.providers["console"], w.providers["backup"]
+    console.failures = [DeliveryError("invalid number", retryable=False)]
+    [incident] = w.open("db-1")
+
+    w.settle()
+
+    row = w.row(incident)
+    assert (row.status, row.provider, row.sent_at) == (SENT, "backup", T0)
+    assert len(console.calls) == 1
+    assert times(backup) == [T0]
+    assert "delivery_retry" not in w.kinds(incident)
+    [failover] = w.timeline(incident, "delivery_failover")
+    assert failover.text == f"Page #{row.id}: sms to alice via console failed (invalid number); trying backup"
+
+
+@pytest.mark.parametrize(
+    ("preference", "order"),
+    [("[sms, email]", ("sms", "email")), ("[email, sms]", ("email", "sms"))],
+)
+def test_when_every_provider_of_a_channel_fails_the_persons_next_channel_is_tried(
+    build: Builder, preference: str, order: tuple[str, str]
+) -> None:
+    w = build(TWO_SMS_PROVIDERS, ("console", "backup", "mailer"), alice=preference)
+    serving = {"sms": ("console", "backup"), "email": ("mailer",)}
+    for name in serving[order[0]]:
+        w.providers[name].fail = lambda _, name=name: DeliveryError(f"{name} rejects the number", retryable=False)
+    [incident] = w.open("db-1")  # policy simple: step 1 pages alice on [sms, email]
+
+    w.settle()
+
+    row = w.row(incident)
+    assert row.channels == order  # alice's preference, not the step's order
+    assert (row.status, row.channel, row.provider) == (SENT, order[1], serving[order[1]][0])
+    assert [len(w.providers[name].calls) for name in serving[order[0]]] == [1] * len(serving[order[0]])
+    failovers = [e.text for e in w.timeline(incident, "delivery_failover")]
+    assert [text.rsplit("; trying ", 1)[1] for text in failovers] == [*serving[order[0]][1:], order[1]]
+    assert times(w.providers[serving[order[1]][0]]) == [T0]
+
+
+def test_when_every_channel_fails_the_page_fails_and_the_escalation_moves_on_at_once(build: Builder) -> None:
+    w = build(TWO_SMS_PROVIDERS, ("console", "backup", "mailer"))
+    for name, provider in w.providers.items():
+        provider.fail = lambda m, name=name: (
+            DeliveryError(f"{name}: invalid number", retryable=False)
+            if m.person is not None and m.person.name == "alice"
+            else None
+        )
+    [incident] = w.open("db-1")
+
+    w.settle()
+
+    alice, bob = w.rows(incident)
+    assert (alice.person, alice.status, alice.error) == ("alice", NotificationStatus.FAILED, "mailer: invalid number")
+    [error] = w.timeline(incident, "delivery_error")
+    assert (error.text, error.at, error.person) == ("Could not reach alice: mailer: invalid number", T0, "alice")
+    kinds = w.kinds(incident)
+    assert kinds[kinds.index("delivery_error") :][:4] == ["delivery_error", "delivery_failed", "unreachable", "paged"]
+    # Step 2 (bob) is paged now, not after step 1's 5 minutes.
+    assert (bob.person, bob.step, bob.created_at, bob.status, bob.sent_at) == ("bob", 1, T0, SENT, T0)
+    assert w.incident(incident).step == 1
+    with w.app.store.read() as unit:
+        [timer] = unit.timers(incident)
+    assert (timer.kind, timer.due_at) == (TimerKind.ACK_TIMEOUT, T0 + timedelta(minutes=5))
+
+
+def test_a_provider_this_release_cannot_build_is_failed_over(build: Builder) -> None:
+    w = build(
+        "channels:\n"
+        "  sms: [smsc, console]\n"
+        "  voice: [console]\n"
+        "  email: [mail]\n"
+        "providers:\n"
+        "  console: {kind: console, file: pages.jsonl}\n"
+        "  smsc: {kind: smpp, host: smsc.example.com, system_id: memoguard}\n"
+        "  mail: {kind: smtp, host: smtp.example.com, from: memoguard@example.com}\n",
+        (),
+        alice="[email, sms]",
+    )
+    [incident] = w.open("db-1")
+
+    w.settle(w.app.dispatcher)  # the dispatcher bootstrap built: console only
+
+    row = w.row(incident)
+    assert (row.status, row.channel, row.provider) == (SENT, "sms", "console")
+    assert [e.text for e in w.timeline(incident, "delivery_failover")] == [
+        f"Page #{row.id}: email to alice via mail failed (mail: provider not configured); trying sms",
+        f"Page #{row.id}: sms to alice via smsc failed (smsc: provider not configured); trying console",
+    ]
+    lines = (w.app.config.directory / "pages.jsonl").read_text(encoding="utf-8").splitlines()
+    assert [(r["id"], r["channel"], r["person"]) for r in map(json.loads, lines)] == [(row.id, "sms", "alice")]
+
+
+# --- throttling ---------------------------------------------------------------------------------------
+
+PAIR = """\
+channels:
+  sms: [console]
+  voice: [voicer]
+  email: [console]
+providers:
+  console: {kind: console}
+  voicer: {kind: console}
+"""
+
+
+def test_a_throttled_provider_holds_every_row_for_it_and_only_for_it(build: Builder) -> None:
+    w = build(PAIR, ("console", "voicer"))
+    console, voicer = w.providers["console"], w.providers["voicer"]
+    console.failures = [DeliveryError("ESME_RTHROTTLED", retryable=False, retry_after=timedelta(seconds=30))]
+    [first] = w.open("db-1", policy="pair")  # alice by sms (console), carol by voice (voicer)
+
+    w.settle()
+
+    alice_1, carol_1 = w.rows(first)
+    assert (alice_1.person, alice_1.status, alice_1.attempts) == ("alice", PENDING, 0)
+    assert alice_1.not_before == T0 + timedelta(seconds=30)
+    assert (carol_1.person, carol_1.status, carol_1.provider, carol_1.sent_at) == ("carol", SENT, "voicer", T0)
+    [throttled] = w.timeline(first, "delivery_throttled")
+    assert throttled.text == (
+        f"Page #{alice_1.id}: sms to alice via console throttled (ESME_RTHROTTLED); retrying in 30s"
+    )
+    assert "delivery_retry" not in w.kinds(first)
+    with w.app.store.read() as unit:
+        assert unit.provider_state("console").blocked_until == T0 + timedelta(seconds=30)
+        assert unit.provider_state("voicer").blocked_until is None
+
+    w.clock.advance(timedelta(seconds=10))
+    [second] = w.open("db-2", policy="pair")
+    w.settle()
+    alice_2, carol_2 = w.rows(second)
+    assert (alice_2.status, alice_2.not_before) == (PENDING, T0 + timedelta(seconds=30))  # held with the provider
+    assert (carol_2.status, carol_2.sent_at) == (SENT, T0 + timedelta(seconds=10))  # other providers are not held
+
+    w.clock.advance(timedelta(seconds=19))  # T0 + 29 s
+    w.settle()
+    assert len(console.calls) == 1
+
+    w.clock.advance(timedelta(seconds=1))  # T0 + 30 s
+    w.settle()
+    assert times(console) == [T0 + timedelta(seconds=30)] * 2
+    for row in (w.rows(first)[0], w.rows(second)[0]):
+        assert (row.status, row.attempts, row.sent_at) == (SENT, 0, T0 + timedelta(seconds=30))
+    assert times(voicer) == [T0, T0 + timedelta(seconds=10)]
+
+
+def test_after_a_throttle_no_other_call_of_the_same_round_reaches_the_provider(build: Builder) -> None:
+    """The provider said "slow down" for 30 s: the dispatcher holds every message for it until then,
+    also the ones it planned in the same round (provider.py: DeliveryError.retry_after)."""
+    w = build(CONSOLE_ONLY)
+    console = w.providers["console"]
+    console.failures = [DeliveryError("429 Too Many Requests", retryable=True, retry_after=timedelta(seconds=30))]
+    incidents = w.open("db-1", "db-2")
+
+    w.settle()
+
+    assert [at for at, _ in console.calls] == [T0]  # nothing more while the provider is blocked
+    w.run()
+    assert times(console) == [T0 + timedelta(seconds=30)] * 2
+    assert [w.row(i).status for i in incidents] == [SENT, SENT]
+
+
+# --- rate limits and priorities -----------------------------------------------------------------------
+
+
+def test_a_rate_limited_provider_never_exceeds_any_window_and_sends_everything_once(build: Builder) -> None:
+    w = build(
+        CONSOLE_ONLY.replace("console: {kind: console}", 'console: {kind: console, rate: ["5/s", "20/min"]}'),
+        storm="storm: {pages: 0}\n",
+    )
+    console = w.providers["console"]
+    incidents = w.open(*(f"db-{n}" for n in range(60)))
+    assert len(incidents) == 60
+
+    w.run()
+
+    sent = times(console)
+    assert sorted(m.id for _, m in console.sent) == sorted(w.row(i).id for i in incidents)  # each exactly once
+    assert len(console.calls) == 60
+    assert sent == sorted(sent)
+    for start in sent:  # every window of the limits' length, closed at both ends
+        assert sum(start <= at <= start + timedelta(seconds=1) for at in sent) <= 5
+        assert sum(start <= at <= start + timedelta(minutes=1) for at in sent) <= 20
+    # The minimum the limits allow: 20 in the first 3 s, the next 20 a minute later, the last 20 at 2 min.
+    assert sent[0] == T0
+    assert abs((sent[-1] - T0) - timedelta(seconds=123)) <= timedelta(seconds=1)
+    assert abs((sent[20] - T0) - timedelta(seconds=60)) <= timedelta(seconds=1)
+    assert all(w.row(i).status == SENT for i in incidents)
+
+
+def test_pages_go_before_status_messages_waiting_for_the_same_rate_limited_provider(build: Builder) -> None:
+    w = build(
+        CONSOLE_ONLY.replace("console: {kind: console}", 'console: {kind: console, rate: ["1/min"]}'),
+        storm="storm: {pages: 0}\n",
+    )
+    console = w.providers["console"]
+    [told] = w.open("db-told", policy="notify")
+    w.settle()
+    w.clock.advance(timedelta(seconds=1))
+    w.resolve("db-told", policy="notify")  # a status message for alice, queued first
+    w.settle()
+    w.clock.advance(timedelta(seconds=1))
+    paged = w.open("db-1", "db-2")  # then two pages
+    w.settle()
+    assert len(console.sent) == 1
+
+    w.run()
+
+    order = [(m.incident, m.purpose) for _, m in console.sent]
+    assert order == [(told, "page"), (paged[0], "page"), (paged[1], "page"), (told, "status")]
+    gaps = [b - a for a, b in zip(times(console), times(console)[1:], strict=False)]
+    assert all(timedelta(minutes=1) < gap <= timedelta(minutes=1, seconds=1) for gap in gaps)
+
+
+def test_a_page_queued_behind_a_rate_limit_is_dropped_when_the_incident_is_acknowledged(build: Builder) -> None:
+    w = build(CONSOLE_ONLY.replace("console: {kind: console}", 'console: {kind: console, rate: ["1/min"]}'))
+    console = w.providers["console"]
+    [first] = w.open("db-1")
+    w.settle()
+    w.clock.advance(timedelta(seconds=1))
+    [second] = w.open("db-2")
+    w.settle()
+    waiting = w.row(second)
+    assert waiting.status == PENDING
+    assert waiting.not_before is not None and waiting.not_before > T0 + timedelta(minutes=1)
+    w.clock.advance(timedelta(seconds=9))
+    w.app.actions.act(second, Verb.ACK, "alice", "api")
+
+    w.run()
+
+    row = w.row(second)
+    assert row.status == NotificationStatus.CANCELLED
+    assert [m.incident for _, m in console.calls] == [first]
+    [dropped] = w.timeline(second, "notification_dropped")
+    assert dropped.text == f"Page #{row.id} to alice not sent: the incident was acknowledged in the meantime"
+    assert dropped.at >= waiting.not_before
+    [third] = w.open("db-3")  # the slot the dropped page had reserved is given back: this one goes now
+    w.settle()
+    assert [(at, m.incident) for at, m in console.sent] == [(T0, first), (dropped.at, third)]
+
+
+# --- storm control ------------------------------------------------------------------------------------
+
+
+def test_a_storm_sends_two_pages_and_one_bundle_that_acknowledges_them_all(build: Builder) -> None:
+    w = build(CONSOLE_ONLY)  # default storm: 3 pages per 10 minutes
+    console = w.providers["console"]
+    incidents = w.open(*(f"db-{n}" for n in range(10)))
+
+    w.settle()
+
+    assert times(console) == [T0] * 3
+    singles, bundled = incidents[:2], incidents[2:]
+    assert [m.incident for _, m in console.sent[:2]] == singles
+    message = console.sent[2][1]
+    rows = [w.row(i) for i in incidents]
+    assert all(r.status == SENT and r.sent_at == T0 for r in rows)
+    assert [r.bundle_id for r in rows[:2]] == [None, None]
+    bundle_ids = {r.bundle_id for r in rows[2:]}
+    assert len(bundle_ids) == 1 and None not in bundle_ids
+    assert message.id == rows[2].id
+    assert message.key == f"memoguard-bundle-{rows[2].bundle_id}"
+    assert message.subject == "[memoguard] 8 alarms"
+    assert message.text.startswith("memoguard : 8 alarmes de plus pour vous :")  # alice reads French
+    for incident in bundled[:5]:
+        assert f"#{incident} critical disk full on db-{incidents.index(incident)} ;" in message.text
+    assert f"#{bundled[5]} " not in message.text
+    assert message.text.endswith("et 3 autres. Répondez 100a pour toutes les acquitter.")
+    notified = w.timeline(bundled[0], "notified")[-1]
+    assert notified.text.endswith("bundled with 7 other alarm(s) under code 100")
+
+    results = w.app.actions.act_on_bundle(100, Verb.ACK, "alice", "sms")
+
+    assert sorted(results, key=int) == bundled
+    assert all(isinstance(r, Outcome) and r.incident.state == IncidentState.ACKNOWLEDGED for r in results.values())
+    states = [w.incident(i).state for i in incidents]
+    assert states == [IncidentState.TRIGGERED] * 2 + [IncidentState.ACKNOWLEDGED] * 8
+
+
+def test_an_incident_resolved_before_the_bundle_goes_out_is_left_out_of_it(build: Builder) -> None:
+    w = build(CONSOLE_ONLY)
+    console = w.providers["console"]
+    incidents = w.open(*(f"db-{n}" for n in range(10)))
+    console.before = lambda _: w.resolve("db-9")  # while the first page of the round is being sent
+
+    w.settle()
+
+    message = console.sent[2][1]
+    assert message.text.startswith("memoguard : 7 alarmes de plus pour vous :")
+    gone = w.row(incidents[9])
+    assert (gone.status, gone.bundle_id) == (NotificationStatus.CANCELLED, None)
+    assert w.incident(incidents[9]).state == IncidentState.RESOLVED
+    results = w.app.actions.act_on_bundle(100, Verb.ACK, "alice", "sms")
+    assert sorted(results, key=int) == incidents[2:9]
+    assert not any(isinstance(r, Refused) for r in results.values())
+
+
+def test_pages_after_the_storm_window_is_full_wait_for_a_slot_and_then_go_bundled(build: Builder) -> None:
+    w = build(CONSOLE_ONLY)
+    console = w.providers["console"]
+    w.open(*(f"db-{n}" for n in range(10)))
+    w.settle()
+    assert len(console.sent) == 3
+
+    w.clock.advance(timedelta(minutes=1))
+    later = w.open(*(f"late-{n}" for n in range(5)))
+    w.settle()
+    waiting = [w.row(i) for i in later]
+    assert all(r.status == PENDING for r in waiting)
+    free_at = {r.not_before for r in waiting}
+    assert len(free_at) == 1
+    [slot] = free_at
+    assert slot is not None and T0 + timedelta(minutes=10) < slot <= T0 + timedelta(minutes=10, seconds=1)
+
+    w.clock.advance(T0 + timedelta(minutes=10) - w.clock.now())
+    w.settle()
+    assert len(console.sent) == 3  # the window still holds the first three
+
+    w.clock.advance(slot - w.clock.now())
+    w.settle()
+    assert times(console)[3:] == [slot] * 3  # two pages and one bundle of the other three
+    bundle = console.sent[5][1]
+    assert bundle.text.startswith("memoguard : 3 alarmes de plus pour vous :")
+    assert bundle.text.endswith("Répondez 101a pour toutes les acquitter.")  # 100 is not reused within 72 h
+    rows = [w.row(i) for i in later]
+    assert all(r.status == SENT and r.sent_at == slot for r in rows)
+    assert [r.bundle_id is not None for r in rows] == [False, False, True, True, True]
+
+
+def test_a_bundle_whose_send_fails_is_retried_after_its_backoff_not_after_the_storm_window(build: Builder) -> None:
+    """A bundle that did not reach the person must not use up one of their storm slots."""
+    w = build(CONSOLE_ONLY)
+    console = w.providers["console"]
+    failed: list[Message] = []
+
+    def flaky_bundles(message: Message) -> DeliveryError | None:
+        if message.key.startswith("memoguard-bundle-") and not failed:
+            failed.append(message)
+            return DeliveryError("timeout", retryable=True)
+        return None
+
+    console.fail = flaky_bundles
+    incidents = w.open(*(f"db-{n}" for n in range(10)))
+    w.settle()
+    assert len(failed) == 1 and len(console.sent) == 2
+    retry_at = max(w.row(i).not_before or T0 for i in incidents[2:])
+    assert retry_at <= T0 + timedelta(seconds=2)  # backoff after a first failure: 1 to 2 s
+
+    w.run()  # as the engine does: wake at each row's not_before
+
+    rows = [w.row(i) for i in incidents[2:]]
+    assert [(r.status, r.sent_at is not None and r.sent_at <= retry_at) for r in rows] == [(SENT, True)] * 8
+    assert len(console.sent) == 3  # still two pages and one bundle for the whole storm
+    assert len({r.bundle_id for r in rows}) == 1
+
+
+def test_storm_control_can_be_turned_off(build: Builder) -> None:
+    w = build(CONSOLE_ONLY, storm="storm: {pages: 0}\n")
+    console = w.providers["console"]
+    incidents = w.open(*(f"db-{n}" for n in range(10)))
+
+    w.settle()
+
+    assert [m.incident for _, m in console.sent] == incidents
+    assert all(m.purpose == "page" and m.key == f"memoguard-{m.id}" for _, m in console.sent)
+    assert all(w.row(i).bundle_id is None for i in incidents)
+
+
+# --- notices ------------------------------------------------------------------------------------------
+
+
+def _page_alice_then_bob_who_acks(w: World, policy: str) -> str:
+    [incident] = w.open("db-1", policy=policy)
+    w.settle()
+    w.clock.advance(timedelta(minutes=5))
+    assert w.app.timers.fire_due() == 1  # step 1 not acknowledged: bob is paged
+    w.settle()
+    w.clock.advance(timedelta(minutes=1))
+    w.app.actions.act(incident, Verb.ACK, "bob", "sms")
+    w.settle()
+    return incident
+
+
+def test_notices_tell_the_others_paged_about_an_ack_and_everyone_about_a_resolve(build: Builder) -> None:
+    w = build(CONSOLE_ONLY)
+    console = w.providers["console"]
+
+    incident = _page_alice_then_bob_who_acks(w, "notify")
+
+    pages = [(m.person.name if m.person else None, m.purpose) for _, m in console.sent]
+    assert pages == [("alice", "page"), ("bob", "page"), ("alice", "status")]
+    status = console.sent[2][1]
+    assert status.text == f"memoguard #{incident} : disk full on db-1. Acquitté par bob : plus rien à faire pour vous."
+    assert console.sent[2][0] == T0 + timedelta(minutes=6)
+    assert not [r for r in w.rows(incident) if r.purpose == "status" and r.person == "bob"]
+
+    w.clock.advance(timedelta(minutes=1))
+    w.resolve("db-1", policy="notify")
+    w.settle()
+
+    resolved = {m.person.name: m.text for _, m in console.sent[3:] if m.person is not None and m.purpose == "status"}
+    assert resolved == {
+        "alice": f"memoguard #{incident} : disk full on db-1. Résolu.",
+        "bob": f"memoguard #{incident}: disk full on db-1. Resolved.",
+    }
+    assert len(console.sent) == 5
+
+
+def test_without_notices_nobody_gets_status_messages(build: Builder) -> None:
+    w = build(CONSOLE_ONLY)
+    console = w.providers["console"]
+
+    incident = _page_alice_then_bob_who_acks(w, "quiet")
+    w.clock.advance(timedelta(minutes=1))
+    w.resolve("db-1", policy="quiet")
+    w.settle()
+
+    assert w.incident(incident).state == IncidentState.RESOLVED
+    assert [m.purpose for _, m in console.sent] == ["page", "page"]
+    assert [r.purpose for r in w.rows(incident)] == ["page", "page"]
+
+
+# --- crash safety -------------------------------------------------------------------------------------
+
+
+def test_rows_claimed_by_a_dispatcher_that_died_come_back_after_the_lease_and_are_sent_once(
+    build: Builder,
+) -> None:
+    w = build(CONSOLE_ONLY)
+    console = w.providers["console"]
+    [orphan] = w.open("db-1")
+    with w.app.store.write() as unit:  # a dispatcher claims the row, then dies before sending
+        ready = unit.ready_notifications(w.clock.now(), 100)
+        assert unit.claim_notifications([r.id for r in ready], w.clock.now() + LEASE) == [r.id for r in ready]
+    assert [r.incident for r in ready] == [orphan]
+    w.clock.advance(timedelta(seconds=1))
+    [other] = w.open("db-2")
+
+    w.settle()
+    assert [m.incident for _, m in console.sent] == [other]  # the claim holds nobody else back
+    assert w.row(orphan).status == NotificationStatus.SENDING
+
+    w.clock.advance(timedelta(seconds=28))  # T0 + 29 s: the lease still runs
+    w.settle()
+    assert len(console.calls) == 1
+
+    w.clock.advance(timedelta(seconds=2))  # T0 + 31 s: lapsed
+    w.settle()
+    w.clock.advance(timedelta(minutes=1))
+    w.settle()
+
+    assert [(at, m.incident) for at, m in console.sent] == [
+        (T0 + timedelta(seconds=1), other),
+        (T0 + timedelta(seconds=31), orphan),
+    ]
+    row = w.row(orphan)
+    assert (row.status, row.sent_at, row.attempts) == (SENT, T0 + timedelta(seconds=31), 0)
