@@ -258,13 +258,13 @@ class Dispatcher:
 
     def _send_single(self, call: _Call, provider: Provider) -> None:
         row = call.rows[0]
-        if not self._still_wanted([row]):
+        if not self._still_wanted([row], call.reservation):
             self._release(call)
             return
         self._outcome(call, row, self._attempt(lambda: provider.send(self._message(row, call.references.get(row.id)))))
 
     def _send_bundle(self, call: _Call, provider: Provider) -> None:
-        members = self._still_wanted(call.rows)
+        members = self._still_wanted(call.rows, call.reservation)
         if not members:
             self._release(call)
             return
@@ -366,13 +366,17 @@ class Dispatcher:
             return _unexpected(error)
         return result if result is None else str(result)
 
-    def _still_wanted(self, rows: Sequence[Notification]) -> list[Notification]:
+    def _still_wanted(self, rows: Sequence[Notification], reservation: int | None) -> list[Notification]:
         """Just before sending: the claim is still ours (not cancelled by a resolve) and, for a page, the
         incident still waits for an acknowledgement. A page queued behind a rate limit, a retry or a slow
-        batch must not wake someone after the incident was acknowledged or resolved."""
+        batch must not wake someone after the incident was acknowledged or resolved. The call's rate
+        slot is stamped with this moment: the window it fills ends a period after the call, not after
+        the planning of its round."""
         now = self._clock.now()
         wanted = set()
         with self._store.write() as unit:
+            if reservation is not None:
+                unit.stamp_send(reservation, now)
             # Incidents are locked before notification rows, in id order, as every decision does.
             for n in sorted(rows, key=lambda r: int(r.incident)):
                 incident = unit.incident(n.incident) if n.purpose == Purpose.PAGE.value else None

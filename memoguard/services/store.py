@@ -168,6 +168,10 @@ class Unit(Protocol):
 
     def reserve_send(self, name: str, at: datetime) -> int: ...
 
+    def stamp_send(self, reservation: int, at: datetime) -> None:
+        """The call starts now (a reservation made at planning may wait behind the round's other calls)."""
+        ...
+
     def finish_send(self, reservation: int, at: datetime) -> None: ...
 
     def release_send(self, reservation: int) -> None:

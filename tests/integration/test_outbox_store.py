@@ -558,7 +558,9 @@ def test_provider_state_blocking_failing_and_recovering(store: SqlStore) -> None
 # --- storm bundles ------------------------------------------------------------------------------------
 
 
-def test_recent_pages_counts_sent_and_in_flight_pages_and_each_bundle_once(store: SqlStore, config: Config) -> None:
+def test_recent_pages_counts_sent_and_in_flight_pages_and_each_bundle_that_went_out_once(
+    store: SqlStore, config: Config
+) -> None:
     a = open_incident(store, config, key="a")
     b = open_incident(store, config, key="b")
     c = open_incident(store, config, key="c")
@@ -575,9 +577,10 @@ def test_recent_pages_counts_sent_and_in_flight_pages_and_each_bundle_once(store
         unit.add_notification(page_for(c, "alice", at=T0 + 2 * MINUTE))  # pending: not paged yet
         bundled = [unit.add_notification(page_for(i, "alice", at=T0 + 3 * MINUTE)) for i in (a, b)]
         bundle = unit.add_bundle("alice", "sms", now - MINUTE, now - 72 * HOUR)
-        unit.add_bundle("alice", "sms", now - 30 * MINUTE, now - 72 * HOUR)  # before the window
-        unit.add_bundle("alice", "email", now - 2 * MINUTE, now - 72 * HOUR)  # another channel
-        unit.add_bundle("bob", "sms", now - 2 * MINUTE, now - 72 * HOUR)  # another person
+        # Bundles that did not go out (no page was sent in them) do not count:
+        unit.add_bundle("alice", "sms", now - 2 * MINUTE, now - 72 * HOUR)
+        unit.add_bundle("alice", "email", now - 2 * MINUTE, now - 72 * HOUR)
+        unit.add_bundle("bob", "sms", now - 2 * MINUTE, now - 72 * HOUR)
     send(store, recent, now - 5 * MINUTE)
     send(store, too_old, now - 20 * MINUTE)
     send(store, bob, now - 3 * MINUTE)
@@ -605,28 +608,39 @@ def test_recent_pages_counts_sent_and_in_flight_pages_and_each_bundle_once(store
         bobs = sorted(unit.recent_pages("bob", "sms", since, now))
         nobody = unit.recent_pages("carol", "sms", since, now)
     assert sms == [now - 5 * MINUTE, now - MINUTE, now]  # sent, the bundle once, the page in flight
-    assert email == [now - 4 * MINUTE, now - 2 * MINUTE]
-    assert bobs == [now - 3 * MINUTE, now - 2 * MINUTE]
+    assert email == [now - 4 * MINUTE]
+    assert bobs == [now - 3 * MINUTE]
     assert nobody == []
 
 
-def test_bundle_codes_start_at_100_and_are_not_reused_within_the_window(store: SqlStore) -> None:
-    week = 72 * HOUR
+def sent_bundle(
+    store: SqlStore, incident: str, person: str, channel: str, at: datetime, reuse_after: datetime
+) -> Bundle:
+    """A bundle that went out at ``at``: a page of ``incident`` was sent in it."""
     with store.write() as unit:
-        first = unit.add_bundle("alice", "sms", T0, T0 - week)
-        second = unit.add_bundle("alice", "sms", T0 + HOUR, T0 + HOUR - week)
-        bobs = unit.add_bundle("bob", "voice", T0 + HOUR, T0 + HOUR - week)
+        bundle = unit.add_bundle(person, channel, at, reuse_after)
+        page = unit.add_notification(page_for(incident, person, at=at))
+    send(store, page, at, bundle=bundle.id)
+    return bundle
+
+
+def test_bundle_codes_start_at_100_and_are_not_reused_within_the_window(store: SqlStore, config: Config) -> None:
+    incident = open_incident(store, config)
+    reuse = 72 * HOUR
+    first = sent_bundle(store, incident, "alice", "sms", T0, T0 - reuse)
+    second = sent_bundle(store, incident, "alice", "sms", T0 + HOUR, T0 + HOUR - reuse)
+    bobs = sent_bundle(store, incident, "bob", "voice", T0 + HOUR, T0 + HOUR - reuse)
     assert first == Bundle(first.id, "alice", "sms", 100, T0)
     assert second == Bundle(second.id, "alice", "sms", 101, T0 + HOUR)
     assert bobs == Bundle(bobs.id, "bob", "voice", 100, T0 + HOUR)  # codes are per person
     assert len({first.id, second.id, bobs.id}) == 3
 
-    with store.write() as unit:  # 100 was given before the window, 101 within it: 100 again
-        third = unit.add_bundle("alice", "email", T0 + week + MINUTE, T0 + MINUTE)
-        # now 101 (given at T0+1h) is out of the window and 100 (just now) is in it
-        fourth = unit.add_bundle("alice", "sms", T0 + week + 2 * MINUTE, T0 + HOUR + SECOND)
-        # both within the window: the next free code
-        fifth = unit.add_bundle("alice", "sms", T0 + week + 3 * MINUTE, T0)
+    # 100 went out before the window, 101 within it: 100 again (on any channel)
+    third = sent_bundle(store, incident, "alice", "email", T0 + reuse + MINUTE, T0 + MINUTE)
+    # now 101 (T0+1h) is out of the window and 100 (just now) is in it
+    fourth = sent_bundle(store, incident, "alice", "sms", T0 + reuse + 2 * MINUTE, T0 + HOUR + SECOND)
+    # all of them within the window: the next free code
+    fifth = sent_bundle(store, incident, "alice", "sms", T0 + reuse + 3 * MINUTE, T0)
     assert (third.code, fourth.code, fifth.code) == (100, 101, 102)
 
     with store.read() as unit:
@@ -637,6 +651,33 @@ def test_bundle_codes_start_at_100_and_are_not_reused_within_the_window(store: S
         assert unit.bundle("bob", 100) == bobs
         assert unit.bundle("bob", 101) is None
         assert unit.bundle("carol", 100) is None
+
+
+def test_a_bundle_that_did_not_go_out_does_not_take_its_code(store: SqlStore, config: Config) -> None:
+    """``add_bundle``: "a code no bundle sent to the person since ``reuse_after`` carried". A bundle whose
+    send failed (no page was recorded as sent in it) leaves its code free for the retry."""
+    incident = open_incident(store, config)
+    reuse = 72 * HOUR
+    with store.write() as unit:
+        failed = unit.add_bundle("alice", "sms", T0, T0 - reuse)
+    retried = sent_bundle(store, incident, "alice", "sms", T0 + MINUTE, T0 + MINUTE - reuse)
+    assert (failed.code, retried.code) == (100, 100)
+    with store.read() as unit:
+        assert unit.bundle("alice", 100) == retried
+
+
+def test_bundle_finds_the_latest_bundle_with_the_code_that_went_out(store: SqlStore, config: Config) -> None:
+    """``bundle``: "the person's latest bundle with this code that went out"."""
+    incident = open_incident(store, config)
+    reuse = 72 * HOUR
+    went_out = sent_bundle(store, incident, "alice", "sms", T0, T0 - reuse)
+    with store.write() as unit:  # after the reuse window the code is free again; this one's send fails
+        failed = unit.add_bundle("alice", "sms", T0 + reuse + MINUTE, T0 + MINUTE)
+        never_sent = unit.add_bundle("bob", "sms", T0, T0 - reuse)
+    assert (went_out.code, failed.code, never_sent.code) == (100, 100, 100)
+    with store.read() as unit:
+        assert unit.bundle("alice", 100) == went_out
+        assert unit.bundle("bob", 100) is None
 
 
 def test_bundle_incidents_are_those_of_the_pages_sent_in_it(store: SqlStore, config: Config) -> None:

@@ -141,9 +141,14 @@ class SqlOutbox:
         if not ids:
             return
         n = notification_t.c
+        chosen = n.id.in_(list(ids))
+        # A lapsed claim deferred goes back to pending: a stale lease would otherwise make it ready at once.
         self._c.execute(
-            update(notification_t).where(n.id.in_(list(ids)), n.status.in_(_UNSENT)).values(not_before=until)
+            update(notification_t)
+            .where(chosen, n.status.in_([_PENDING, _SENDING]))
+            .values(status=_PENDING, claimed_until=None, not_before=until)
         )
+        self._c.execute(update(notification_t).where(chosen, n.status == _SUBMITTED).values(not_before=until))
 
     def notification_sent(
         self, notification: int, at: datetime, provider: str, reference: str | None = None, bundle: int | None = None
@@ -296,6 +301,9 @@ class SqlOutbox:
         row = self._c.execute(insert(send_t).values(provider=name, at=at, done=False).returning(send_t.c.id))
         return int(row.scalar_one())
 
+    def stamp_send(self, reservation: int, at: datetime) -> None:
+        self._c.execute(update(send_t).where(send_t.c.id == reservation).values(at=at))
+
     def finish_send(self, reservation: int, at: datetime) -> None:
         self._c.execute(update(send_t).where(send_t.c.id == reservation).values(at=at, done=True))
 
@@ -358,9 +366,9 @@ class SqlOutbox:
 
     def add_bundle(self, person: str, channel: str, at: datetime, reuse_after: datetime) -> Bundle:
         b = bundle_t.c
-        taken = {
-            int(r.code) for r in self._c.execute(select(b.code).where(b.person == person, b.created_at >= reuse_after))
-        }
+        # A code is taken once its bundle went out; a bundle whose send failed gave nobody its code.
+        recent = select(b.code).where(b.person == person, b.created_at >= reuse_after, _delivered(b.id))
+        taken = {int(r.code) for r in self._c.execute(recent)}
         code = next((c for c in BUNDLE_CODES if c not in taken), None)
         if code is None:  # 900 bundles for one person within the reuse window: take the oldest code
             oldest = self._c.execute(
@@ -376,7 +384,7 @@ class SqlOutbox:
         b = bundle_t.c
         row = self._c.execute(
             select(bundle_t)
-            .where(b.person == person, b.code == code)
+            .where(b.person == person, b.code == code, _delivered(b.id))
             .order_by(b.created_at.desc(), b.id.desc())
             .limit(1)
         ).first()
@@ -386,6 +394,11 @@ class SqlOutbox:
         n = notification_t.c
         query = select(n.incident_id).where(n.bundle_id == bundle).distinct().order_by(n.incident_id)
         return [str(r.incident_id) for r in self._c.execute(query)]
+
+
+def _delivered(bundle: Any) -> Any:
+    """The bundle went out: some page was recorded as sent in it."""
+    return select(notification_t.c.id).where(notification_t.c.bundle_id == bundle).exists()
 
 
 def _state(r: Row[Any]) -> ProviderState:

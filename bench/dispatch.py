@@ -1,0 +1,115 @@
+"""How close the dispatcher gets to a provider's configured rate.
+
+A webhook provider limited to RATE/s sends N pages, all queued at once, to a loopback receiver that
+enforces the same limit (it answers 429 past it). The figure is the sustained rate as the receiver saw
+it (arrivals after the first, over the time since the first) as a share of RATE, with the receiver's
+429 count (throttling errors) and how many pages never arrived or arrived twice.
+
+    .venv/bin/python bench/dispatch.py [--rate 100] [--pages 3000] [--database URL]
+
+Prints the figures and saves them to bench/results/dispatch.json. Target: >= 98 % of the rate, zero
+throttling errors, zero lost.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import shutil
+import sys
+import tempfile
+import time
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from memoguard import bootstrap  # noqa: E402
+from memoguard.engine.runtime import Engine  # noqa: E402
+from memoguard.services.record import Alarm, AlarmStatus, NotificationDraft  # noqa: E402
+from tests.support.receiver import Receiver  # noqa: E402
+
+FIXTURE = ROOT / "tests" / "fixtures" / "e2e"
+
+
+def configure(directory: Path, database: str, url: str, rate: int) -> None:
+    shutil.copytree(FIXTURE, directory)
+    main = directory / "memoguard.yaml"
+    text = main.read_text(encoding="utf-8").replace("  sms: [console]\n", "  sms: [hook]\n")
+    text = text.replace(
+        "  console: {kind: console, file: pages.jsonl}\n",
+        f"  console: {{kind: console}}\n  hook: {{kind: webhook, url: '{url}', rate: ['{rate}/s']}}\n",
+    )
+    main.write_text(f"database: {database}\n" + text, encoding="utf-8")
+    policy = "name: fast\nsteps:\n  - {notify: ['roster:ops'], channels: [sms], ack_within: 1h}\n"
+    (directory / "escalation_policies" / "fast.yaml").write_text(policy, encoding="utf-8")
+
+
+def run(rate: int, pages: int, database: str | None) -> dict[str, object]:
+    work = Path(tempfile.mkdtemp(prefix="memoguard-bench-"))
+    try:
+        with Receiver(limit=(rate, 1.0)) as receiver:
+            config_dir = work / "config"
+            configure(config_dir, database or f"sqlite:///{work / 'bench.db'}", receiver.url, rate)
+            clock = bootstrap.clock()
+            app = bootstrap.application(bootstrap.load(config_dir), clock)
+            [receipt] = app.ingest.receive([Alarm("scripts", "bench", AlarmStatus.FIRING, "critical", "bench")])
+            assert receipt.incident is not None
+            with app.store.write() as unit:  # everything queued at once, in one transaction
+                for i in range(pages - 1):
+                    draft = NotificationDraft(
+                        receipt.incident, "bob", ("sms",), "page", 0, 0, "bench", "bench", f"page {i}", clock.now()
+                    )
+                    unit.add_notification(draft)
+            engine = Engine(app)
+            started = time.monotonic()
+            engine.start()
+            arrived = receiver.wait_for(pages, timeout=pages / rate * 3 + 30)
+            wall = time.monotonic() - started
+            engine.stop()
+            app.store.close()
+            accepted = receiver.accepted()
+            times = sorted(r.at for r in accepted)
+            span = times[-1] - times[0] if len(times) > 1 else 0.0
+            achieved = (len(times) - 1) / span if span > 0 else 0.0
+            keys = Counter(receiver.keys())
+            return {
+                "benchmark": "dispatch",
+                "date": datetime.now(UTC).isoformat(timespec="seconds"),
+                "machine": f"{platform.system()} {platform.machine()}, Python {platform.python_version()}",
+                "database": "postgresql" if database and database.startswith("postgresql") else "sqlite",
+                "configured_rate_per_s": rate,
+                "pages": pages,
+                "all_arrived": arrived,
+                "achieved_rate_per_s": round(achieved, 2),
+                "share_of_rate_percent": round(100 * achieved / rate, 2),
+                "max_in_any_second": receiver.max_in_window(1.0),
+                "throttling_errors": receiver.throttled,
+                "lost": pages - len(keys),
+                "duplicates": sum(count - 1 for count in keys.values()),
+                "wall_seconds": round(wall, 2),
+            }
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rate", type=int, default=100, help="the provider's configured rate, per second")
+    parser.add_argument("--pages", type=int, default=3000, help="pages queued at once")
+    parser.add_argument("--database", help="a database URL (default: a fresh SQLite file)")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "dispatch.json")
+    args = parser.parse_args()
+    result = run(args.rate, args.pages, args.database)
+    for key, value in result.items():
+        print(f"{key:>24}: {value}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    print(f"saved to {args.out.relative_to(ROOT) if args.out.is_relative_to(ROOT) else args.out}")
+
+
+if __name__ == "__main__":
+    main()
