@@ -5,6 +5,7 @@ Nothing here runs at import time: every function builds what it is asked for whe
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from alembic.util.exc import CommandError
@@ -177,7 +178,15 @@ def application(config: Config, clock: Clock, *, with_tokens: bool = True) -> Ap
         actions=Actions(sql, clock, config.people, escalator),
         timers=Timers(sql, clock, escalator),
         dispatcher=Dispatcher(
-            sql, clock, config.people, delivery(config), providers(config, clock), escalator, renderer
+            sql,
+            clock,
+            config.people,
+            delivery(config),
+            providers(config, clock),
+            escalator,
+            renderer,
+            # Pacing waits in real time: only with the real clock (tests drive an injected one themselves).
+            pace=time.sleep if isinstance(clock, SystemClock) else None,
         ),
         overrides=Overrides(sql, clock, config),
         incidents=Incidents(sql),

@@ -22,7 +22,7 @@ import random
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from memoguard.domain.effect import Purpose
 from memoguard.domain.event import DeliveryFailed
@@ -41,7 +41,8 @@ log = logging.getLogger(__name__)
 
 BATCH = 100  # rows looked at per round; a full round means more may be waiting
 LEASE = timedelta(seconds=30)
-RECHECK = timedelta(milliseconds=20)  # a window held only by calls in flight: look again this soon
+EARLIEST = datetime.min.replace(tzinfo=UTC)
+AHEAD = timedelta(seconds=1)  # with pacing: how far ahead a round plans rate slots
 CODE_REUSE = timedelta(hours=72)  # a bundle code is not given to the same person again within this
 
 
@@ -54,21 +55,27 @@ class _Call:
     rows: list[Notification]
     references: dict[int, str | None] = field(default_factory=dict)
     reservation: int | None = None
+    slot: datetime = EARLIEST  # when its rate slot opens
 
 
 @dataclass
 class _Budget:
-    """What a provider's rate limits allow in this round."""
+    """A provider's rate limits in this round: the calls that count, and the slots planned now."""
 
     rates: tuple[Rate, ...]
-    sends: list[datetime]  # counted calls (in flight ones as of their start), plus the ones planned now
-    available: int
+    sends: list[datetime]  # counted calls (one in flight as late as it may still happen), plus planned ones
     blocked_until: datetime | None
 
-    def next_at(self, now: datetime) -> datetime:
-        if self.blocked_until is not None and self.blocked_until > now:
-            return self.blocked_until
-        return max(allowance(self.rates, self.sends, now).next_at, now + RECHECK)
+    def slot(self, now: datetime) -> datetime:
+        """The earliest moment from ``now`` at which one more call fits every window."""
+        at = max(now, self.blocked_until or now)
+        if not self.rates:
+            return at
+        while True:
+            allowed = allowance(self.rates, self.sends, at)
+            if allowed.available > 0:
+                return at
+            at = allowed.next_at
 
 
 class Dispatcher:
@@ -82,7 +89,11 @@ class Dispatcher:
         escalator: Escalator,
         renderer: Renderer,
         rng: random.Random | None = None,
+        pace: Callable[[float], None] | None = None,
     ) -> None:
+        """``pace(seconds)`` waits that long (``time.sleep`` in the service; a test advances its clock).
+        With it, a round also plans calls whose rate slot opens within ``AHEAD`` and waits for each slot,
+        so a provider is used at its full rate rather than a little after each slot frees."""
         self._store = store
         self._clock = clock
         self._people = people
@@ -91,6 +102,8 @@ class Dispatcher:
         self._escalator = escalator
         self._renderer = renderer
         self._rng = rng or random.Random()
+        self._pace = pace
+        self._ahead = AHEAD if pace is not None else timedelta()
         self._throttled: dict[str, datetime] = {}  # providers that said "slow down" during this round
 
     # --- rounds
@@ -109,8 +122,11 @@ class Dispatcher:
             until = self._throttled.get(call.provider)
             if until is not None:
                 self._hold(call, until)  # the provider said "slow down" earlier in this round
-            else:
-                self._run(call)
+                continue
+            wait = (call.slot - self._clock.now()).total_seconds()
+            if wait > 0 and self._pace is not None:
+                self._pace(wait)
+            self._run(call)
         return len(rows)
 
     def drain_all(self) -> int:
@@ -135,13 +151,14 @@ class Dispatcher:
             if call.provider not in budgets:
                 budgets[call.provider] = self._budget(unit, call.provider, now)
             budget = budgets[call.provider]
-            if budget.available <= 0:
-                deferred[budget.next_at(now)].extend(r.id for r in call.rows)
+            slot = budget.slot(now)
+            if slot > now + self._ahead:
+                deferred[slot].extend(r.id for r in call.rows)
                 continue
-            budget.available -= 1
-            budget.sends.append(now)
+            call.slot = slot
+            budget.sends.append(slot)
             planned.append(call)
-        claimed = set(unit.claim_notifications([r.id for c in planned for r in c.rows], now + LEASE))
+        claimed = set(unit.claim_notifications([r.id for c in planned for r in c.rows], now + self._ahead + LEASE))
         for until, ids in deferred.items():
             unit.defer_notifications(ids, until)
         calls = []
@@ -150,7 +167,7 @@ class Dispatcher:
             if not call.rows:
                 continue
             if budgets[call.provider].rates:
-                call.reservation = unit.reserve_send(call.provider, now)
+                call.reservation = unit.reserve_send(call.provider, call.slot)
             calls.append(call)
         return calls
 
@@ -159,15 +176,12 @@ class Dispatcher:
         state = unit.provider_state(provider)
         blocked = state.blocked_until if state.blocked_until is not None and state.blocked_until > now else None
         if not rates:
-            return _Budget(rates, [], 0 if blocked else 1_000_000, blocked)
+            return _Budget(rates, [], blocked)
         longest = self._delivery.longest_window(provider)
-        unit.prune_sends(provider, now - longest, now - 2 * LEASE)
+        unit.prune_sends(provider, now - longest, now - 2 * LEASE - AHEAD)
         sends = unit.provider_sends(provider, now - longest)
-        # A call in flight counts as happening now (it may reach the provider any moment); for when the
-        # next slot frees, its start is used and the round is re-run soon if that was optimistic.
-        pessimistic = [at if done else now for at, done in sends]
-        available = 0 if blocked else allowance(rates, pessimistic, now).available
-        return _Budget(rates, [at for at, _ in sends], available, blocked)
+        # A call in flight may reach the provider any moment from now: it counts as no earlier than now.
+        return _Budget(rates, [at if done else max(at, now) for at, done in sends], blocked)
 
     def _group(self, unit: Unit, rows: list[Notification], now: datetime) -> list[tuple[_Call, datetime | None]]:
         """The calls these rows make, in priority order, each with the time it must wait for (storm

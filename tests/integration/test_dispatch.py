@@ -58,14 +58,24 @@ def _queue_everything(app: Application, clock: FakeClock) -> None:
     with app.store.write() as unit:
         for purpose, count in (("status", STATUSES), ("page", PAGES)):  # statuses first: priority, not age
             for i in range(count):
-                draft = NotificationDraft(receipt.incident, "bob", ("sms",), purpose, 0, 0, "x", "s", f"{i}", clock.now())
+                draft = NotificationDraft(
+                    receipt.incident, "bob", ("sms",), purpose, 0, 0, "x", "s", f"{i}", clock.now()
+                )
                 unit.add_notification(draft)
 
 
-def _dispatcher(app: Application, clock: FakeClock, recorder: Recorder) -> Dispatcher:
+def _dispatcher(app: Application, clock: FakeClock, recorder: Recorder, *, paced: bool = False) -> Dispatcher:
     config = app.config
     delivery = bootstrap.delivery(config)
-    return Dispatcher(app.store, clock, config.people, delivery, {"console": recorder}, app.escalator, TemplateRenderer())
+
+    def pace(seconds: float) -> None:
+        clock.advance(timedelta(seconds=seconds))
+
+    providers = {"console": recorder}
+    renderer = TemplateRenderer()
+    return Dispatcher(
+        app.store, clock, config.people, delivery, providers, app.escalator, renderer, pace=pace if paced else None
+    )
 
 
 def _run_until_empty(app: Application, clock: FakeClock, dispatchers: list[Dispatcher]) -> None:
@@ -109,6 +119,18 @@ def test_two_thousand_pages_at_100_per_second_go_out_once_and_before_status_mess
     _queue_everything(app, fake_clock)
 
     _run_until_empty(app, fake_clock, [_dispatcher(app, fake_clock, recorder)])
+
+    _check(app, recorder, started)
+
+
+def test_a_paced_dispatcher_waits_for_each_slot_and_keeps_to_the_rate(app: Application, fake_clock: FakeClock) -> None:
+    """Pacing (the service's mode): a round plans the slots opening within the next second and waits
+    for each, instead of leaving them to later rounds."""
+    recorder = Recorder(fake_clock)
+    started = fake_clock.now()
+    _queue_everything(app, fake_clock)
+
+    _run_until_empty(app, fake_clock, [_dispatcher(app, fake_clock, recorder, paced=True)])
 
     _check(app, recorder, started)
 

@@ -3,8 +3,8 @@ loopback HTTP to the Zendesk-compatible helpdesk (tests/support/helpdesk.py) and
 (tests/support/receiver.py). memoguard and the helpdesk share one fake clock, so the helpdesk's per-minute
 and per-day quotas run on the same time as memoguard's rate limits and nothing ever sleeps.
 
-The CRM note in the brief (seeds/): calls beyond the quota are queued and go out as soon as the API accepts
-again, batching reduces the calls; nothing is lost, nothing is created twice.
+What DESIGN §5 and its CRM rate-limit note ask: calls beyond the quota are queued and go out as soon as the
+API accepts again, batching reduces the calls; nothing is lost, nothing is created twice.
 """
 
 from __future__ import annotations
@@ -38,7 +38,6 @@ from tests.support.receiver import Receiver
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "outbound"
 UNUSED = "{kind: webhook, url: 'http://127.0.0.1:9/unused'}"  # the provider a test does not exercise
 CREATE_MANY = "/api/v2/tickets/create_many.json"
-CREATE_ONE = "/api/v2/tickets.json"
 SECRET_ENV = "MEMOGUARD_TEST_HOOKS_SECRET"
 SECRET = "whsec-outbound-7f3a"
 
@@ -47,7 +46,8 @@ SECRET = "whsec-outbound-7f3a"
 
 
 class RecordingHelpdesk(Helpdesk):
-    """The helpdesk, also noting each 429 it answers: (its index in ``requests``, when, Retry-After seconds)."""
+    """The helpdesk, also noting each answer that carried Retry-After (429, or an injected 503): its index in
+    ``requests``, when, and the seconds it asked for."""
 
     def __init__(self, clock: FakeClock, **quotas: Any) -> None:
         super().__init__(clock, **quotas)

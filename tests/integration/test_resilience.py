@@ -76,7 +76,9 @@ def test_a_provider_that_raises_is_retried_later_and_does_not_stall_the_queue(
     config = app.config
     providers = {"console": Exploding()}
     delivery = bootstrap.delivery(config)
-    dispatcher = Dispatcher(app.store, fake_clock, config.people, delivery, providers, app.escalator, TemplateRenderer())
+    dispatcher = Dispatcher(
+        app.store, fake_clock, config.people, delivery, providers, app.escalator, TemplateRenderer()
+    )
 
     assert dispatcher.drain() == 2
 
