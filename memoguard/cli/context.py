@@ -83,6 +83,7 @@ class AppContext:
     def close(self) -> None:
         """Release the database connections, if a command opened any."""
         if self._application is not None:
+            self._application.dispatcher.close()
             self._application.store.close()
             self._application = None
 

@@ -39,7 +39,7 @@ from memoguard.services.store import Store, Unit
 
 log = logging.getLogger(__name__)
 
-BATCH = 100  # rows looked at per round; a full round means more may be waiting
+BATCH = 200  # rows looked at per round; a full round means more may be waiting
 LEASE = timedelta(seconds=30)
 EARLIEST = datetime.min.replace(tzinfo=UTC)
 AHEAD = timedelta(seconds=1)  # with pacing: how far ahead a round plans rate slots
@@ -65,6 +65,13 @@ class _Budget:
     rates: tuple[Rate, ...]
     sends: list[datetime]  # counted calls (one in flight as late as it may still happen), plus planned ones
     blocked_until: datetime | None
+    planned: int = 0  # how many of ``sends`` are this round's plan (the last ones)
+    made: list[datetime] = field(default_factory=list)  # this round's calls, when each really ended
+
+    def recount(self) -> _Budget:
+        """The limits as the calls of this round really went: a call that ran late pushes the next one."""
+        before = self.sends[: len(self.sends) - self.planned]
+        return _Budget(self.rates, before + self.made, self.blocked_until)
 
     def slot(self, now: datetime) -> datetime:
         """The earliest moment from ``now`` at which one more call fits every window."""
@@ -105,6 +112,14 @@ class Dispatcher:
         self._pace = pace
         self._ahead = AHEAD if pace is not None else timedelta()
         self._throttled: dict[str, datetime] = {}  # providers that said "slow down" during this round
+        self._budgets: dict[str, _Budget] = {}  # this round's view of each provider's rate limits
+
+    def close(self) -> None:
+        """Release the providers' connections (HTTP clients, SMSC links)."""
+        for provider in self._providers.values():
+            close = getattr(provider, "close", None)
+            if callable(close):
+                close()
 
     # --- rounds
 
@@ -123,10 +138,17 @@ class Dispatcher:
             if until is not None:
                 self._hold(call, until)  # the provider said "slow down" earlier in this round
                 continue
-            wait = (call.slot - self._clock.now()).total_seconds()
-            if wait > 0 and self._pace is not None:
+            budget = self._budgets.get(call.provider)
+            slot = call.slot if budget is None else max(call.slot, budget.recount().slot(self._clock.now()))
+            wait = (slot - self._clock.now()).total_seconds()
+            if wait > 0:
+                if self._pace is None:
+                    self._hold(call, slot)
+                    continue
                 self._pace(wait)
             self._run(call)
+            if budget is not None:
+                budget.made.append(self._clock.now())
         return len(rows)
 
     def drain_all(self) -> int:
@@ -157,18 +179,25 @@ class Dispatcher:
                 continue
             call.slot = slot
             budget.sends.append(slot)
+            budget.planned += 1
             planned.append(call)
         claimed = set(unit.claim_notifications([r.id for c in planned for r in c.rows], now + self._ahead + LEASE))
         for until, ids in deferred.items():
             unit.defer_notifications(ids, until)
         calls = []
+        limited: dict[str, list[_Call]] = defaultdict(list)
         for call in planned:
             call.rows = [r for r in call.rows if r.id in claimed]
             if not call.rows:
                 continue
             if budgets[call.provider].rates:
-                call.reservation = unit.reserve_send(call.provider, call.slot)
+                limited[call.provider].append(call)
             calls.append(call)
+        for provider, provider_calls in limited.items():
+            ids = unit.reserve_sends(provider, [c.slot for c in provider_calls])
+            for call, reservation in zip(provider_calls, ids, strict=True):
+                call.reservation = reservation
+        self._budgets = budgets
         return calls
 
     def _budget(self, unit: Unit, provider: str, now: datetime) -> _Budget:
@@ -209,7 +238,8 @@ class Dispatcher:
                 continue
             provider = self._delivery.target(r)
             if r.job is not None:
-                members = jobs[r.job]
+                # The whole job, in submission order: its results are matched to messages by position.
+                members = unit.job_notifications(provider, r.job) or jobs[r.job]
                 out.append((_Call(provider, "poll", members), None))
             elif r.outbound and r in batches[provider]:
                 members = self._next_batch(batches[provider], provider)
@@ -322,17 +352,17 @@ class Dispatcher:
 
     def _submit(self, call: _Call, provider: Provider) -> None:
         assert isinstance(provider, BatchProvider)
+        call.rows.sort(key=lambda r: r.id)  # submission order is id order, as a later poll reads them back
         messages = [self._message(r, call.references.get(r.id)) for r in call.rows]
         try:
             job = provider.submit(messages)
-        except DeliveryError as error:
-            for row in call.rows:
-                self._outcome(call, row, error)
-            return
         except Exception as error:
-            log.exception("provider %s raised on a batch", call.provider)
+            if not isinstance(error, DeliveryError):
+                log.exception("provider %s raised on a batch", call.provider)
+            failure = error if isinstance(error, DeliveryError) else _unexpected(error)
+            wait = backoff(max(r.attempts for r in call.rows) + 1, self._rng)  # retried together, as one batch
             for row in call.rows:
-                self._outcome(call, row, _unexpected(error))
+                self._outcome(call, row, failure, wait=wait)
             return
         now = self._clock.now()
         with self._store.write() as unit:

@@ -151,6 +151,10 @@ class Unit(Protocol):
 
     def next_notification_due(self) -> datetime | None: ...
 
+    def job_notifications(self, provider: str, job: str) -> list[Notification]:
+        """Every notification in ``provider``'s batch job, in the order they were submitted."""
+        ...
+
     def outbound_reference(self, incident: str, provider: str) -> str | None:
         """What ``provider`` returned for the incident's latest event sent to it (a ticket id)."""
         ...
@@ -166,7 +170,9 @@ class Unit(Protocol):
         """Calls to ``name`` at or after ``since`` (time, done), plus every call still in flight."""
         ...
 
-    def reserve_send(self, name: str, at: datetime) -> int: ...
+    def reserve_sends(self, name: str, times: Sequence[datetime]) -> list[int]:
+        """One reservation per planned call, in order; returns their ids."""
+        ...
 
     def stamp_send(self, reservation: int, at: datetime) -> None:
         """The call starts now (a reservation made at planning may wait behind the round's other calls)."""

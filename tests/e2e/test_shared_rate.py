@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.service import Service, e2e_config, eventually
+from tests.e2e.service import Service, e2e_config
 from tests.support.receiver import Receiver
 
 INCIDENTS = 2000
@@ -50,10 +50,8 @@ def _config(tmp_path: Path, database_url: str, receiver: Receiver) -> Path:
     main = config / "memoguard.yaml"
     text = main.read_text(encoding="utf-8")
     text = text.replace("  sms: [console]\n", "  sms: [hook]\n")
-    text = text.replace(
-        "  console: {kind: console, file: pages.jsonl}\n",
-        f"  console: {{kind: console, file: pages.jsonl}}\n  hook: {{kind: webhook, url: '{receiver.url}', rate: ['100/s']}}\n",
-    )
+    hook = f"  hook: {{kind: webhook, url: '{receiver.url}', rate: ['100/s']}}\n"
+    text = text.replace("  console: {kind: console, file: pages.jsonl}\n", f"  console: {{kind: console}}\n{hook}")
     main.write_text(text, encoding="utf-8")
     # Nobody acknowledges in this test: steps long enough that only the first page of each incident goes.
     (config / "escalation_policies" / "fast.yaml").write_text(

@@ -56,10 +56,6 @@ class RecordingHelpdesk(Helpdesk):
 
     def __enter__(self) -> RecordingHelpdesk:
         super().__enter__()
-        # The helpdesk writes an answer's headers and body separately; with Nagle's algorithm on, every
-        # answer then waits ~40 ms for the client's delayed ACK. The receiver turns it off; so do we.
-        assert self._server is not None
-        self._server.RequestHandlerClass.disable_nagle_algorithm = True  # type: ignore[attr-defined]
         return self
 
     def serve(self, method: str, target: str, headers: dict[str, str], body: bytes) -> _Answer:
@@ -94,12 +90,7 @@ def running(directory: Path, clock: FakeClock) -> Iterator[Application]:
     try:
         yield app
     finally:
-        # Nothing in Application closes the providers' HTTP clients: their pooled sockets would be left
-        # to the garbage collector (a ResourceWarning, an error here).
-        for provider in app.dispatcher._providers.values():
-            close = getattr(provider, "close", None)
-            if close is not None:
-                close()
+        app.dispatcher.close()  # the providers' pooled sockets, or a ResourceWarning (an error here)
         app.store.close()
 
 

@@ -408,6 +408,9 @@ def _parse(model: type[M], headers: dict[str, str], body: bytes) -> M | _Answer:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as the provider's pooled client expects
+    # Headers and body are written separately: with Nagle's algorithm every answer waits ~40 ms for the
+    # client's delayed ACK.
+    disable_nagle_algorithm = True
     helpdesk: Helpdesk
 
     def _serve(self) -> None:

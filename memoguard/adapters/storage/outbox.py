@@ -102,14 +102,6 @@ class SqlOutbox:
 
     def ready_notifications(self, now: datetime, limit: int) -> list[Notification]:
         n = notification_t.c
-        earlier = notification_t.alias("earlier")
-        e = earlier.c
-        blocked_event = exists().where(
-            e.incident_id == n.incident_id,
-            e.channels == n.channels,
-            e.id < n.id,
-            e.status.in_(_UNSENT),
-        )
         query = (
             select(notification_t)
             .where(
@@ -118,7 +110,7 @@ class SqlOutbox:
                     and_(n.status == _SENDING, n.claimed_until < now),
                     and_(n.status == _SUBMITTED, n.not_before <= now),
                 ),
-                or_(n.purpose.not_in(OUTBOUND), n.status == _SUBMITTED, ~blocked_event),
+                _in_turn(),
             )
             .order_by(n.priority, n.not_before, n.id)
             .limit(limit)
@@ -248,9 +240,15 @@ class SqlOutbox:
 
     def next_notification_due(self) -> datetime | None:
         n = notification_t.c
-        query = select(func.min(n.not_before)).where(n.status.in_([_PENDING, _SUBMITTED]))
+        # An event waiting for its incident's earlier event is not due: that one's time is what counts.
+        query = select(func.min(n.not_before)).where(n.status.in_([_PENDING, _SUBMITTED]), _in_turn())
         value: datetime | None = self._c.execute(query).scalar_one_or_none()
         return value
+
+    def job_notifications(self, provider: str, job: str) -> list[Notification]:
+        n = notification_t.c
+        query = select(notification_t).where(n.provider == provider, n.job == job).order_by(n.id)
+        return [_notification(r) for r in self._c.execute(query)]
 
     def outbound_reference(self, incident: str, provider: str) -> str | None:
         n = notification_t.c
@@ -297,9 +295,14 @@ class SqlOutbox:
         query = select(s.at, s.done).where(s.provider == name, or_(s.at >= since, s.done.is_(False)))
         return [(r.at, bool(r.done)) for r in self._c.execute(query)]
 
-    def reserve_send(self, name: str, at: datetime) -> int:
-        row = self._c.execute(insert(send_t).values(provider=name, at=at, done=False).returning(send_t.c.id))
-        return int(row.scalar_one())
+    def reserve_sends(self, name: str, times: Sequence[datetime]) -> list[int]:
+        if not times:
+            return []
+        rows = self._c.execute(
+            insert(send_t).returning(send_t.c.id, sort_by_parameter_order=True),
+            [{"provider": name, "at": at, "done": False} for at in times],
+        )
+        return [int(r.id) for r in rows]
 
     def stamp_send(self, reservation: int, at: datetime) -> None:
         self._c.execute(update(send_t).where(send_t.c.id == reservation).values(at=at))
@@ -394,6 +397,17 @@ class SqlOutbox:
         n = notification_t.c
         query = select(n.incident_id).where(n.bundle_id == bundle).distinct().order_by(n.incident_id)
         return [str(r.incident_id) for r in self._c.execute(query)]
+
+
+def _in_turn() -> Any:
+    """Not an incident event queued behind an earlier one of the same incident for the same provider
+    (a ticket is created before it is updated; webhook events arrive in order)."""
+    n = notification_t.c
+    e = notification_t.alias("earlier").c
+    earlier_unsent = exists().where(
+        e.incident_id == n.incident_id, e.channels == n.channels, e.id < n.id, e.status.in_(_UNSENT)
+    )
+    return or_(n.purpose.not_in(OUTBOUND), n.status == _SUBMITTED, ~earlier_unsent)
 
 
 def _delivered(bundle: Any) -> Any:
