@@ -475,15 +475,20 @@ def test_queue_counts_group_by_channel_provider_purpose_and_status(store: SqlSto
 
 def test_the_rate_limit_log_counts_finished_calls_in_the_window_and_every_call_in_flight(store: SqlStore) -> None:
     with store.write() as unit:
-        in_flight = unit.reserve_send("sms-gw", T0)
-        finished = unit.reserve_send("sms-gw", T0 + MINUTE)
+        assert unit.reserve_sends("sms-gw", []) == []
+        first, second = unit.reserve_sends("other", [T0, T0 + MINUTE])  # ids in the order of the times
+        assert first < second
+        unit.release_send(first)
+        unit.release_send(second)
+        in_flight = unit.reserve_sends("sms-gw", [T0])[0]
+        finished = unit.reserve_sends("sms-gw", [T0 + MINUTE])[0]
         unit.finish_send(finished, T0 + 2 * MINUTE)
-        crashed = unit.reserve_send("sms-gw", T0 - HOUR)  # left by a crash: in flight whatever its time
-        old = unit.reserve_send("sms-gw", T0 - 10 * MINUTE)
+        crashed = unit.reserve_sends("sms-gw", [T0 - HOUR])[0]  # left by a crash: in flight whatever its time
+        old = unit.reserve_sends("sms-gw", [T0 - 10 * MINUTE])[0]
         unit.finish_send(old, T0 - 5 * MINUTE)
-        not_made = unit.reserve_send("sms-gw", T0 + 3 * MINUTE)
+        not_made = unit.reserve_sends("sms-gw", [T0 + 3 * MINUTE])[0]
         unit.release_send(not_made)
-        unit.reserve_send("zendesk", T0 + MINUTE)
+        unit.reserve_sends("zendesk", [T0 + MINUTE])
         assert len({in_flight, finished, crashed, old, not_made}) == 5
     with store.read() as unit:
         window = sorted(unit.provider_sends("sms-gw", T0 + MINUTE))
