@@ -1,32 +1,29 @@
 """The outbox, provider and storm-bundle half of the storage adapter, against a real database: SQLite
 always, PostgreSQL when MEMOGUARD_TEST_DATABASE_URL is set. Everything goes through the storage port
 (``memoguard.services.store.Unit``), one transaction per ``with`` block; the docstrings there are the
-contract these tests hold the adapter to. Fixtures and helpers are copies of test_store.py's (importing
-that module makes mypy see it under two names)."""
+contract these tests hold the adapter to. The ``config`` and ``store`` fixtures are in conftest.py."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 
-from memoguard import bootstrap
 from memoguard.adapters.storage.outbox import DISPATCH_LOCK
 from memoguard.adapters.storage.store import SqlStore
 from memoguard.config.model import Config
 from memoguard.services.record import (
     Bundle,
-    NewIncident,
     Notification,
     NotificationDraft,
     NotificationStatus,
     ProviderState,
     QueueCount,
 )
+from tests.integration.test_store import open_incident, page_for
 
 T0 = datetime(2026, 11, 17, 10, 0, tzinfo=UTC)
 SECOND = timedelta(seconds=1)
@@ -38,50 +35,6 @@ SUBMITTED = NotificationStatus.SUBMITTED
 SENT = NotificationStatus.SENT
 FAILED = NotificationStatus.FAILED
 CANCELLED = NotificationStatus.CANCELLED
-
-
-@pytest.fixture
-def config(service_dir: Path) -> Config:
-    return bootstrap.load(service_dir)
-
-
-@pytest.fixture
-def store(config: Config) -> Iterator[SqlStore]:
-    sql = bootstrap.store(config)
-    yield sql
-    sql.close()
-
-
-def open_incident(store: SqlStore, config: Config, key: str = "disk-full") -> str:
-    policy = config.policy("simple")
-    draft = NewIncident(
-        summary=key,
-        severity="critical",
-        source="monitoring",
-        dedup_key=key,
-        resolve_by_source=True,
-        policy=policy,
-        rosters=tuple(config.roster(name) for name in sorted(policy.roster_names)),
-        opened_at=T0,
-    )
-    with store.write() as unit:
-        return unit.create_incident(draft)
-
-
-def page_for(incident: str, person: str, purpose: str = "page", at: datetime = T0) -> NotificationDraft:
-    """A message to a person on sms, then email."""
-    return NotificationDraft(
-        incident=incident,
-        person=person,
-        channels=("sms", "email"),
-        purpose=purpose,
-        step=0,
-        cycle=0,
-        reason="triggered",
-        subject=f"[memoguard #{incident}] disk full",
-        text=f"{purpose} for {person}",
-        created_at=at,
-    )
 
 
 def event_for(

@@ -4,7 +4,6 @@ MEMOGUARD_TEST_DATABASE_URL is set. Every test gets an empty database created at
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -35,18 +34,6 @@ MINUTE = timedelta(minutes=1)
 
 class Boom(Exception):
     """Raised inside a transaction to make it roll back."""
-
-
-@pytest.fixture
-def config(service_dir: Path) -> Config:
-    return bootstrap.load(service_dir)
-
-
-@pytest.fixture
-def store(config: Config) -> Iterator[SqlStore]:
-    sql = bootstrap.store(config)
-    yield sql
-    sql.close()
 
 
 def new_incident(
