@@ -2,9 +2,9 @@
 
 Claims: due timers are taken by deleting them (``DELETE … RETURNING``) inside the transaction that
 decides what they do, so a crash or rollback puts them back and a commit consumes them exactly once.
-Notifications are claimed by marking them ``sending`` with a lease. On PostgreSQL both claims select
-with ``FOR UPDATE SKIP LOCKED`` and incidents are locked with ``FOR UPDATE`` before a decision, so
-several instances can share one database; SQLite has a single writer (``BEGIN IMMEDIATE``).
+On PostgreSQL timers are selected with ``FOR UPDATE SKIP LOCKED`` and incidents are locked with
+``FOR UPDATE`` before a decision, so several instances can share one database; SQLite has a single
+writer (``BEGIN IMMEDIATE``). The outbox, rate-limit log and bundles are in ``outbox.py``.
 """
 
 from __future__ import annotations
@@ -26,12 +26,10 @@ from memoguard.adapters.storage.outbox import SqlOutbox
 from memoguard.adapters.storage.table import (
     AlarmTable,
     IncidentTable,
-    NotificationTable,
     OverrideTable,
     TimelineTable,
     TimerTable,
 )
-from memoguard.domain.effect import Purpose
 from memoguard.domain.event import TimerKind
 from memoguard.domain.incident import Incident, IncidentState
 from memoguard.domain.policy import Policy
@@ -49,14 +47,12 @@ from memoguard.services.store import OpenIncidentExists
 log = logging.getLogger(__name__)
 
 WAKEUP_CHANNEL = "memoguard_wakeup"
-_PRIORITY = {Purpose.PAGE.value: 0, Purpose.STATUS.value: 1}
 _MAX_ID = 2**31 - 1  # incident ids are INTEGER columns (32 bits on PostgreSQL)
 
 incident_t = IncidentTable.__table__  # type: ignore[attr-defined]
 alarm_t = AlarmTable.__table__  # type: ignore[attr-defined]
 timeline_t = TimelineTable.__table__  # type: ignore[attr-defined]
 timer_t = TimerTable.__table__  # type: ignore[attr-defined]
-notification_t = NotificationTable.__table__  # type: ignore[attr-defined]
 override_t = OverrideTable.__table__  # type: ignore[attr-defined]
 
 
