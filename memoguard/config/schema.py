@@ -7,6 +7,7 @@ Cross-references (a roster naming an unknown person…) are checked afterwards, 
 
 from __future__ import annotations
 
+import re
 from datetime import date, timedelta
 from typing import Annotated, Any, Literal
 
@@ -168,7 +169,14 @@ class SmtpProvider(SecretRef):
     rate: list[RateText] = []
 
 
-HttpUrl = Annotated[str, Field(pattern=r"^https?://[^\s/]+(/\S*)?$")]
+def _url(value: Any) -> str:
+    text = _text(value, "a URL such as https://desk.example.net")
+    if not re.fullmatch(r"https?://[^\s/]+(/\S*)?", text):
+        raise ValueError(f"invalid URL {text!r}: expected http:// or https://, a host, then an optional path")
+    return text
+
+
+HttpUrl = Annotated[str, PlainValidator(_url)]
 
 
 class ZendeskProvider(SecretRef):

@@ -34,6 +34,46 @@ PEOPLE = "(known: alice, bruno)"
 
 # {dir} in a message stands for the case directory, as passed to the loader.
 EXPECTED: dict[str, list[tuple[str, int, str, str]]] = {
+    "delivery_mistakes": [
+        (
+            DEFAULT,
+            5,
+            "notices[1]",
+            "input should be 'acknowledged', 'confirmed', 'escalated' or 'resolved', got 'paged'",
+        ),
+        (MAIN, 9, "channels.email.deadline", f"invalid duration 'soon': {BAD_DURATION}"),
+        (
+            MAIN,
+            11,
+            "providers.console.rate[1]",
+            "invalid rate '10 per minute': expected COUNT/PERIOD such as 20/s, 400/min, 2500/day or 100/250ms "
+            "(periods: ms, s, min, h, day)",
+        ),
+        (MAIN, 12, "providers.helpdesk", "give both email and token_file/token_env (API token), or neither"),
+        (
+            MAIN,
+            13,
+            "providers.hooks.url",
+            "invalid URL 'desk.example.net/hook': expected http:// or https://, a host, then an optional path",
+        ),
+        (MAIN, 14, "storm.pages", "input should be greater than or equal to 0"),
+    ],
+    "delivery_references": [
+        (
+            DEFAULT,
+            5,
+            "outbound[1]",
+            "provider 'console' is of kind console: outbound takes zendesk or webhook providers",
+        ),
+        (DEFAULT, 5, "outbound[2]", "unknown provider 'nowhere' (known: console, helpdesk)"),
+        (
+            MAIN,
+            6,
+            "channels.sms[1]",
+            "provider 'helpdesk' opens helpdesk tickets and cannot page people: "
+            "name it in an escalation policy's outbound list instead",
+        ),
+    ],
     "yaml_syntax_error": [
         (
             MAIN,
