@@ -166,6 +166,7 @@ class Dispatcher:
         budgets: dict[str, _Budget] = {}
         planned: list[_Call] = []
         deferred: dict[datetime, list[int]] = defaultdict(list)
+        beyond: dict[str, datetime] = {}  # per provider: the first slot past this round's horizon
         for call, wait_until in self._group(unit, rows, now):
             if wait_until is not None:
                 deferred[wait_until].extend(r.id for r in call.rows)
@@ -175,7 +176,10 @@ class Dispatcher:
             budget = budgets[call.provider]
             slot = budget.slot(now)
             if slot > now + self._ahead:
-                deferred[slot].extend(r.id for r in call.rows)
+                # Every later call waits at least for this slot: one update defers them all, and the next
+                # round, which comes no earlier, plans them again.
+                first = beyond.setdefault(call.provider, slot)
+                deferred[first].extend(r.id for r in call.rows)
                 continue
             call.slot = slot
             budget.sends.append(slot)
