@@ -138,13 +138,42 @@ class ConsoleProvider(Strict):
     rate: list[RateText] = []
 
 
+class SmppSource(Strict):
+    """The sender address of messages, with its type of number (TON) and numbering plan (NPI). Without
+    them they follow from the address: any letter → alphanumeric (TON 5, NPI 0); ``+`` then digits →
+    international (TON 1, NPI 1, sent without the ``+``); digits only (a short code) → unknown (TON 0,
+    NPI 1)."""
+
+    address: str = Field(min_length=1, max_length=20)
+    ton: int | None = Field(default=None, ge=0, le=6)
+    npi: int | None = Field(default=None, ge=0, le=18)
+
+
+def _smpp_source(value: Any) -> Any:
+    return {"address": value} if isinstance(value, str) else value
+
+
+SmppSourceEntry = Annotated[SmppSource, BeforeValidator(_smpp_source)]
+
+
 class SmppProvider(SecretRef):
+    """A link to an SMSC over SMPP 3.4: pages out, delivery receipts and replies in."""
+
     kind: Literal["smpp"]
     host: str
-    port: int = 2775
-    system_id: str
+    port: int = Field(default=2775, ge=1, le=65535)
+    system_id: str = Field(min_length=1, max_length=15)
     password_file: str | None = None
     password_env: str | None = None
+    system_type: str = Field(default="", max_length=12)
+    source: SmppSourceEntry | None = None  # None: the SMSC's default sender
+    bind: Literal["transceiver", "separate"] = "transceiver"  # separate: one transmitter and one receiver bind
+    enquire_link: Duration = timedelta(seconds=30)  # how often the link is checked when idle
+    timeout: Duration = timedelta(seconds=10)  # how long an answer (submit_sm_resp, enquire_link_resp) may take
+    reconnect_max: Duration = timedelta(minutes=1)  # the longest wait between two attempts to bind again
+    receipts: bool = True  # ask the SMSC for delivery receipts (registered_delivery)
+    tls: bool = False
+    tls_ca: str | None = None  # a CA bundle (PEM file) to verify the SMSC's certificate (default: the system's)
     rate: list[RateText] = []
 
 
