@@ -23,6 +23,7 @@ from memoguard.adapters.zendesk import ZendeskProvider
 from memoguard.config.loader import load_config
 from memoguard.config.model import Config
 from memoguard.config.schema import ConsoleProvider as ConsoleSettings
+from memoguard.config.schema import SmppProvider as SmppSettings
 from memoguard.config.schema import WebhookProvider as WebhookSettings
 from memoguard.config.schema import ZendeskProvider as ZendeskSettings
 from memoguard.config.secret import SecretError, read_secret
@@ -32,11 +33,13 @@ from memoguard.services.clock import Clock
 from memoguard.services.delivery import Delivery
 from memoguard.services.dispatch import Dispatcher
 from memoguard.services.escalator import Escalator
+from memoguard.services.inbox import Inbound, Inbox, Receipt
 from memoguard.services.ingest import Ingest
 from memoguard.services.override import Overrides
 from memoguard.services.provider import Provider
 from memoguard.services.query import Incidents
 from memoguard.services.queue import Queue
+from memoguard.services.reply import Replies
 from memoguard.services.secret import SourceTokens
 from memoguard.services.timer import Timers
 
@@ -95,13 +98,16 @@ def store(config: Config) -> SqlStore:
     return SqlStore(db)
 
 
-def providers(config: Config, clock: Clock) -> dict[str, Provider]:
-    """Every configured provider this release can drive. SMPP, Twilio and SMTP join in their own issues;
-    until then a channel that names one fails over past it ("provider not configured")."""
+def providers(config: Config, clock: Clock, inbox: Inbox | None = None) -> dict[str, Provider]:
+    """Every configured provider this release can drive. Twilio and SMTP join in their own issues; until
+    then a channel that names one fails over past it ("provider not configured"). ``inbox`` takes what
+    SMS providers receive (replies, delivery receipts). Nothing connects here: links open on ``start``."""
     built: dict[str, Provider] = {}
     for name, settings in config.providers.items():
         try:
             match settings:
+                case SmppSettings():
+                    built[name] = _smpp(name, settings, config, clock, inbox)
                 case ConsoleSettings():
                     file = None
                     if settings.file is not None:
@@ -133,6 +139,35 @@ def providers(config: Config, clock: Clock) -> dict[str, Provider]:
         except SecretError as error:
             raise StartupError(str(error)) from None
     return built
+
+
+def _smpp(name: str, settings: SmppSettings, config: Config, clock: Clock, inbox: Inbox | None) -> Provider:
+    try:
+        from memoguard.adapters.smpp import SmppProvider
+    except ImportError as error:  # smpplib is an optional extra
+        raise StartupError(
+            f"provider {name!r} is an SMPP link, which needs the smpp extra: pip install 'memoguard[smpp]' ({error})"
+        ) from None
+    password = ""
+    if settings.password_file is not None or settings.password_env is not None:
+        password = read_secret(
+            f"provider {name!r}", "password", settings.password_file, settings.password_env, config.directory
+        )
+    return SmppProvider(name, settings, password, inbox or _NoInbox(name), clock)
+
+
+class _NoInbox:
+    """Where an SMS provider built without the service (a CLI command) would put what it receives:
+    such a provider never starts its link, so nothing ever arrives here."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def receipt(self, receipt: Receipt) -> None:
+        raise RuntimeError(f"{self._name}: a delivery receipt arrived with no inbox to take it")
+
+    def reply(self, message: Inbound) -> None:
+        raise RuntimeError(f"{self._name}: an SMS arrived with no inbox to take it")
 
 
 def delivery(config: Config) -> Delivery:
@@ -169,20 +204,23 @@ def application(config: Config, clock: Clock, *, with_tokens: bool = True) -> Ap
     sql = store(config)
     renderer = TemplateRenderer()
     escalator = Escalator(config.people, renderer, outbound_purposes(config), config.http.public_url)
+    actions = Actions(sql, clock, config.people, escalator)
+    replies = Replies(sql, clock, config.people, actions, renderer, config.phone_region)
     return Application(
         config=config,
         clock=clock,
         store=sql,
         escalator=escalator,
         ingest=Ingest(sql, clock, config, escalator),
-        actions=Actions(sql, clock, config.people, escalator),
+        actions=actions,
+        replies=replies,
         timers=Timers(sql, clock, escalator),
         dispatcher=Dispatcher(
             sql,
             clock,
             config.people,
             delivery(config),
-            providers(config, clock),
+            providers(config, clock, replies),
             escalator,
             renderer,
             # Pacing waits in real time: only with the real clock (tests drive an injected one themselves).

@@ -98,6 +98,7 @@ class _Loader:
             deadlines={name: channel.deadline for name, channel in main.channels.items()},
             providers=dict(main.providers),
             storm=main.storm,
+            phone_region=main.phone_region,
         )
 
     # --- files ---------------------------------------------------------------------------------

@@ -30,6 +30,7 @@ class Config:
     deadlines: Mapping[str, timedelta]  # per channel: how long one provider's transient failures are retried
     providers: Mapping[str, ProviderModel]
     storm: StormModel
+    phone_region: str | None = None  # how national numbers (in replies too) are read
 
     def roster(self, name: str) -> Roster:
         """The roster called ``name``; LookupError names the ones that exist."""

@@ -51,6 +51,7 @@ class Engine:
         if overdue:
             log.info("fired %d overdue timer(s) at start-up", overdue)
         self._app.store.subscribe(self.wake)
+        self._app.dispatcher.start()
         self.timers.start()
         self.dispatcher.start()
         self._scheduler.add_job(self.wake, "interval", seconds=self._sweep, id="sweep")

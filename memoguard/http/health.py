@@ -36,6 +36,7 @@ def readyz(state: Annotated[Wiring, Depends(wiring)]) -> dict[str, Any] | JSONRe
         problems.append("engine loops are not running")
     for entry in failing:
         problems.append(f"provider {entry['provider']} failing since {entry['failing_since']}: {entry['last_error']}")
+    problems.extend(state.application.dispatcher.problems())  # a link down: messages wait in the outbox
     if problems:
         body: dict[str, Any] = {"status": "unavailable", "problems": problems}
         if failing:

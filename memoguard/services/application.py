@@ -13,6 +13,7 @@ from memoguard.services.ingest import Ingest
 from memoguard.services.override import Overrides
 from memoguard.services.query import Incidents
 from memoguard.services.queue import Queue
+from memoguard.services.reply import Replies
 from memoguard.services.secret import SourceTokens
 from memoguard.services.store import Store
 from memoguard.services.timer import Timers
@@ -26,6 +27,7 @@ class Application:
     escalator: Escalator
     ingest: Ingest
     actions: Actions
+    replies: Replies
     timers: Timers
     dispatcher: Dispatcher
     overrides: Overrides

@@ -25,8 +25,8 @@ class Delivery:
 
     def providers(self, n: Notification) -> tuple[str, ...]:
         """The providers that can carry ``n`` on its current channel, in failover order. An incident
-        event's only channel is its provider."""
-        if n.outbound:
+        event's or an SMS answer's only channel is its provider."""
+        if n.direct:
             return (n.channel,)
         return self.channels.get(n.channel, ())
 

@@ -29,6 +29,7 @@ from memoguard.domain.event import DeliveryFailed
 from memoguard.domain.incident import IncidentState
 from memoguard.domain.person import Person
 from memoguard.domain.rate import Rate, allowance
+from memoguard.domain.reply import CODE_REUSE
 from memoguard.services.clock import Clock
 from memoguard.services.delivery import Delivery, backoff
 from memoguard.services.escalator import Escalator
@@ -42,8 +43,8 @@ log = logging.getLogger(__name__)
 BATCH = 200  # rows looked at per round; a full round means more may be waiting
 LEASE = timedelta(seconds=30)
 EARLIEST = datetime.min.replace(tzinfo=UTC)
+STOP_ANSWERS = ("stop", "stop_again")  # answers that confirm a STOP still reach the number
 AHEAD = timedelta(seconds=1)  # with pacing: how far ahead a round plans rate slots
-CODE_REUSE = timedelta(hours=72)  # a bundle code is not given to the same person again within this
 
 
 @dataclass
@@ -113,6 +114,24 @@ class Dispatcher:
         self._ahead = AHEAD if pace is not None else timedelta()
         self._throttled: dict[str, datetime] = {}  # providers that said "slow down" during this round
         self._budgets: dict[str, _Budget] = {}  # this round's view of each provider's rate limits
+        self._stopped: dict[int, str] = {}  # rows found opted out (STOP) by the pre-send check, and why
+
+    def start(self) -> None:
+        """Open the providers' standing connections (an SMSC link, which also brings replies in). Only
+        the service does: a CLI command that queues nothing must not bind to an SMSC."""
+        for provider in self._providers.values():
+            start = getattr(provider, "start", None)
+            if callable(start):
+                start()
+
+    def problems(self) -> list[str]:
+        """What is wrong with the providers' links right now (an SMSC refusing the bind, a link down)."""
+        found = []
+        for provider in self._providers.values():
+            problem = getattr(provider, "problem", None)
+            if isinstance(problem, str) and problem:
+                found.append(problem)
+        return found
 
     def close(self) -> None:
         """Release the providers' connections (HTTP clients, SMSC links)."""
@@ -306,8 +325,11 @@ class Dispatcher:
 
     def _send_single(self, call: _Call, provider: Provider) -> None:
         row = call.rows[0]
-        if not self._still_wanted([row], call.reservation):
+        if not self._still_wanted([row], call.reservation, call.provider):
             self._release(call)
+            return
+        if row.id in self._stopped:
+            self._outcome(call, row, DeliveryError(self._stopped.pop(row.id), retryable=False))
             return
         self._outcome(call, row, self._attempt(lambda: provider.send(self._message(row, call.references.get(row.id)))))
 
@@ -414,7 +436,9 @@ class Dispatcher:
             return _unexpected(error)
         return result if result is None else str(result)
 
-    def _still_wanted(self, rows: Sequence[Notification], reservation: int | None) -> list[Notification]:
+    def _still_wanted(
+        self, rows: Sequence[Notification], reservation: int | None, provider: str = ""
+    ) -> list[Notification]:
         """Just before sending: the claim is still ours (not cancelled by a resolve) and, for a page, the
         incident still waits for an acknowledgement. A page queued behind a rate limit, a retry or a slow
         batch must not wake someone after the incident was acknowledged or resolved. The call's rate
@@ -434,12 +458,27 @@ class Dispatcher:
                     incident is not None and incident.state == IncidentState.TRIGGERED
                 ):
                     wanted.add(n.id)
+                    stopped = self._opted_out(unit, n, provider)
+                    if stopped is not None:
+                        self._stopped[n.id] = stopped
                     continue
                 state = "gone" if incident is None else incident.state.value
                 unit.notification_cancelled(n.id, f"incident {state} before it was sent")
                 text = f"Page #{n.id} to {n.person} not sent: the incident was {state} in the meantime"
                 unit.add_entry(n.incident, now, "notification_dropped", text, n.person)
         return [n for n in rows if n.id in wanted]
+
+    def _opted_out(self, unit: Unit, n: Notification, provider: str) -> str | None:
+        """Why ``n`` may not go by SMS to a number that answered STOP (pages always go, and so does the
+        answer confirming the STOP), or None."""
+        if n.purpose == Purpose.PAGE.value or n.reason in STOP_ANSWERS:
+            return None
+        if not getattr(self._providers.get(provider), "sms", False):
+            return None
+        person = self._people.get(n.person)
+        if person is None or not person.phone or not unit.opted_out(person.phone):
+            return None
+        return f"{person.phone} answered STOP: no SMS but pages"
 
     def _hold(self, call: _Call, until: datetime) -> None:
         """Put a planned call back unsent until ``until``: no attempt is counted, its slot is given back."""
@@ -507,6 +546,8 @@ class Dispatcher:
             self._finish_reservation(unit, call, now)
             unit.provider_succeeded(call.provider, now)
             unit.notification_sent(n.id, now, call.provider, outcome, bundle[0] if bundle else None)
+            if outcome and not n.outbound:
+                unit.add_provider_messages(call.provider, outcome.split(), n.id)  # for delivery receipts
             ref = f" (ref {outcome})" if outcome else ""
             if n.outbound:
                 text = f"{_what(n)} #{n.id} sent to {call.provider}{ref}"

@@ -31,6 +31,7 @@ from memoguard.domain.escalation import decide
 from memoguard.domain.event import Event
 from memoguard.domain.incident import Incident
 from memoguard.domain.person import Person
+from memoguard.domain.reply import CODE_REUSE
 from memoguard.services.override import apply_overrides
 from memoguard.services.record import NotificationDraft
 from memoguard.services.renderer import Renderer
@@ -80,7 +81,7 @@ class Escalator:
             case CancelNotifications():
                 unit.cancel_notifications(incident.id)
             case Notify():
-                unit.add_notification(self._draft(incident, effect, now))
+                unit.add_notification(self._draft(unit, incident, effect, now))
             case Publish():
                 self._publish(unit, incident, effect, now)
 
@@ -106,10 +107,14 @@ class Escalator:
                 )
             )
 
-    def _draft(self, incident: Incident, notify: Notify, now: datetime) -> NotificationDraft:
+    def _draft(self, unit: Unit, incident: Incident, notify: Notify, now: datetime) -> NotificationDraft:
         person = self._people.get(notify.person)
         language = person.language if person is not None else "en"
         context = message_context(incident, notify, notify.person)
+        if notify.purpose == Purpose.PAGE and person is not None and person.phone:
+            # The code this number answers with ("3a"), shown on every channel: an e-mail read on a phone
+            # can be answered by SMS too.
+            context["code"] = unit.reply_code(person.phone, person.name, incident.id, now, now + CODE_REUSE)
         template = "page" if notify.purpose == Purpose.PAGE else "status"
         text = self._renderer.render(template, language, context).strip()
         return NotificationDraft(
@@ -146,6 +151,7 @@ def message_context(incident: Incident, notify: Notify, person: str) -> dict[str
         "bridge": cell.bridge if cell is not None else None,
         "acked_by": list(incident.acked_by),
         "confirmed_by": list(incident.confirmed_by),
+        "code": None,
     }
 
 

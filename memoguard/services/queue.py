@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from memoguard.domain.rate import allowance
 from memoguard.services.clock import Clock
 from memoguard.services.delivery import Delivery
-from memoguard.services.record import OUTBOUND, NotificationStatus, ProviderState, QueueCount
+from memoguard.services.record import DIRECT, NotificationStatus, ProviderState, QueueCount
 from memoguard.services.store import Store
 
 IN_FLIGHT = (NotificationStatus.SENDING, NotificationStatus.SUBMITTED)
@@ -78,7 +78,7 @@ class Queue:
         return [entry for entry in self.report() if entry.failing]
 
     def _provider_of(self, count: QueueCount) -> str:
-        if count.purpose in OUTBOUND:
+        if count.purpose in DIRECT:
             return count.channel
         providers = self._delivery.channels.get(count.channel, ())
         if not providers:

@@ -148,6 +148,8 @@ class Notification:
     reference: str | None = None
     bundle_id: int | None = None
     not_before: datetime | None = None
+    receipt: str | None = None  # the last delivery receipt state (DELIVRD, UNDELIV…)
+    receipt_at: datetime | None = None
 
     @property
     def channel(self) -> str:
@@ -158,8 +160,16 @@ class Notification:
         """An incident event for a helpdesk or webhook (its one channel is the provider's name)."""
         return self.purpose in OUTBOUND
 
+    @property
+    def direct(self) -> bool:
+        """Its one channel is a provider's name: an incident event, or the answer to an SMS reply, which
+        goes back through the provider the reply came in by."""
+        return self.purpose in DIRECT
+
 
 OUTBOUND = ("ticket", "webhook")
+REPLY = "reply"  # the answer to an SMS a person sent (acknowledged, unknown code…)
+DIRECT = (*OUTBOUND, REPLY)
 
 
 @dataclass(frozen=True)

@@ -390,12 +390,12 @@ def test_when_every_channel_fails_the_page_fails_and_the_escalation_moves_on_at_
 def test_a_provider_this_release_cannot_build_is_failed_over(build: Builder) -> None:
     w = build(
         "channels:\n"
-        "  sms: [smsc, console]\n"
+        "  sms: [mail2, console]\n"
         "  voice: [console]\n"
         "  email: [mail]\n"
         "providers:\n"
         "  console: {kind: console, file: pages.jsonl}\n"
-        "  smsc: {kind: smpp, host: smsc.example.com, system_id: memoguard}\n"
+        "  mail2: {kind: smtp, host: smtp2.example.com, from: memoguard@example.com}\n"
         "  mail: {kind: smtp, host: smtp.example.com, from: memoguard@example.com}\n",
         (),
         alice="[email, sms]",
@@ -408,7 +408,7 @@ def test_a_provider_this_release_cannot_build_is_failed_over(build: Builder) -> 
     assert (row.status, row.channel, row.provider) == (SENT, "sms", "console")
     assert [e.text for e in w.timeline(incident, "delivery_failover")] == [
         f"Page #{row.id}: email to alice via mail failed (mail: provider not configured); trying sms",
-        f"Page #{row.id}: sms to alice via smsc failed (smsc: provider not configured); trying console",
+        f"Page #{row.id}: sms to alice via mail2 failed (mail2: provider not configured); trying console",
     ]
     lines = (w.app.config.directory / "pages.jsonl").read_text(encoding="utf-8").splitlines()
     assert [(r["id"], r["channel"], r["person"]) for r in map(json.loads, lines)] == [(row.id, "sms", "alice")]

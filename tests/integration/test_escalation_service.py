@@ -271,7 +271,8 @@ def test_double_ack_not_confirmed_resumes_the_escalation_and_tells_the_first_ack
     )
     [page] = [p for p in pages if p.person == "bob"]
     assert page.text == (
-        f"memoguard #{incident} critical: disk-full on db-1. Step 2/2, acknowledge within 5m. Then confirm within 10m."
+        f"memoguard #{incident} critical: disk-full on db-1. Step 2/2, acknowledge within 5m. Then confirm within 10m. "
+        "Reply 1a to acknowledge, then 1c to confirm."
     )
     assert service.kinds(incident)[-5:] == ["acknowledged", "confirm_timeout", "paged", "notified", "notified"]
     assert service.notifications(incident)[1:] == [
@@ -319,7 +320,7 @@ def test_the_crisis_cell_is_paged_with_the_bridge_and_repaged_until_its_quorum(s
     texts = {p.person: p.text for p in pages}
     assert texts["gina"] == (
         f"memoguard CRISIS #{incident} critical: disk-full on db-1. Crisis cell paged, 2 acknowledgement(s) needed. "
-        f"Conference bridge: {BRIDGE}."
+        f"Conference bridge: {BRIDGE}. Reply 1a to acknowledge."
     )
     assert texts["erin"].startswith(f"memoguard CRISE #{incident} critical")
     assert "Pont de conférence" in texts["erin"]
@@ -369,7 +370,7 @@ def test_an_ack_expires_and_the_incident_is_paged_again(service: Service) -> Non
     assert who(pages) == [("alice", "page"), ("alice", "status")]  # pages go out before status messages
     assert pages[0].text == (
         f"memoguard #{incident} critical : disk-full on db-1. Votre acquittement précédent a expiré. "
-        "Niveau 1/2, acquittez sous 5m."
+        "Niveau 1/2, acquittez sous 5m. Répondez 1a pour acquitter."
     )
     assert "ack_expired" in service.kinds(incident)
 
@@ -604,12 +605,15 @@ def test_pages_are_written_in_each_persons_language(service: Service) -> None:
     incident = service.open()
     [alice] = service.deliver()
     assert (alice.person, alice.channel) == ("alice", "sms")  # her first channel of the step's sms+email
-    assert alice.text == f"memoguard #{incident} critical : disk-full on db-1. Niveau 1/3, acquittez sous 5m."
+    assert alice.text == (
+        f"memoguard #{incident} critical : disk-full on db-1. Niveau 1/3, acquittez sous 5m. "
+        "Répondez 1a pour acquitter."  # her reply code for this incident
+    )
 
     service.at(5 * MINUTE)
     [bob] = service.deliver()
     assert bob.person == "bob"
     assert bob.text == (
         f"memoguard #{incident} critical: disk-full on db-1. Escalated: nobody acknowledged the previous step. "
-        "Step 2/3, acknowledge within 5m."
+        "Step 2/3, acknowledge within 5m. Reply 1a to acknowledge."
     )

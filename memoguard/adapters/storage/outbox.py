@@ -22,8 +22,11 @@ from memoguard.adapters.storage.table import (
     ProviderSendTable,
     ProviderStateTable,
 )
+from memoguard.domain.reply import BUNDLE_CODES
 from memoguard.services.record import (
+    DIRECT,
     OUTBOUND,
+    REPLY,
     Bundle,
     Notification,
     NotificationDraft,
@@ -37,9 +40,8 @@ state_t = ProviderStateTable.__table__  # type: ignore[attr-defined]
 send_t = ProviderSendTable.__table__  # type: ignore[attr-defined]
 bundle_t = BundleTable.__table__  # type: ignore[attr-defined]
 
-PRIORITY = {"page": 0, "status": 1, "ticket": 2, "webhook": 2}
+PRIORITY = {"page": 0, "status": 1, REPLY: 1, "ticket": 2, "webhook": 2}
 DISPATCH_LOCK = 0x6D656D6F  # "memo": the PostgreSQL advisory lock key of dispatch planning
-BUNDLE_CODES = range(100, 1000)  # incident reply codes stay below 100, so a bundle code never collides
 
 _PENDING = NotificationStatus.PENDING.value
 _SENDING = NotificationStatus.SENDING.value
@@ -87,7 +89,7 @@ class SqlOutbox:
             update(notification_t)
             .where(
                 n.incident_id == int(incident),
-                n.purpose.not_in(OUTBOUND),
+                n.purpose.not_in(DIRECT),  # events and answers to SMS replies still go out
                 # A row being sent right now is cancelled too: the send in flight still records itself as
                 # sent, but a lapsed lease no longer hands it to another dispatcher after the resolve.
                 n.status.in_([_PENDING, _SENDING]),
@@ -237,6 +239,10 @@ class SqlOutbox:
             select(notification_t).where(notification_t.c.incident_id == int(incident)).order_by(notification_t.c.id)
         )
         return [_notification(r) for r in self._c.execute(query)]
+
+    def notification(self, notification: int) -> Notification | None:
+        row = self._c.execute(select(notification_t).where(notification_t.c.id == notification)).first()
+        return None if row is None else _notification(row)
 
     def next_notification_due(self) -> datetime | None:
         n = notification_t.c
@@ -445,4 +451,6 @@ def _notification(r: Row[Any]) -> Notification:
         reference=r.reference,
         bundle_id=r.bundle_id,
         not_before=r.not_before,
+        receipt=r.receipt,
+        receipt_at=r.receipt_at,
     )

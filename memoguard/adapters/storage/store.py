@@ -23,6 +23,7 @@ from sqlalchemy.exc import IntegrityError
 
 from memoguard.adapters.storage import snapshot
 from memoguard.adapters.storage.outbox import SqlOutbox
+from memoguard.adapters.storage.sms import SqlSms
 from memoguard.adapters.storage.table import (
     AlarmTable,
     IncidentTable,
@@ -60,7 +61,7 @@ def _names(values: Sequence[str] | frozenset[str]) -> str:
     return json.dumps(sorted(values) if isinstance(values, frozenset) else list(values))
 
 
-class SqlUnit(SqlOutbox):
+class SqlUnit(SqlOutbox, SqlSms):
     """One transaction (see ``memoguard.services.store.Unit``)."""
 
     def __init__(self, connection: Connection, snapshots: _SnapshotCache, *, writing: bool) -> None:

@@ -141,6 +141,9 @@ class NotificationTable(SQLModel, table=True):
     job: str | None = Field(default=None, max_length=200)
     reference: str | None = Field(default=None, max_length=200)
     bundle_id: int | None = None  # the bundle this page went out in (see BundleTable)
+    # From revision 0003: the network's last word on it (an SMS delivery receipt).
+    receipt: str | None = Field(default=None, max_length=20)
+    receipt_at: datetime | None = _when(nullable=True)
 
 
 class ProviderStateTable(SQLModel, table=True):
@@ -197,8 +200,9 @@ class OverrideTable(SQLModel, table=True):
 
 
 class ReplyCodeTable(SQLModel, table=True):
-    """Short codes people quote in SMS replies (``12a``): one per phone number and incident, not
-    reused for a number within 72 hours. Filled by the SMS work; the table exists from the first schema."""
+    """Short codes people quote in SMS replies (``12a``): one per phone number and incident, held while
+    the incident is open and for 72 hours after its last page (``expires_at``), so a late reply never
+    reaches another incident. ``person`` is who the number was paged as (from revision 0003)."""
 
     __tablename__ = "reply_code"
     __table_args__ = (Index("ix_reply_code_phone_code", "phone", "code"),)
@@ -209,6 +213,28 @@ class ReplyCodeTable(SQLModel, table=True):
     incident_id: int = Field(foreign_key="incident.id", index=True)
     created_at: datetime = _when()
     expires_at: datetime = _when()
+    person: str | None = Field(default=None, max_length=200)
+
+
+class OptOutTable(SQLModel, table=True):
+    """Phone numbers that answered STOP: they get pages only, no other SMS, until they answer START."""
+
+    __tablename__ = "sms_opt_out"
+
+    phone: str = Field(primary_key=True, max_length=20)
+    since: datetime = _when()
+
+
+class ProviderMessageTable(SQLModel, table=True):
+    """The provider's ids of a sent notification (one per SMS part), to match delivery receipts."""
+
+    __tablename__ = "provider_message"
+    __table_args__ = (Index("ix_provider_message_id", "provider", "message_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    provider: str = Field(max_length=200)
+    message_id: str = Field(max_length=200)
+    notification_id: int = Field(sa_column=Column(Integer, nullable=False))
 
 
 METADATA = SQLModel.metadata

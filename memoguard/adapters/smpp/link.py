@@ -1,0 +1,592 @@
+"""One bind to the SMSC (transceiver, transmitter or receiver), kept up by its own thread.
+
+The link thread owns the socket and the smpplib client, which is not thread-safe: it connects, binds,
+reads every PDU, and writes every PDU too. Other threads hand it work through a queue and a wake-up
+socket (a submit_sm to send, a deliver_sm_resp to answer), so sequence numbers, TLS records and
+writes never interleave. Each submit_sm waits for the submit_sm_resp with its sequence number.
+
+A deliver_sm goes to a second thread that calls the inbox, so a slow inbox does not stop the link
+from reading submit_sm_resp, and the answer goes back once the inbox has returned.
+
+When idle the link sends enquire_link every ``enquire_link``; no answer within ``timeout`` means the
+peer is dead. Any loss (socket error, end of stream, an unbind from the SMSC, a dead peer) and any
+failed bind make the thread try again after an exponential, jittered backoff capped at
+``reconnect_max``; while down, ``submit`` refuses at once and ``problem`` says why.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import random
+import select
+import socket
+import ssl
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from smpplib import client as smpp_client
+from smpplib import consts as smpp_consts
+from smpplib import exceptions as smpp_errors
+from smpplib import smpp as smpp_pdus
+
+from memoguard.adapters.smpp import pdu, status
+from memoguard.config.schema import SmppProvider as SmppSettings
+from memoguard.services.clock import Clock
+
+log = logging.getLogger(__name__)
+
+Mode = Literal["transceiver", "transmitter", "receiver"]
+Deliver = Callable[[pdu.DeliverSm], int]
+
+# smpplib logs every PDU in hex at DEBUG, the bind's password included: its logger stays at INFO.
+_SMPPLIB_LOGGER = "memoguard.adapters.smpp.smpplib"
+_FIRST_RETRY = 0.25  # seconds before the first new attempt; doubles up to reconnect_max
+_STABLE = 30.0  # a bind that lasted this long starts the backoff over
+_UNBIND_GRACE = 2.0  # how long close() waits for the SMSC's unbind_resp
+
+
+class LinkDown(Exception):
+    """The link cannot carry a PDU now; ``reason`` says why."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class NoAnswer(Exception):
+    """The SMSC did not answer in time; the message may or may not have been taken."""
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int
+    message_id: str
+
+
+_QUEUED, _SENT, _DONE, _ABANDONED = "queued", "sent", "done", "abandoned"
+
+
+@dataclass(eq=False)
+class _Request:
+    fields: Mapping[str, Any]
+    done: threading.Event = field(default_factory=threading.Event)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    state: str = _QUEUED
+    response: Response | None = None
+    failure: str | None = None
+
+    def take(self) -> bool:
+        """Claim the request for sending; False when its caller has given up on it already."""
+        with self.lock:
+            if self.state != _QUEUED:
+                return False
+            self.state = _SENT
+            return True
+
+    def finish(self, response: Response | None = None, failure: str | None = None) -> None:
+        with self.lock:
+            if self.state == _ABANDONED:
+                return
+            self.state = _DONE
+            self.response, self.failure = response, failure
+        self.done.set()
+
+
+@dataclass(frozen=True)
+class _Answer:
+    generation: int
+    sequence: int
+    status: int
+
+
+class _Lost(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class _Client(smpp_client.Client):  # type: ignore[misc]  # smpplib has no type hints
+    """smpplib's client on a socket opened here (so TLS verifies the host name, and IPv6 works)."""
+
+    def __init__(self, sock: socket.socket, timeout: float) -> None:
+        logging.getLogger(_SMPPLIB_LOGGER).setLevel(logging.INFO)
+        super().__init__("", 0, timeout=timeout, logger_name=_SMPPLIB_LOGGER, allow_unknown_opt_params=True)
+        self._socket: socket.socket | None = sock
+        self.sock = sock
+        self.state = smpp_consts.SMPP_CLIENT_STATE_OPEN
+
+    def release(self) -> None:
+        if self._socket is not None:
+            self._socket.close()
+            self._socket = None
+        self.state = smpp_consts.SMPP_CLIENT_STATE_CLOSED
+
+
+@dataclass
+class _Session:
+    client: _Client
+    generation: int
+    last_received: float
+    buffer: bytearray = field(default_factory=bytearray)
+    pending: dict[int, _Request] = field(default_factory=dict)
+    enquiry_sent: float | None = None
+    unbind_sent: float | None = None
+
+
+class Link:
+    def __init__(
+        self, label: str, settings: SmppSettings, password: str, mode: Mode, clock: Clock, deliver: Deliver | None
+    ) -> None:
+        self.label = label
+        self._settings = settings
+        self._password = password
+        self._mode = mode
+        self._clock = clock
+        self._deliver = deliver
+        self._timeout = settings.timeout.total_seconds()
+        self._address = f"{settings.host}:{settings.port}"
+        self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
+        self._closing = threading.Event()
+        self._outgoing: deque[_Request | _Answer] = deque()
+        self._inbound: deque[tuple[int, pdu.DeliverSm] | None] = deque()
+        self._inbound_ready = threading.Condition(threading.Lock())
+        self._thread: threading.Thread | None = None
+        self._receiver: threading.Thread | None = None
+        self._wake_read: socket.socket | None = None
+        self._wake_write: socket.socket | None = None
+        self._started = self._closed = False
+        self._bound = False
+        self._settled = False  # the first attempt to bind has come to an end, either way
+        self._generation = 0
+        self._problem: str | None = f"{label}: not started"
+        self._down_since: str | None = None
+
+    # --- what other threads call ------------------------------------------------------------------
+
+    def start(self) -> None:
+        with self._lock:
+            if self._started or self._closed:
+                return
+            self._started = True
+            self._problem = f"{self.label}: connecting to {self._address}"
+            self._wake_read, self._wake_write = socket.socketpair()
+            self._wake_write.setblocking(False)
+            self._thread = threading.Thread(target=self._run, name=f"smpp {self.label}", daemon=True)
+            if self._deliver is not None:
+                self._receiver = threading.Thread(target=self._receive, name=f"smpp {self.label} inbox", daemon=True)
+        self._thread.start()
+        if self._receiver is not None:
+            self._receiver.start()
+
+    @property
+    def problem(self) -> str | None:
+        with self._lock:
+            return None if self._bound else self._problem
+
+    @property
+    def bound(self) -> bool:
+        with self._lock:
+            return self._bound
+
+    def wait_settled(self, timeout: float) -> bool:
+        """Wait until the first attempt to bind has succeeded or failed; False if it still runs."""
+        with self._changed:
+            return self._changed.wait_for(lambda: self._settled or self._closed, timeout)
+
+    def wait_bound(self, timeout: float) -> bool:
+        with self._changed:
+            return self._changed.wait_for(lambda: self._bound or self._closed, timeout) and self._bound
+
+    def submit(self, fields: Mapping[str, Any]) -> Response:
+        """Send one submit_sm and wait for its submit_sm_resp, at most ``timeout``.
+
+        Raises LinkDown when the link is not bound or is lost meanwhile, NoAnswer on a timeout."""
+        request = _Request(fields)
+        with self._lock:
+            if not self._bound:
+                raise LinkDown(self._problem or f"{self.label}: not bound")
+            self._outgoing.append(request)
+        self._wake()
+        if not request.done.wait(self._timeout):
+            with request.lock:
+                if request.state != _DONE:
+                    # If it was on the wire, its submit_sm_resp is dropped when it comes.
+                    request.state = _ABANDONED
+                    raise NoAnswer(f"no submit_sm_resp within {self._timeout:g}s")
+        if request.failure is not None or request.response is None:
+            raise LinkDown(request.failure or f"{self.label}: link lost")
+        return request.response
+
+    def close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._changed.notify_all()
+            thread, receiver = self._thread, self._receiver
+        self._closing.set()
+        self._wake()
+        if receiver is not None:
+            with self._inbound_ready:
+                self._inbound.append(None)
+                self._inbound_ready.notify()
+        for worker in (thread, receiver):
+            if worker is not None:
+                worker.join(_UNBIND_GRACE + 2 * self._timeout)
+                if worker.is_alive():
+                    log.warning("%s: thread %r did not stop", self.label, worker.name)
+        if thread is None or not thread.is_alive():
+            for end in (self._wake_read, self._wake_write):
+                if end is not None:
+                    end.close()
+
+    # --- the link thread ----------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        attempt = 0
+        try:
+            while not self._closing.is_set():
+                began = time.monotonic()
+                session = self._open()
+                if session is not None:
+                    self._serve(session)
+                    if time.monotonic() - began >= _STABLE:
+                        attempt = 0
+                if self._closing.is_set():
+                    break
+                delay = min(self._settings.reconnect_max.total_seconds(), _FIRST_RETRY * 2**attempt)
+                attempt += 1
+                # Jitter keeps many links cut by one SMSC restart from binding again all at once.
+                self._closing.wait(delay * random.uniform(0.5, 1.0))
+        except Exception:
+            log.exception("%s: the link thread failed; the provider stays down", self.label)
+        finally:
+            with self._lock:
+                self._bound = False
+                if self._closing.is_set():
+                    self._problem = f"{self.label}: closed"
+                else:
+                    self._problem = f"{self.label}: the link thread stopped on an internal error (see the log)"
+                self._settled = True
+                self._changed.notify_all()
+            self._fail_queued("closed")
+
+    def _open(self) -> _Session | None:
+        try:
+            sock = self._connect()
+        except OSError as error:
+            self._down(f"cannot connect to {self._address}: {self._why(error)}")
+            return None
+        client = _Client(sock, self._timeout)
+        try:
+            code = self._bind(client)
+        except (OSError, pdu.PduError, _Lost) as error:
+            client.release()
+            self._down(f"no bind_{self._mode}_resp from {self._address}: {self._why(error)}")
+            return None
+        if code != status.ROK:
+            client.release()
+            self._refused(code)
+            return None
+        with self._lock:
+            outage = self._down_since
+            self._generation += 1
+            self._bound, self._settled, self._problem, self._down_since = True, True, None, None
+            generation = self._generation
+            self._changed.notify_all()
+        if outage is None:
+            log.info("%s: bound as %s to %s", self.label, self._mode, self._address)
+        else:
+            log.warning("%s: bound again as %s to %s (down since %s)", self.label, self._mode, self._address, outage)
+        return _Session(client, generation, time.monotonic())
+
+    def _bind(self, client: _Client) -> int:
+        """Send the bind and read its answer; returns the SMSC's command_status."""
+        settings = self._settings
+        request = smpp_pdus.make_pdu(
+            f"bind_{self._mode}",
+            client=client,
+            system_id=settings.system_id,
+            password=self._password,
+            system_type=settings.system_type,
+        )
+        self._send_raw(client, request)
+        # Read here rather than through smpplib's bind, which reports a timeout and a closed socket alike.
+        raw = self._read_exact(client.sock, 4)
+        raw += self._read_exact(client.sock, pdu.command_length(raw) - 4)
+        head = pdu.header(raw)
+        if head.command_id not in (pdu.BIND[self._mode] | pdu.RESPONSE, pdu.GENERIC_NACK):
+            raise pdu.PduError(f"expected bind_{self._mode}_resp, got command 0x{head.command_id:08x}")
+        if head.status == status.ROK:
+            client.state = smpp_consts.STATE_SETTERS[f"bind_{self._mode}_resp"]
+        return head.status
+
+    def _read_exact(self, sock: socket.socket, size: int) -> bytes:
+        data = b""
+        while len(data) < size:
+            chunk = sock.recv(size - len(data))
+            if not chunk:
+                raise _Lost(f"{self._address} closed the connection")
+            data += chunk
+        return data
+
+    def _connect(self) -> socket.socket:
+        settings = self._settings
+        context = None
+        if settings.tls:
+            try:
+                context = ssl.create_default_context(cafile=settings.tls_ca)
+            except OSError as error:
+                raise OSError(f"cannot read the CA bundle {settings.tls_ca}: {error.strerror or error}") from None
+        sock = socket.create_connection((settings.host, settings.port), timeout=self._timeout)
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if context is not None:
+                return context.wrap_socket(sock, server_hostname=settings.host)
+        except BaseException:
+            sock.close()
+            raise
+        return sock
+
+    def _serve(self, session: _Session) -> None:
+        """Carry PDUs until the link ends, then mark it down and fail what waited on it."""
+        try:
+            reason = self._loop(session)
+        except _Lost as lost:
+            reason = lost.reason
+        except Exception:
+            self._end(session, "the link thread failed (see the log)")
+            raise
+        self._end(session, reason)
+
+    def _end(self, session: _Session, reason: str) -> None:
+        closing = self._closing.is_set()
+        since = self._clock.now().isoformat(timespec="seconds")
+        with self._lock:
+            # One step, so that no reader ever sees the link unbound without a reason.
+            self._bound = False
+            self._down_since = since
+            self._problem = f"{self.label}: closed" if closing else f"{self.label}: link down since {since}: {reason}"
+            self._changed.notify_all()
+        session.client.release()
+        for request in session.pending.values():
+            request.finish(failure=f"{self.label}: link lost before the submit_sm_resp came: {reason}")
+        self._fail_queued(f"link lost ({reason})")
+        if not closing:
+            log.warning("%s: link lost: %s; binding again", self.label, reason)
+
+    def _loop(self, session: _Session) -> str:
+        sock = session.client.sock
+        assert self._wake_read is not None
+        every = self._settings.enquire_link.total_seconds()
+        while True:
+            self._flush(session)
+            now = time.monotonic()
+            if self._closing.is_set():
+                if session.unbind_sent is None:
+                    session.unbind_sent = now
+                    self._send(session, smpp_pdus.make_pdu("unbind", client=session.client))
+                elif now - session.unbind_sent >= _UNBIND_GRACE:
+                    return "closed"
+            if session.enquiry_sent is not None:
+                if now - session.enquiry_sent >= self._timeout:
+                    raise _Lost(f"no enquire_link_resp within {self._timeout:g}s: the SMSC stopped answering")
+                deadline = session.enquiry_sent + self._timeout
+            elif now - session.last_received >= every:
+                session.enquiry_sent = now
+                self._send(session, smpp_pdus.make_pdu("enquire_link", client=session.client))
+                deadline = now + self._timeout
+            else:
+                deadline = session.last_received + every
+            if session.unbind_sent is not None:
+                deadline = min(deadline, session.unbind_sent + _UNBIND_GRACE)
+            if isinstance(sock, ssl.SSLSocket) and sock.pending():
+                readable: list[Any] = [sock]  # decrypted bytes already buffered: select would not see them
+            else:
+                readable, _, _ = select.select([sock, self._wake_read], [], [], max(0.0, deadline - now))
+            if self._wake_read in readable:
+                self._wake_read.recv(4096)
+            if sock in readable:
+                ended = self._read(session, sock)
+                if ended is not None:
+                    return ended
+
+    def _read(self, session: _Session, sock: socket.socket) -> str | None:
+        try:
+            chunk = sock.recv(65536)
+        except (OSError, ssl.SSLError) as error:
+            raise _Lost(f"connection to {self._address} broken: {self._why(error)}") from None
+        if not chunk:
+            if session.unbind_sent is not None:
+                return "closed"
+            raise _Lost(f"{self._address} closed the connection")
+        session.last_received = time.monotonic()
+        session.buffer += chunk
+        while len(session.buffer) >= 4:
+            try:
+                length = pdu.command_length(bytes(session.buffer[:4]))
+            except pdu.PduError as error:
+                raise _Lost(f"garbage from {self._address}: {error}") from None
+            if len(session.buffer) < length:
+                break
+            raw = bytes(session.buffer[:length])
+            del session.buffer[:length]
+            ended = self._handle(session, raw)
+            if ended is not None:
+                return ended
+        return None
+
+    def _handle(self, session: _Session, raw: bytes) -> str | None:
+        head = pdu.header(raw)
+        command = head.command_id
+        if command == pdu.SUBMIT_SM_RESP or (command == pdu.GENERIC_NACK and head.sequence in session.pending):
+            request = session.pending.pop(head.sequence, None)
+            if request is None:
+                log.debug("%s: submit_sm_resp #%d for no waiting submit_sm", self.label, head.sequence)
+            else:
+                message_id = pdu.message_id(raw) if command == pdu.SUBMIT_SM_RESP else ""
+                # A generic_nack to a submit_sm is a refusal like any other: its status says why.
+                request.finish(Response(head.status, message_id))
+        elif command == pdu.DELIVER_SM:
+            self._accept(session, raw, head)
+        elif command == pdu.ENQUIRE_LINK:
+            self._answer(session, "enquire_link_resp", head.sequence)
+        elif command == pdu.ENQUIRE_LINK_RESP:
+            session.enquiry_sent = None
+        elif command == pdu.UNBIND:
+            self._answer(session, "unbind_resp", head.sequence)
+            return "closed" if self._closing.is_set() else f"{self._address} unbound the session"
+        elif command == pdu.UNBIND_RESP:
+            if session.unbind_sent is not None:
+                return "closed"
+        elif command == pdu.GENERIC_NACK:
+            problem = status.describe(head.status)
+            log.warning("%s: generic_nack #%d from %s: %s", self.label, head.sequence, self._address, problem)
+        elif command & pdu.RESPONSE == 0 and command != pdu.ALERT_NOTIFICATION:
+            self._answer(session, "generic_nack", head.sequence, status.RINVCMDID)
+        return None
+
+    def _accept(self, session: _Session, raw: bytes, head: pdu.Header) -> None:
+        if self._deliver is None:
+            self._answer(session, "generic_nack", head.sequence, status.RINVCMDID)
+            return
+        try:
+            message = pdu.deliver_sm(raw)
+        except pdu.PduError as error:
+            log.warning("%s: refused a deliver_sm that does not parse (%s): %s", self.label, error, raw.hex())
+            self._answer(session, "deliver_sm_resp", head.sequence, status.RX_P_APPN)
+            return
+        with self._inbound_ready:
+            self._inbound.append((session.generation, message))
+            self._inbound_ready.notify()
+
+    def _flush(self, session: _Session) -> None:
+        with self._lock:
+            items = list(self._outgoing)
+            self._outgoing.clear()
+        for item in items:
+            if isinstance(item, _Answer):
+                if item.generation == session.generation:  # else the SMSC will deliver it again on the new bind
+                    self._answer(session, "deliver_sm_resp", item.sequence, item.status)
+                continue
+            if not item.take():
+                continue
+            try:
+                request = smpp_pdus.make_pdu("submit_sm", client=session.client, **item.fields)
+            except Exception as error:
+                item.finish(failure=f"{self.label}: cannot build the submit_sm: {error}")
+                continue
+            session.pending[request.sequence] = item
+            self._send(session, request)
+
+    def _answer(self, session: _Session, command: str, sequence: int, code: int = status.ROK) -> None:
+        answer = smpp_pdus.make_pdu(command, client=session.client, status=code)
+        answer.sequence = sequence
+        self._send(session, answer)
+
+    def _send(self, session: _Session, message: Any) -> None:
+        self._send_raw(session.client, message)
+
+    def _send_raw(self, client: _Client, message: Any) -> None:
+        try:
+            client.send_pdu(message)
+        except (smpp_errors.ConnectionError, OSError) as error:
+            raise _Lost(f"cannot write to {self._address}: {self._why(error)}") from None
+        except smpp_errors.PDUError as error:  # smpplib refuses a command in the current bind state
+            log.warning("%s: did not send %s: %s", self.label, message.command, error)
+
+    # --- the inbox thread ---------------------------------------------------------------------------
+
+    def _receive(self) -> None:
+        assert self._deliver is not None
+        while True:
+            with self._inbound_ready:
+                self._inbound_ready.wait_for(lambda: bool(self._inbound))
+                item = self._inbound.popleft()
+            if item is None:
+                return
+            generation, message = item
+            try:
+                code = self._deliver(message)
+            except Exception:
+                log.exception("%s: handling deliver_sm #%d failed", self.label, message.sequence)
+                code = status.RX_T_APPN
+            with self._lock:
+                self._outgoing.append(_Answer(generation, message.sequence, code))
+            self._wake()
+
+    # --- state --------------------------------------------------------------------------------------
+
+    def _wake(self) -> None:
+        if self._wake_write is None:
+            return
+        # Full means the thread has wake-ups waiting already; closed means it is gone.
+        with contextlib.suppress(OSError):
+            self._wake_write.send(b"\x00")
+
+    def _down(self, reason: str, problem: str | None = None) -> None:
+        since = self._clock.now().isoformat(timespec="seconds")
+        with self._lock:
+            if self._down_since is None:
+                self._down_since = since
+            self._problem = problem or f"{self.label}: link down since {self._down_since}: {reason}"
+            self._settled = True
+            self._changed.notify_all()
+        log.warning("%s: %s; trying again", self.label, problem or reason)
+
+    def _refused(self, code: int) -> None:
+        problem = f"{self.label}: bind refused by {self._address}: {status.describe(code)}"
+        self._down(f"bind refused: {status.describe(code)}", problem)
+
+    def _fail_queued(self, reason: str) -> None:
+        with self._lock:
+            items = list(self._outgoing)
+            self._outgoing.clear()
+        for item in items:
+            if isinstance(item, _Request):
+                item.finish(failure=f"{self.label}: {reason} before the submit_sm was sent")
+
+    def _why(self, error: BaseException) -> str:
+        if isinstance(error, _Lost):
+            return error.reason
+        if isinstance(error, ssl.SSLCertVerificationError):
+            return f"TLS certificate not trusted: {error.verify_message}"
+        if isinstance(error, ssl.SSLError):
+            return f"TLS failed: {error.reason or error}"
+        if isinstance(error, socket.gaierror):
+            return f"cannot resolve {self._settings.host}: {error.strerror}"
+        if isinstance(error, TimeoutError):
+            return f"no answer within {self._timeout:g}s"
+        if isinstance(error, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(error, smpp_errors.ConnectionError):
+            return str(error) or "connection broken"
+        if isinstance(error, OSError) and error.strerror:
+            return error.strerror[:1].lower() + error.strerror[1:]
+        return str(error) or type(error).__name__

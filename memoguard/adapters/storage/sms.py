@@ -1,0 +1,154 @@
+"""The SMS half of ``SqlUnit``: reply codes per phone number, STOP opt-outs, and the provider ids of
+sent messages that delivery receipts name.
+
+A reply code is held by its phone number while its incident is open and until ``expires_at`` (72 hours
+after the last page that showed it), so a late "3a" never lands on another incident. Codes are handed
+out under a per-number lock on PostgreSQL: two alarms paging the same person at once must not both get
+code 1 (on SQLite the write lock taken at BEGIN already serialises them).
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func, insert, or_, select, text, update
+from sqlalchemy.engine import Connection
+
+from memoguard.adapters.storage.table import (
+    IncidentTable,
+    NotificationTable,
+    OptOutTable,
+    ProviderMessageTable,
+    ReplyCodeTable,
+)
+from memoguard.domain.incident import IncidentState
+from memoguard.domain.reply import next_code
+from memoguard.services.record import REPLY, NotificationStatus
+
+code_t = ReplyCodeTable.__table__  # type: ignore[attr-defined]
+incident_t = IncidentTable.__table__  # type: ignore[attr-defined]
+notification_t = NotificationTable.__table__  # type: ignore[attr-defined]
+opt_out_t = OptOutTable.__table__  # type: ignore[attr-defined]
+message_t = ProviderMessageTable.__table__  # type: ignore[attr-defined]
+
+CODE_LOCK = 0x736D73  # "sms": the first key of the per-number PostgreSQL advisory lock
+_OPEN = [s.value for s in IncidentState if s != IncidentState.RESOLVED]
+
+
+class SqlSms:
+    _c: Connection
+    _postgres: bool
+
+    # --- reply codes
+
+    def reply_code(self, phone: str, person: str, incident: str, now: datetime, expires_at: datetime) -> int:
+        """The code ``phone`` uses for ``incident``: the one it already has (held until ``expires_at``
+        from now on), or the smallest one the number does not hold."""
+        if self._postgres:
+            key = zlib.crc32(phone.encode()) - 2**31  # PostgreSQL's int4 lock key
+            self._c.execute(text("SELECT pg_advisory_xact_lock(:space, :key)"), {"space": CODE_LOCK, "key": key})
+        c = code_t.c
+        mine = self._c.execute(
+            select(c.id, c.code).where(c.phone == phone, c.incident_id == int(incident)).order_by(c.id.desc()).limit(1)
+        ).first()
+        if mine is not None:
+            self._c.execute(update(code_t).where(c.id == mine.id).values(expires_at=expires_at, person=person))
+            return int(mine.code)
+        code = next_code({int(r.code) for r in self._c.execute(select(c.code).where(c.phone == phone, _held(now)))})
+        self._c.execute(
+            insert(code_t).values(
+                phone=phone, code=code, incident_id=int(incident), person=person, created_at=now, expires_at=expires_at
+            )
+        )
+        return code
+
+    def code_holder(self, phone: str, code: int, now: datetime) -> tuple[str, str] | None:
+        """The incident ``phone``'s ``code`` names now, and who the number was paged as."""
+        c = code_t.c
+        row = self._c.execute(
+            select(c.incident_id, c.person)
+            .where(c.phone == phone, c.code == code, _held(now))
+            .order_by(c.id.desc())
+            .limit(1)
+        ).first()
+        return None if row is None else (str(row.incident_id), str(row.person or ""))
+
+    def open_codes(self, phone: str) -> list[tuple[int, str, str]]:
+        """(code, incident, person) for every open incident paged to ``phone``, newest page first."""
+        c = code_t.c
+        rows = self._c.execute(
+            select(c.code, c.incident_id, c.person)
+            .select_from(code_t.join(incident_t, incident_t.c.id == c.incident_id))
+            .where(c.phone == phone, incident_t.c.state.in_(_OPEN))
+            .order_by(c.expires_at.desc(), c.id.desc())
+        )
+        return [(int(r.code), str(r.incident_id), str(r.person or "")) for r in rows]
+
+    def latest_code(self, phone: str) -> tuple[int, str, str] | None:
+        """(code, incident, person) of the last incident paged to ``phone``, open or not."""
+        c = code_t.c
+        row = self._c.execute(
+            select(c.code, c.incident_id, c.person).where(c.phone == phone).order_by(c.expires_at.desc(), c.id.desc())
+        ).first()
+        return None if row is None else (int(row.code), str(row.incident_id), str(row.person or ""))
+
+    # --- STOP / START
+
+    def opt_out(self, phone: str, at: datetime) -> bool:
+        """Record a STOP; False when the number had already stopped."""
+        if self.opted_out(phone):
+            return False
+        self._c.execute(insert(opt_out_t).values(phone=phone, since=at))
+        return True
+
+    def opt_in(self, phone: str) -> bool:
+        """Record a START; False when the number had not stopped."""
+        return bool(self._c.execute(delete(opt_out_t).where(opt_out_t.c.phone == phone)).rowcount)
+
+    def opted_out(self, phone: str) -> bool:
+        return self._c.execute(select(opt_out_t.c.phone).where(opt_out_t.c.phone == phone)).first() is not None
+
+    def answers_since(self, person: str, reasons: Sequence[str], since: datetime) -> int:
+        """How many answers to SMS replies with one of ``reasons`` were written for ``person`` since then."""
+        n = notification_t.c
+        query = select(func.count()).where(
+            n.purpose == REPLY, n.person == person, n.reason.in_(list(reasons)), n.created_at >= since
+        )
+        return int(self._c.execute(query).scalar_one())
+
+    # --- delivery receipts
+
+    def add_provider_messages(self, provider: str, message_ids: Sequence[str], notification: int) -> None:
+        if message_ids:
+            self._c.execute(
+                insert(message_t),
+                [{"provider": provider, "message_id": m, "notification_id": notification} for m in message_ids],
+            )
+
+    def message_notification(self, provider: str, message_id: str) -> int | None:
+        m = message_t.c
+        row = self._c.execute(
+            select(m.notification_id)
+            .where(m.provider == provider, m.message_id == message_id)
+            .order_by(m.id.desc())
+            .limit(1)
+        ).first()
+        return None if row is None else int(row.notification_id)
+
+    def notification_receipt(self, notification: int, state: str, at: datetime) -> None:
+        n = notification_t.c
+        self._c.execute(
+            update(notification_t)
+            .where(n.id == notification, n.status == NotificationStatus.SENT.value)
+            .values(receipt=state, receipt_at=at)
+        )
+
+
+def _held(now: datetime) -> Any:
+    """A code still held: its incident is open, or its last page was less than the reuse time ago."""
+    c = code_t.c
+    still_open = select(incident_t.c.id).where(incident_t.c.id == c.incident_id, incident_t.c.state.in_(_OPEN))
+    return or_(c.expires_at > now, still_open.exists())

@@ -1,0 +1,274 @@
+"""SMS replies and delivery receipts, whatever the provider they came in by (SMPP, Twilio).
+
+A reply acts only on incidents paged to the number it comes from, as the person that number was paged
+as; a number no person has gets nothing back. Every reply from a known number is on the timeline of the
+incident it names (or, when it names none, of the last incident paged to that number), and gets a short
+answer in the person's language, sent back through the same provider. Answers to replies that do
+nothing (not understood, unknown code, incident closed) are limited per number and hour, so a phone
+stuck in an auto-reply loop with memoguard cannot run up a bill.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import phonenumbers
+
+from memoguard.domain.person import Person
+from memoguard.domain.policy import AckMode
+from memoguard.domain.reply import Command, ReplyVerb, Unparsed, parse_reply
+from memoguard.services.action import Actions, Outcome, Verb
+from memoguard.services.clock import Clock
+from memoguard.services.error import NotFound, Refused, ServiceError
+from memoguard.services.inbox import DELIVERED, FAILED_STATES, Inbound, Receipt
+from memoguard.services.record import REPLY, NotificationDraft
+from memoguard.services.renderer import Renderer
+from memoguard.services.store import Store, Unit
+
+log = logging.getLogger(__name__)
+
+IDLE_ANSWERS = 3  # answers per number and hour to replies that did nothing
+IDLE_WINDOW = timedelta(hours=1)
+IDLE_KINDS = ("unparsed", "unknown_code", "none_open", "ambiguous", "closed", "refused")
+
+
+@dataclass
+class _Answer:
+    """What to tell the person, and on which incident's timeline it goes."""
+
+    kind: str
+    incident: str | None
+    context: dict[str, Any] = field(default_factory=dict)
+
+
+class Replies:
+    """The ``Inbox`` of SMS providers: replies act on incidents, receipts update notifications."""
+
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        people: Mapping[str, Person],
+        actions: Actions,
+        renderer: Renderer,
+        phone_region: str | None = None,
+    ) -> None:
+        self._store = store
+        self._clock = clock
+        self._people = people
+        self._actions = actions
+        self._renderer = renderer
+        self._region = phone_region
+        self._by_phone: dict[str, list[Person]] = {}
+        for person in people.values():
+            if person.phone:
+                self._by_phone.setdefault(person.phone, []).append(person)
+
+    # --- replies
+
+    def reply(self, message: Inbound) -> None:
+        phone = self.normalise(message.sender)
+        owners = self._by_phone.get(phone or "", [])
+        if phone is None or not owners:
+            log.info("SMS via %s from a number no person has (%s): ignored", message.provider, message.sender)
+            return
+        parsed = parse_reply(message.text)
+        now = self._clock.now()
+        answer = self._handle(phone, owners, parsed, message, now)
+        person = self._people.get(answer.context.get("person", ""), owners[0])
+        if answer.incident is None:
+            log.info(
+                "SMS from %s (%s) via %s names no incident and none was paged to it",
+                person.name,
+                phone,
+                message.provider,
+            )
+            return
+        self._answer(person, phone, answer, message.provider, now)
+
+    def normalise(self, sender: str) -> str | None:
+        """The sender as E.164, or None when it is not a phone number (an alphanumeric sender)."""
+        text = sender.strip()
+        if not text.startswith("+") and self._region is None and text.isdigit():
+            text = "+" + text  # a network without a region hint gives international numbers without "+"
+        try:
+            number = phonenumbers.parse(text, self._region)
+        except phonenumbers.NumberParseException:
+            return None
+        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+    def _handle(
+        self, phone: str, owners: list[Person], parsed: Command | Unparsed, message: Inbound, now: datetime
+    ) -> _Answer:
+        quoted = " ".join(message.text.split())[:160]
+        if isinstance(parsed, Unparsed):
+            return self._note(phone, owners, quoted, message, now, _Answer("unparsed", None, {"text": parsed.text}))
+        if parsed.verb in (ReplyVerb.STOP, ReplyVerb.START):
+            with self._store.write() as unit:
+                changed = unit.opt_out(phone, now) if parsed.verb == ReplyVerb.STOP else unit.opt_in(phone)
+            kind = parsed.verb.value if changed else f"{parsed.verb.value}_again"
+            return self._note(phone, owners, quoted, message, now, _Answer(kind, None))
+        if parsed.bundle:
+            return self._bundle(phone, owners, parsed, quoted, message, now)
+        with self._store.read() as unit:
+            target = self._target(unit, phone, parsed, now)
+        if isinstance(target, _Answer):
+            return self._note(phone, owners, quoted, message, now, target)
+        incident, person = target
+        self._record(incident, person, phone, quoted, message, now)
+        return self._act(incident, person, Verb(parsed.verb.value), parsed.code)
+
+    def _target(self, unit: Unit, phone: str, command: Command, now: datetime) -> tuple[str, str] | _Answer:
+        if command.code is not None:
+            holder = unit.code_holder(phone, command.code, now)
+            if holder is not None:
+                return holder
+            return _Answer("unknown_code", None, {"code": command.code, "open": self._open(unit, phone)})
+        open_codes = unit.open_codes(phone)
+        if len(open_codes) == 1:
+            _, incident, person = open_codes[0]
+            return incident, person
+        if not open_codes:
+            return _Answer("none_open", None)
+        return _Answer("ambiguous", None, {"open": self._open(unit, phone)})
+
+    def _open(self, unit: Unit, phone: str) -> list[dict[str, Any]]:
+        shown = []
+        for code, incident, _ in unit.open_codes(phone)[:5]:
+            found = unit.incident(incident)
+            shown.append({"code": code, "id": incident, "summary": found.summary if found else ""})
+        return shown
+
+    def _act(self, incident: str, person: str, verb: Verb, code: int | None) -> _Answer:
+        context: dict[str, Any] = {"person": person, "verb": verb.value, "id": incident, "code": code}
+        try:
+            outcome: Outcome = self._actions.act(incident, verb, person, "SMS")
+        except Refused as refusal:
+            if refusal.closed:
+                return _Answer("closed", incident, {**context, "by": self._resolver(incident)})
+            return _Answer("refused", incident, {**context, "reason": str(refusal)})
+        except (NotFound, ServiceError) as error:
+            return _Answer("refused", incident, {**context, "reason": str(error)})
+        context["summary"] = outcome.incident.summary
+        context["double"] = outcome.incident.policy.ack.mode == AckMode.DOUBLE
+        return _Answer("done" if outcome.changed else "duplicate", incident, context)
+
+    def _bundle(
+        self, phone: str, owners: list[Person], command: Command, quoted: str, message: Inbound, now: datetime
+    ) -> _Answer:
+        assert command.code is not None
+        with self._store.read() as unit:
+            found = [(p.name, b) for p in owners if (b := unit.bundle(p.name, command.code)) is not None]
+            incidents = unit.bundle_incidents(found[0][1].id) if found else []
+        if not found or not incidents:
+            answer = _Answer("unknown_code", None, {"code": command.code})
+            with self._store.read() as unit:
+                answer.context["open"] = self._open(unit, phone)
+            return self._note(phone, owners, quoted, message, now, answer)
+        person = found[0][0]
+        for incident in incidents:
+            self._record(incident, person, phone, quoted, message, now)
+        results = self._actions.act_on_bundle(command.code, Verb(command.verb.value), person, "SMS")
+        done = sum(1 for r in results.values() if isinstance(r, Outcome) and r.changed)
+        closed = sum(1 for r in results.values() if isinstance(r, Refused) and r.closed)
+        context = {"person": person, "verb": command.verb.value, "code": command.code, "count": len(results)}
+        context.update(done=done, closed=closed, other=len(results) - done - closed)
+        return _Answer("bundle", incidents[0], context)
+
+    def _note(
+        self, phone: str, owners: list[Person], quoted: str, message: Inbound, now: datetime, answer: _Answer
+    ) -> _Answer:
+        """A reply that names no incident goes on the timeline of the last incident paged to the number."""
+        with self._store.read() as unit:
+            latest = unit.latest_code(phone)
+        if latest is None:
+            answer.context.setdefault("person", owners[0].name)
+            return answer
+        _, incident, person = latest
+        answer.incident = incident
+        answer.context.setdefault("person", person if person in self._people else owners[0].name)
+        self._record(incident, answer.context["person"], phone, quoted, message, now, answer.kind)
+        return answer
+
+    def _record(
+        self, incident: str, person: str, phone: str, quoted: str, message: Inbound, now: datetime, kind: str = ""
+    ) -> None:
+        meaning = {
+            "unparsed": ": not understood",
+            "unknown_code": ": unknown code",
+            "none_open": ": no open incident paged to this number",
+            "ambiguous": ": several open incidents, no code given",
+            "stop": ": STOP (no more status messages by SMS)",
+            "start": ": START (status messages by SMS again)",
+            "stop_again": ": STOP (already stopped)",
+            "start_again": ": START (was not stopped)",
+        }.get(kind, "")
+        text = f"SMS reply from {person} ({phone}) via {message.provider}: {quoted!r}{meaning}"
+        with self._store.write() as unit:
+            unit.add_entry(incident, now, "sms_reply", text, person)
+
+    def _resolver(self, incident: str) -> str | None:
+        with self._store.read() as unit:
+            entries = [e for e in unit.timeline(incident) if e.kind == "resolved"]
+        return entries[-1].person if entries else None
+
+    def _answer(self, person: Person, phone: str, answer: _Answer, provider: str, now: datetime) -> None:
+        assert answer.incident is not None
+        with self._store.write() as unit:
+            if (
+                answer.kind in IDLE_KINDS
+                and unit.answers_since(person.name, IDLE_KINDS, now - IDLE_WINDOW) >= IDLE_ANSWERS
+            ):
+                text = f"No answer sent to {person.name} ({phone}): {IDLE_ANSWERS} sent to unusable replies this hour"
+                unit.add_entry(answer.incident, now, "sms_reply_unanswered", text, person.name)
+                return
+            text = self._renderer.render("answer", person.language, {**answer.context, "kind": answer.kind})
+            unit.add_notification(
+                NotificationDraft(
+                    incident=answer.incident,
+                    person=person.name,
+                    channels=(provider,),
+                    purpose=REPLY,
+                    step=None,
+                    cycle=0,
+                    reason=answer.kind,
+                    subject=f"[memoguard #{answer.incident}]",
+                    text=text,
+                    created_at=now,
+                )
+            )
+
+    # --- delivery receipts
+
+    def receipt(self, receipt: Receipt) -> None:
+        now = self._clock.now()
+        with self._store.write() as unit:
+            found = unit.message_notification(receipt.provider, receipt.message_id)
+            notification = unit.notification(found) if found is not None else None
+            if notification is None:
+                log.info(
+                    "delivery receipt from %s for unknown message %s (%s)",
+                    receipt.provider,
+                    receipt.message_id,
+                    receipt.state,
+                )
+                return
+            if notification.receipt == receipt.state:
+                return  # the other parts of a long message say the same
+            unit.notification_receipt(notification.id, receipt.state, receipt.at or now)
+            if receipt.state == DELIVERED:
+                outcome = "delivered"
+            elif receipt.state in FAILED_STATES:
+                outcome = "NOT delivered"
+            else:
+                outcome = "in progress"
+            error = f", error {receipt.error}" if receipt.error and receipt.error.strip("0") else ""
+            text = (
+                f"{notification.purpose.capitalize()} #{notification.id} to {notification.person} {outcome} "
+                f"({receipt.state}{error}), receipt from {receipt.provider}"
+            )
+            unit.add_entry(notification.incident, now, "delivery_receipt", text, notification.person or None)
