@@ -143,7 +143,7 @@ def providers(config: Config, clock: Clock, inbox: Inbox | None = None) -> dict[
 
 def _smpp(name: str, settings: SmppSettings, config: Config, clock: Clock, inbox: Inbox | None) -> Provider:
     try:
-        from memoguard.adapters.smpp import SmppProvider
+        from memoguard.adapters.smpp import SmppProvider  # noqa: PLC0415 (only when a link is configured)
     except ImportError as error:  # smpplib is an optional extra
         raise StartupError(
             f"provider {name!r} is an SMPP link, which needs the smpp extra: pip install 'memoguard[smpp]' ({error})"
@@ -164,10 +164,10 @@ class _NoInbox:
         self._name = name
 
     def receipt(self, receipt: Receipt) -> None:
-        raise RuntimeError(f"{self._name}: a delivery receipt arrived with no inbox to take it")
+        raise RuntimeError(f"{self._name}: a delivery receipt ({receipt.message_id}) arrived with no inbox")
 
     def reply(self, message: Inbound) -> None:
-        raise RuntimeError(f"{self._name}: an SMS arrived with no inbox to take it")
+        raise RuntimeError(f"{self._name}: an SMS from {message.sender} arrived with no inbox")
 
 
 def delivery(config: Config) -> Delivery:

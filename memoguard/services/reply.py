@@ -18,6 +18,7 @@ from typing import Any
 
 import phonenumbers
 
+from memoguard.domain.incident import IncidentState
 from memoguard.domain.person import Person
 from memoguard.domain.policy import AckMode
 from memoguard.domain.reply import Command, ReplyVerb, Unparsed, parse_reply
@@ -127,20 +128,22 @@ class Replies:
             holder = unit.code_holder(phone, command.code, now)
             if holder is not None:
                 return holder
-            return _Answer("unknown_code", None, {"code": command.code, "open": self._open(unit, phone)})
-        open_codes = unit.open_codes(phone)
-        if len(open_codes) == 1:
-            _, incident, person = open_codes[0]
-            return incident, person
-        if not open_codes:
+            return _Answer("unknown_code", None, {"code": command.code, "open": self._open(unit, phone)[:5]})
+        # A bare "ok" is about what still waits for an acknowledgement; else about whatever is open.
+        candidates = self._open(unit, phone, waiting=True) or self._open(unit, phone)
+        if len(candidates) == 1:
+            return candidates[0]["id"], candidates[0]["person"]
+        if not candidates:
             return _Answer("none_open", None)
-        return _Answer("ambiguous", None, {"open": self._open(unit, phone)})
+        return _Answer("ambiguous", None, {"open": candidates[:5]})
 
-    def _open(self, unit: Unit, phone: str) -> list[dict[str, Any]]:
+    def _open(self, unit: Unit, phone: str, *, waiting: bool = False) -> list[dict[str, Any]]:
         shown = []
-        for code, incident, _ in unit.open_codes(phone)[:5]:
+        for code, incident, person in unit.open_codes(phone):
             found = unit.incident(incident)
-            shown.append({"code": code, "id": incident, "summary": found.summary if found else ""})
+            if found is None or (waiting and found.state != IncidentState.TRIGGERED):
+                continue
+            shown.append({"code": code, "id": incident, "summary": found.summary, "person": person})
         return shown
 
     def _act(self, incident: str, person: str, verb: Verb, code: int | None) -> _Answer:
@@ -167,7 +170,7 @@ class Replies:
         if not found or not incidents:
             answer = _Answer("unknown_code", None, {"code": command.code})
             with self._store.read() as unit:
-                answer.context["open"] = self._open(unit, phone)
+                answer.context["open"] = self._open(unit, phone)[:5]
             return self._note(phone, owners, quoted, message, now, answer)
         person = found[0][0]
         for incident in incidents:

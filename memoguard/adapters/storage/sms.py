@@ -115,7 +115,7 @@ class SqlSms:
         """How many answers to SMS replies with one of ``reasons`` were written for ``person`` since then."""
         n = notification_t.c
         query = select(func.count()).where(
-            n.purpose == REPLY, n.person == person, n.reason.in_(list(reasons)), n.created_at >= since
+            n.purpose == REPLY, n.person == person, n.reason.in_(list(reasons)), n.created_at > since
         )
         return int(self._c.execute(query).scalar_one())
 
