@@ -10,6 +10,7 @@ import pytest
 from memoguard import bootstrap
 from memoguard.adapters.storage.store import SqlStore
 from memoguard.config.model import Config
+from tests.support.delivery import build  # noqa: F401 (a fixture: the delivery world of several test files)
 
 
 @pytest.fixture

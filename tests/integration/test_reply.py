@@ -2,7 +2,7 @@
 
 Replies come in as an SMS provider hands them over (``Inbound``), whatever the provider; the answers go
 through the outbox and the dispatcher like any message, back through the provider the reply came in by.
-The provider here is the recording fake of test_delivery; the SMPP link itself is tested in test_smpp
+The provider here is the recording fake of tests/support/delivery.py; the SMPP link itself is tested in test_smpp
 and end to end in tests/e2e/test_sms.py.
 """
 
@@ -14,7 +14,7 @@ from memoguard.domain.incident import IncidentState
 from memoguard.services.action import Verb
 from memoguard.services.inbox import Inbound, Receipt
 from memoguard.services.record import REPLY, NotificationStatus
-from tests.integration.test_delivery import CONSOLE_ONLY, Builder, World, build  # noqa: F401 (fixture)
+from tests.support.delivery import CONSOLE_ONLY, Builder, World
 
 ALICE = "+33612345601"  # on call for ops at T0 (primary), reads French
 BOB = "+33612345602"  # ops secondary, reads English
