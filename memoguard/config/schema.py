@@ -148,6 +148,13 @@ class SmppSource(Strict):
     ton: int | None = Field(default=None, ge=0, le=6)
     npi: int | None = Field(default=None, ge=0, le=18)
 
+    @model_validator(mode="after")
+    def _alphanumeric_length(self) -> SmppSource:
+        # GSM carries an alphanumeric sender in 11 characters; networks cut or reject longer ones.
+        if any(c.isalpha() for c in self.address) and len(self.address) > 11:
+            raise ValueError(f"an alphanumeric sender has at most 11 characters, got {self.address!r}")
+        return self
+
 
 def _smpp_source(value: Any) -> Any:
     return {"address": value} if isinstance(value, str) else value
@@ -175,6 +182,12 @@ class SmppProvider(SecretRef):
     tls: bool = False
     tls_ca: str | None = None  # a CA bundle (PEM file) to verify the SMSC's certificate (default: the system's)
     rate: list[RateText] = []
+
+    @model_validator(mode="after")
+    def _tls_ca_needs_tls(self) -> SmppProvider:
+        if self.tls_ca is not None and not self.tls:
+            raise ValueError("tls_ca is set but tls is not: set tls: true to bind over TLS")
+        return self
 
 
 class TwilioProvider(SecretRef):

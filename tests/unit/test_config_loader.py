@@ -58,6 +58,19 @@ EXPECTED: dict[str, list[tuple[str, int, str, str]]] = {
         ),
         (MAIN, 14, "storm.pages", "input should be greater than or equal to 0"),
     ],
+    "smpp_mistakes": [
+        (MAIN, 10, "providers.smsc.port", "input should be less than or equal to 65535"),
+        (MAIN, 11, "providers.smsc.bind", "input should be 'transceiver' or 'separate', got 'duplex'"),
+        (
+            MAIN,
+            11,
+            "providers.smsc.source",
+            "an alphanumeric sender has at most 11 characters, got 'MEMOGUARD-ONCALL'",
+        ),
+        (MAIN, 12, "providers.backup.system_id", "string should have at most 15 characters"),
+        (MAIN, 13, "providers.backup.source.ton", "input should be less than or equal to 6"),
+        (MAIN, 14, "providers.third", "tls_ca is set but tls is not: set tls: true to bind over TLS"),
+    ],
     "delivery_references": [
         (
             DEFAULT,
