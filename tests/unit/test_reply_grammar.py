@@ -8,7 +8,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from memoguard.domain.reply import (
-    BUNDLE_CODES,
     Command,
     ReplyVerb,
     Unparsed,
