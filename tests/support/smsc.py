@@ -11,7 +11,9 @@ cannot do is done by a gate in front of it, a relay on the public port that read
 - stop like a crash: ``stop()`` cuts every connection at once and the port refuses connections
   until ``restart()`` listens on the same port again (with a fresh smpp34 server behind);
 - play a dead peer: ``silence()`` swallows the ESME's enquire_link, so no enquire_link_resp comes;
-- speak TLS, when given a server ``ssl.SSLContext``.
+- speak TLS, when given a server ``ssl.SSLContext``;
+- work around an smpp34 bug: its server takes deliver_sm_resp only on transmitter and transceiver
+  binds, so a receiver bind is passed to it as a transceiver bind (and its answer renamed back).
 
     with Smsc(password="secret") as smsc:
         provider = SmppProvider("smpp-main", settings(smsc), "secret", inbox, clock)
@@ -51,7 +53,8 @@ RMSGQFUL = 0x14
 RINVDSTADR = 0x0B
 RSYSERR = 0x08
 
-_BINDS = {0x00000001: "receiver", 0x00000002: "transmitter", 0x00000009: "transceiver"}
+_RECEIVER, _TRANSMITTER, _TRANSCEIVER = 0x00000001, 0x00000002, 0x00000009
+_BINDS = {_RECEIVER: "receiver", _TRANSMITTER: "transmitter", _TRANSCEIVER: "transceiver"}
 _ENQUIRE_LINK = 0x00000015
 _STATES = {"ENROUTE": 1, "DELIVRD": 2, "EXPIRED": 3, "DELETED": 4, "UNDELIV": 5, "ACCEPTD": 6, "UNKNOWN": 7}
 _STATES["REJECTD"] = 8
@@ -183,6 +186,12 @@ def _c_strings(body: bytes, count: int) -> list[str]:
     return [part.decode("latin-1") for part in body.split(b"\x00", count)[:count]]
 
 
+def _quiet_tls(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    # A client refusing the certificate is what a TLS test expects; anything else is reported as usual.
+    if not isinstance(context.get("exception"), ssl.SSLError):
+        loop.default_exception_handler(context)
+
+
 class Smsc:
     host = "127.0.0.1"
 
@@ -206,6 +215,9 @@ class Smsc:
         self._answers: list[int] = []  # deliver_sm_resp statuses, in order
         self._sessions: dict[str, Any] = {}  # session id -> smpp34.Esme
         self._refusals: deque[int] = deque()
+        self._holding = 0
+        self._held: list[Any] = []  # smpp34.SubmitSmEvent left unanswered
+        self._enquiries = 0
         self._silent = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -230,6 +242,7 @@ class Smsc:
         """Listen on ``port``: a fresh smpp34 server behind the gate. Returns once connections are accepted."""
         if self._loop is None:
             self._loop = asyncio.new_event_loop()
+            self._loop.set_exception_handler(_quiet_tls)
             self._thread = threading.Thread(target=self._loop.run_forever, name="test smsc", daemon=True)
             self._thread.start()
         self._run(self._start())
@@ -257,6 +270,8 @@ class Smsc:
         self._loop = None
 
     async def _start(self) -> None:
+        if self._server is not None:
+            return  # running already
         inner = free_port()
         self._server = smpp34.Server(self.host, inner, system_id="TESTSMSC")
         await self._server.start()
@@ -266,6 +281,10 @@ class Smsc:
         )
 
     async def _stop(self) -> None:
+        with self._changed:
+            held, self._held = self._held, []
+        for event in held:
+            event.reject(RSYSERR)
         gate, self._gate = self._gate, None
         if gate is not None:
             gate.close()
@@ -326,10 +345,28 @@ class Smsc:
 
     # --- what the tests make it do ------------------------------------------------------------------
 
-    def refuse(self, status: int, count: int = 1) -> None:
-        """Answer the next ``count`` submit_sm with ``status`` instead of accepting them."""
+    def refuse(self, status: int, count: int = 1, *, after: int = 0) -> None:
+        """Accept ``after`` more submit_sm, then answer the next ``count`` with ``status``."""
         with self._changed:
-            self._refusals.extend([status] * count)
+            self._refusals.extend([ROK] * after + [status] * count)
+
+    def hold(self, count: int = 1) -> None:
+        """Leave the next ``count`` submit_sm unanswered until ``release``: a slow SMSC."""
+        with self._changed:
+            self._holding += count
+
+    def release(self) -> None:
+        """Accept every held submit_sm now, late."""
+        with self._changed:
+            held, self._held = self._held, []
+        for event in held:
+            self._loop_call(event.accept, "LATE")
+
+    def wait_enquiries(self, count: int, timeout: float | None = None) -> None:
+        """Wait until the ESMEs have sent ``count`` enquire_link (swallowed ones included)."""
+        with self._changed:
+            if not self._changed.wait_for(lambda: self._enquiries >= count, timeout or self.timeout):
+                raise AssertionError(f"expected {count} enquire_link, got {self._enquiries}")
 
     def silence(self, silent: bool = True) -> None:
         """Swallow (or, with False, pass on again) every enquire_link the ESMEs send: a dead peer."""
@@ -480,11 +517,21 @@ class Smsc:
                     self._sessions.pop(event.session_id, None)
                     self._changed.notify_all()
 
+    def _loop_call(self, function: Any, *arguments: Any) -> None:
+        async def call() -> None:
+            function(*arguments)
+
+        self._run(call())
+
     def _submit(self, event: Any) -> None:
         with self._changed:
             number = len(self._submits) + 1
-            status = self._refusals.popleft() if self._refusals else ROK
-            message_id = f"{0x5A000000 + number:08X}" if status == ROK else None
+            held = self._holding > 0
+            if held:
+                self._holding -= 1
+                self._held.append(event)
+            status = self._refusals.popleft() if self._refusals and not held else ROK
+            message_id = f"{0x5A000000 + number:08X}" if status == ROK else None  # hex, as many SMSCs do
             short_message = bytes(event.short_message)
             concat, payload = _udh(short_message) if event.esm_class & 0x40 else (None, short_message)
             self._submits.append(
@@ -508,6 +555,8 @@ class Smsc:
                 )
             )
             self._changed.notify_all()
+        if held:
+            return
         if message_id is None:
             event.reject(status)
         else:
@@ -536,10 +585,15 @@ class Smsc:
                 await writer.drain()
                 return
             up_reader, upstream = await asyncio.open_connection(self.host, inner)
+            receiver = kind == "receiver"
+            if receiver:
+                # smpp34 refuses deliver_sm_resp on a receiver bind (it checks for TX/TRX where RX/TRX is
+                # meant), so it is told transceiver and the ESME is told receiver.
+                first = first[:4] + struct.pack(">L", _TRANSCEIVER) + first[8:]
             upstream.write(first)
             pumps = [
                 asyncio.ensure_future(self._forward(reader, upstream, from_esme=True)),
-                asyncio.ensure_future(self._forward(up_reader, writer, from_esme=False)),
+                asyncio.ensure_future(self._forward(up_reader, writer, from_esme=False, receiver=receiver)),
             ]
             try:
                 await asyncio.wait(pumps, return_when=asyncio.FIRST_COMPLETED)
@@ -556,11 +610,20 @@ class Smsc:
             self._connections.discard(writer)
             self._relays.discard(task)
 
-    async def _forward(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, from_esme: bool) -> None:
+    async def _forward(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, from_esme: bool, receiver: bool = False
+    ) -> None:
         with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
             while True:
                 frame = await _read_pdu(reader)
-                if from_esme and self._silent and struct.unpack(">L", frame[4:8])[0] == _ENQUIRE_LINK:
-                    continue
+                command_id = struct.unpack(">L", frame[4:8])[0]
+                if from_esme and command_id == _ENQUIRE_LINK:
+                    with self._changed:
+                        self._enquiries += 1
+                        self._changed.notify_all()
+                        if self._silent:
+                            continue
+                if receiver and command_id == _TRANSCEIVER | 0x80000000:
+                    frame = frame[:4] + struct.pack(">L", _RECEIVER | 0x80000000) + frame[8:]
                 writer.write(frame)
                 await writer.drain()

@@ -88,13 +88,15 @@ class _Request:
             self.state = _SENT
             return True
 
-    def finish(self, response: Response | None = None, failure: str | None = None) -> None:
+    def finish(self, response: Response | None = None, failure: str | None = None) -> bool:
+        """Hand the outcome to the waiting sender; False when it had given up already."""
         with self.lock:
             if self.state == _ABANDONED:
-                return
+                return False
             self.state = _DONE
             self.response, self.failure = response, failure
         self.done.set()
+        return True
 
 
 @dataclass(frozen=True)
@@ -180,6 +182,9 @@ class Link:
             self._thread = threading.Thread(target=self._run, name=f"smpp {self.label}", daemon=True)
             if self._deliver is not None:
                 self._receiver = threading.Thread(target=self._receive, name=f"smpp {self.label} inbox", daemon=True)
+        if len(self._password) > 8:
+            # SMPP 3.4 gives the password 9 octets with its NUL; smpplib cuts it without a word.
+            log.warning("%s: the password is longer than the 8 characters SMPP 3.4 carries: binds may fail", self.label)
         self._thread.start()
         if self._receiver is not None:
             self._receiver.start()
@@ -280,7 +285,7 @@ class Link:
     def _open(self) -> _Session | None:
         try:
             sock = self._connect()
-        except OSError as error:
+        except Exception as error:  # OSError mostly; a host name IDNA cannot encode raises UnicodeError
             self._down(f"cannot connect to {self._address}: {self._why(error)}")
             return None
         client = _Client(sock, self._timeout)
@@ -321,7 +326,8 @@ class Link:
         raw = self._read_exact(client.sock, 4)
         raw += self._read_exact(client.sock, pdu.command_length(raw) - 4)
         head = pdu.header(raw)
-        if head.command_id not in (pdu.BIND[self._mode] | pdu.RESPONSE, pdu.GENERIC_NACK):
+        answered = head.command_id == pdu.BIND[self._mode] | pdu.RESPONSE
+        if not answered and not (head.command_id == pdu.GENERIC_NACK and head.status != status.ROK):
             raise pdu.PduError(f"expected bind_{self._mode}_resp, got command 0x{head.command_id:08x}")
         if head.status == status.ROK:
             client.state = smpp_consts.STATE_SETTERS[f"bind_{self._mode}_resp"]
@@ -420,7 +426,7 @@ class Link:
     def _read(self, session: _Session, sock: socket.socket) -> str | None:
         try:
             chunk = sock.recv(65536)
-        except (OSError, ssl.SSLError) as error:
+        except OSError as error:
             raise _Lost(f"connection to {self._address} broken: {self._why(error)}") from None
         if not chunk:
             if session.unbind_sent is not None:
@@ -447,12 +453,17 @@ class Link:
         command = head.command_id
         if command == pdu.SUBMIT_SM_RESP or (command == pdu.GENERIC_NACK and head.sequence in session.pending):
             request = session.pending.pop(head.sequence, None)
+            # A generic_nack to a submit_sm is a refusal like any other: its status says why.
+            message_id = pdu.message_id(raw) if command == pdu.SUBMIT_SM_RESP else ""
             if request is None:
                 log.debug("%s: submit_sm_resp #%d for no waiting submit_sm", self.label, head.sequence)
-            else:
-                message_id = pdu.message_id(raw) if command == pdu.SUBMIT_SM_RESP else ""
-                # A generic_nack to a submit_sm is a refusal like any other: its status says why.
-                request.finish(Response(head.status, message_id))
+            elif not request.finish(Response(head.status, message_id)):
+                log.warning(
+                    "%s: submit_sm_resp #%d (%s) came after the sender gave up: the message may go twice",
+                    self.label,
+                    head.sequence,
+                    status.describe(head.status),
+                )
         elif command == pdu.DELIVER_SM:
             self._accept(session, raw, head)
         elif command == pdu.ENQUIRE_LINK:
@@ -490,20 +501,31 @@ class Link:
         with self._lock:
             items = list(self._outgoing)
             self._outgoing.clear()
-        for item in items:
-            if isinstance(item, _Answer):
-                if item.generation == session.generation:  # else the SMSC will deliver it again on the new bind
-                    self._answer(session, "deliver_sm_resp", item.sequence, item.status)
-                continue
-            if not item.take():
-                continue
+        for index, item in enumerate(items):
             try:
-                request = smpp_pdus.make_pdu("submit_sm", client=session.client, **item.fields)
-            except Exception as error:
-                item.finish(failure=f"{self.label}: cannot build the submit_sm: {error}")
-                continue
-            session.pending[request.sequence] = item
-            self._send(session, request)
+                self._put(session, item)
+            except _Lost:
+                with self._lock:  # what was not sent yet is failed with the link, not forgotten
+                    self._outgoing.extendleft(reversed(items[index + 1 :]))
+                raise
+
+    def _put(self, session: _Session, item: _Request | _Answer) -> None:
+        if isinstance(item, _Answer):
+            if item.generation == session.generation:  # else the SMSC delivers it again on the new bind
+                self._answer(session, "deliver_sm_resp", item.sequence, item.status)
+            return
+        if self._closing.is_set():
+            item.finish(failure=f"{self.label}: closing")
+            return
+        if not item.take():
+            return
+        try:
+            request = smpp_pdus.make_pdu("submit_sm", client=session.client, **item.fields)
+        except Exception as error:
+            item.finish(failure=f"{self.label}: cannot build the submit_sm: {error}")
+            return
+        session.pending[request.sequence] = item
+        self._send(session, request)
 
     def _answer(self, session: _Session, command: str, sequence: int, code: int = status.ROK) -> None:
         answer = smpp_pdus.make_pdu(command, client=session.client, status=code)
@@ -532,6 +554,10 @@ class Link:
             if item is None:
                 return
             generation, message = item
+            with self._lock:
+                current = self._bound and generation == self._generation
+            if not current:
+                continue  # its bind is gone, unanswered: the SMSC delivers it again on the next one
             try:
                 code = self._deliver(message)
             except Exception:
@@ -558,7 +584,8 @@ class Link:
             self._problem = problem or f"{self.label}: link down since {self._down_since}: {reason}"
             self._settled = True
             self._changed.notify_all()
-        log.warning("%s: %s; trying again", self.label, problem or reason)
+        if not self._closing.is_set():
+            log.warning("%s; trying again", problem or f"{self.label}: {reason}")
 
     def _refused(self, code: int) -> None:
         problem = f"{self.label}: bind refused by {self._address}: {status.describe(code)}"

@@ -35,7 +35,7 @@ class Reception:
         try:
             parsed = receipt.parse(message)
         except receipt.ReceiptError as error:
-            log.warning("%s: refused a delivery receipt from %s: %s", self._provider, message.source_addr, error)
+            log.warning("%s: refused a delivery receipt from %s: %s", self._provider, _who(message), error)
             return status.RX_P_APPN
         # The receipt's own dates are in the SMSC's time zone, which SMPP does not state: "at" is when it came.
         found = Receipt(self._provider, parsed.message_id, parsed.state, parsed.error, self._clock.now())
@@ -59,7 +59,7 @@ class Reception:
             try:
                 part, body = udh.split(body)
             except udh.HeaderError as error:
-                log.warning("%s: refused an SMS from %s: %s", self._provider, message.source_addr, error)
+                log.warning("%s: refused an SMS from %s: %s", self._provider, _who(message), error)
                 return status.RX_P_APPN
         if part is None:
             part = _segment(message)
@@ -97,3 +97,7 @@ def _segment(message: pdu.DeliverSm) -> udh.Concatenation | None:
     if reference is None or total is None or seq is None or total == 0 or not 1 <= seq <= total:
         return None
     return udh.Concatenation(reference, total, seq)
+
+
+def _who(message: pdu.DeliverSm) -> str:
+    return message.source_addr or "an unnamed sender"

@@ -76,11 +76,6 @@ THROTTLING = frozenset({RTHROTTLED, RMSGQFUL})
 THROTTLE_WAIT = timedelta(seconds=1)
 
 
-def name(status: int) -> str:
-    known = _NAMES.get(status)
-    return known[0] if known is not None else "unknown status"
-
-
 def describe(status: int) -> str:
     """``ESME_RINVPASWD (0x0e, invalid password)``; vendor codes are named by their value alone."""
     known = _NAMES.get(status)
