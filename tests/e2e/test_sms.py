@@ -171,3 +171,39 @@ def test_double_acknowledgement_by_sms(service: Service, smsc: Smsc) -> None:
     assert shown["confirmed_by"] == [who["primary"]]
     texts = [whole_text(m) for m in _to(smsc, who["primary_phone"], 3)]
     assert texts[2].startswith(f"memoguard #{incident} confirm")  # confirmé / confirmed
+
+
+class _Answering(Service):
+    """A service counted as started once it answers /readyz at all (it will say it is not ready)."""
+
+    def _ready(self) -> bool:
+        assert self.process is not None
+        if self.process.poll() is not None:
+            raise AssertionError(f"memoguard serve exited with {self.process.returncode}:\n{self.log.read_text()}")
+        try:
+            return httpx.get(f"{self.url}/readyz", timeout=1).status_code in (200, 503)
+        except httpx.TransportError:
+            return False
+
+
+def test_a_refused_bind_makes_the_service_unready_and_pages_wait(service: Service, smsc: Smsc) -> None:
+    service.stop()
+    (service.config / "secrets" / "smpp.password").write_text("wrong\n", encoding="utf-8")
+    unready = _Answering(service.config)
+    unready.start()
+    try:
+
+        def refused() -> dict[str, Any] | None:
+            answer = httpx.get(f"{unready.url}/readyz", timeout=5)
+            body: dict[str, Any] = answer.json()
+            return body if answer.status_code == 503 and "ESME_RINVPASWD" in str(body) else None
+
+        body = eventually(refused, 15, "/readyz to report the refused bind")
+        [problem] = [p for p in body["problems"] if "smsc" in p]
+        assert "bind refused" in problem and "invalid password" in problem
+        incident = _alarm(unready, "db3")  # alarms are still taken: the page waits in the outbox
+        assert _incident(unready, incident)["notifications"][0]["status"] in ("pending", "sending")
+        assert [s for s in smsc.submits if s.status == 0] == []
+        assert "bind refused" in unready.log.read_text(encoding="utf-8")
+    finally:
+        unready.stop()
