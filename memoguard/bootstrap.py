@@ -205,7 +205,9 @@ def application(config: Config, clock: Clock, *, with_tokens: bool = True) -> Ap
     renderer = TemplateRenderer()
     escalator = Escalator(config.people, renderer, outbound_purposes(config), config.http.public_url)
     actions = Actions(sql, clock, config.people, escalator)
-    replies = Replies(sql, clock, config.people, actions, renderer, config.phone_region)
+    # A receipt may beat the commit of its message's ids by a moment: the service waits that long for it.
+    wait = 2.0 if isinstance(clock, SystemClock) else 0.0
+    replies = Replies(sql, clock, config.people, actions, renderer, config.phone_region, receipt_wait=wait)
     return Application(
         config=config,
         clock=clock,

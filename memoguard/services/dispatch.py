@@ -565,7 +565,8 @@ class Dispatcher:
         providers = self._delivery.providers(n)
         index = min(n.provider_index, max(len(providers) - 1, 0))
         tried_since = n.tried_since or now
-        deadline = None if n.outbound else tried_since + self._delivery.deadline(n.channel)
+        # Events and answers have one provider and nothing to fail over to: they wait for it, however long.
+        deadline = None if n.direct else tried_since + self._delivery.deadline(n.channel)
         within_deadline = deadline is None or now < deadline
         who = call.provider if n.outbound else f"{n.channel} to {n.person} via {provider}"
         if error.retry_after is not None:

@@ -11,8 +11,9 @@ stuck in an auto-reply loop with memoguard cannot run up a bill.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -34,7 +35,18 @@ log = logging.getLogger(__name__)
 
 IDLE_ANSWERS = 3  # answers per number and hour to replies that did nothing
 IDLE_WINDOW = timedelta(hours=1)
-IDLE_KINDS = ("unparsed", "unknown_code", "none_open", "ambiguous", "closed", "refused")
+REDELIVERY = timedelta(minutes=2)  # the same command again within this is the network repeating it
+IDLE_KINDS = (
+    "unparsed",
+    "unknown_code",
+    "none_open",
+    "ambiguous",
+    "closed",
+    "refused",
+    "duplicate",
+    "stop_again",
+    "start_again",
+)
 
 
 @dataclass
@@ -57,13 +69,17 @@ class Replies:
         actions: Actions,
         renderer: Renderer,
         phone_region: str | None = None,
+        receipt_wait: float = 0.0,
     ) -> None:
+        """``receipt_wait``: how many real seconds a receipt for an id not yet recorded is retried (the
+        service gives the dispatcher's commit a moment; tests on a fake clock give none)."""
         self._store = store
         self._clock = clock
         self._people = people
         self._actions = actions
         self._renderer = renderer
         self._region = phone_region
+        self._receipt_wait = receipt_wait
         self._by_phone: dict[str, list[Person]] = {}
         for person in people.values():
             if person.phone:
@@ -72,6 +88,9 @@ class Replies:
     # --- replies
 
     def reply(self, message: Inbound) -> None:
+        # A phone can send control characters (NUL in UCS-2), which PostgreSQL text refuses: a reply that
+        # can never be stored would be redelivered by the SMSC forever.
+        message = replace(message, text="".join(c if c.isprintable() else " " for c in message.text))
         phone = self.normalise(message.sender)
         owners = self._by_phone.get(phone or "", [])
         if phone is None or not owners:
@@ -81,6 +100,9 @@ class Replies:
         now = self._clock.now()
         answer = self._handle(phone, owners, parsed, message, now)
         person = self._people.get(answer.context.get("person", ""), owners[0])
+        if answer.kind == "redelivered":
+            log.info("SMS from %s (%s) came again: taken as a redelivery, not acted on twice", person.name, phone)
+            return
         if answer.incident is None:
             log.info(
                 "SMS from %s (%s) via %s names no incident and none was paged to it",
@@ -89,7 +111,10 @@ class Replies:
                 message.provider,
             )
             return
-        self._answer(person, phone, answer, message.provider, now)
+        try:
+            self._answer(person, phone, answer, message.provider, now)
+        except Exception:  # the reply was acted on: a failure here must not have the SMSC deliver it again
+            log.exception("could not queue the answer to %s's SMS on incident %s", person.name, answer.incident)
 
     def normalise(self, sender: str) -> str | None:
         """The sender as E.164, or None when it is not a phone number (an alphanumeric sender)."""
@@ -116,32 +141,36 @@ class Replies:
         if parsed.bundle:
             return self._bundle(phone, owners, parsed, quoted, message, now)
         with self._store.read() as unit:
-            target = self._target(unit, phone, parsed, now)
+            target = self._target(unit, phone, {p.name for p in owners}, parsed, now)
         if isinstance(target, _Answer):
             return self._note(phone, owners, quoted, message, now, target)
         incident, person = target
+        if self._repeated(incident, phone, quoted, now):
+            return _Answer("redelivered", None)
         self._record(incident, person, phone, quoted, message, now)
         return self._act(incident, person, Verb(parsed.verb.value), parsed.code)
 
-    def _target(self, unit: Unit, phone: str, command: Command, now: datetime) -> tuple[str, str] | _Answer:
+    def _target(
+        self, unit: Unit, phone: str, owners: set[str], command: Command, now: datetime
+    ) -> tuple[str, str] | _Answer:
         if command.code is not None:
             holder = unit.code_holder(phone, command.code, now)
-            if holder is not None:
+            if holder is not None and holder[1] in owners:  # the number may have changed hands since
                 return holder
-            return _Answer("unknown_code", None, {"code": command.code, "open": self._open(unit, phone)[:5]})
+            return _Answer("unknown_code", None, {"code": command.code, "open": self._open(unit, phone, owners)[:5]})
         # A bare "ok" is about what still waits for an acknowledgement; else about whatever is open.
-        candidates = self._open(unit, phone, waiting=True) or self._open(unit, phone)
+        candidates = self._open(unit, phone, owners, waiting=True) or self._open(unit, phone, owners)
         if len(candidates) == 1:
             return candidates[0]["id"], candidates[0]["person"]
         if not candidates:
             return _Answer("none_open", None)
         return _Answer("ambiguous", None, {"open": candidates[:5]})
 
-    def _open(self, unit: Unit, phone: str, *, waiting: bool = False) -> list[dict[str, Any]]:
+    def _open(self, unit: Unit, phone: str, owners: set[str], *, waiting: bool = False) -> list[dict[str, Any]]:
         shown = []
         for code, incident, person in unit.open_codes(phone):
             found = unit.incident(incident)
-            if found is None or (waiting and found.state != IncidentState.TRIGGERED):
+            if person not in owners or found is None or (waiting and found.state != IncidentState.TRIGGERED):
                 continue
             shown.append({"code": code, "id": incident, "summary": found.summary, "person": person})
         return shown
@@ -170,16 +199,19 @@ class Replies:
         if not found or not incidents:
             answer = _Answer("unknown_code", None, {"code": command.code})
             with self._store.read() as unit:
-                answer.context["open"] = self._open(unit, phone)[:5]
+                answer.context["open"] = self._open(unit, phone, {p.name for p in owners})[:5]
             return self._note(phone, owners, quoted, message, now, answer)
         person = found[0][0]
+        if self._repeated(incidents[0], phone, quoted, now):
+            return _Answer("redelivered", None)
         for incident in incidents:
             self._record(incident, person, phone, quoted, message, now)
         results = self._actions.act_on_bundle(command.code, Verb(command.verb.value), person, "SMS")
         done = sum(1 for r in results.values() if isinstance(r, Outcome) and r.changed)
+        already = sum(1 for r in results.values() if isinstance(r, Outcome) and not r.changed)
         closed = sum(1 for r in results.values() if isinstance(r, Refused) and r.closed)
         context = {"person": person, "verb": command.verb.value, "code": command.code, "count": len(results)}
-        context.update(done=done, closed=closed, other=len(results) - done - closed)
+        context.update(done=done, already=already, closed=closed, other=len(results) - done - already - closed)
         return _Answer("bundle", incidents[0], context)
 
     def _note(
@@ -213,6 +245,17 @@ class Replies:
         text = f"SMS reply from {person} ({phone}) via {message.provider}: {quoted!r}{meaning}"
         with self._store.write() as unit:
             unit.add_entry(incident, now, "sms_reply", text, person)
+
+    def _repeated(self, incident: str, phone: str, quoted: str, now: datetime) -> bool:
+        """The same command from the same number on this incident a moment ago: the SMSC delivering it
+        again (its acknowledgement was lost), which must not escalate twice."""
+        tail = f"({phone}) via "
+        with self._store.read() as unit:
+            entries = unit.timeline(incident)
+        return any(
+            e.kind == "sms_reply" and e.at > now - REDELIVERY and tail in e.text and e.text.endswith(f": {quoted!r}")
+            for e in entries
+        )
 
     def _resolver(self, incident: str) -> str | None:
         with self._store.read() as unit:
@@ -248,20 +291,26 @@ class Replies:
     # --- delivery receipts
 
     def receipt(self, receipt: Receipt) -> None:
+        # A fast SMSC can report a part before the dispatcher has committed the ids the send returned.
+        deadline = time.monotonic() + self._receipt_wait
+        while not self._apply(receipt):
+            if time.monotonic() >= deadline:
+                log.info(
+                    "receipt from %s for unknown message %s (%s)", receipt.provider, receipt.message_id, receipt.state
+                )
+                return
+            time.sleep(0.05)
+
+    def _apply(self, receipt: Receipt) -> bool:
+        """Record ``receipt``; False when no sent message has its id (yet)."""
         now = self._clock.now()
         with self._store.write() as unit:
             found = unit.message_notification(receipt.provider, receipt.message_id)
             notification = unit.notification(found) if found is not None else None
             if notification is None:
-                log.info(
-                    "delivery receipt from %s for unknown message %s (%s)",
-                    receipt.provider,
-                    receipt.message_id,
-                    receipt.state,
-                )
-                return
-            if notification.receipt == receipt.state:
-                return  # the other parts of a long message say the same
+                return False
+            if notification.receipt is not None and _rank(receipt.state) <= _rank(notification.receipt):
+                return True  # another part said as much or worse: a long message is as delivered as its worst part
             unit.notification_receipt(notification.id, receipt.state, receipt.at or now)
             if receipt.state == DELIVERED:
                 outcome = "delivered"
@@ -275,3 +324,11 @@ class Replies:
                 f"({receipt.state}{error}), receipt from {receipt.provider}"
             )
             unit.add_entry(notification.incident, now, "delivery_receipt", text, notification.person or None)
+        return True
+
+
+def _rank(state: str) -> int:
+    """Receipt states by how much they say: a failure beats a delivery, which beats "in progress"."""
+    if state in FAILED_STATES:
+        return 2
+    return 1 if state == DELIVERED else 0

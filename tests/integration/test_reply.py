@@ -166,7 +166,7 @@ def test_unparseable_replies_are_recorded_and_answered_a_few_times_an_hour(build
     assert [e.text.split(": ", 1)[1] for e in replies] == [f"'who is this {n}': not understood" for n in range(5)]
     sent = answers(w, incident)
     assert [reason for _, reason, _ in sent] == ["unparsed"] * 3
-    assert sent[0][2].startswith("memoguard : « who is this 0 » non compris.")
+    assert sent[0][2].startswith('memoguard : "who is this 0" non compris.')  # plain quotes keep it GSM-7
     assert len(w.timeline(incident, "sms_reply_unanswered")) == 2
 
     w.clock.advance(timedelta(hours=1))
@@ -285,3 +285,67 @@ def test_a_delivery_receipt_lands_on_the_notification_and_the_timeline(build: Bu
     assert w.timeline(incident, "delivery_receipt")[-1].text == (
         f"Page #{row.id} to alice NOT delivered (UNDELIV, error 001), receipt from console"
     )
+
+
+def test_a_receipt_never_takes_back_a_worse_state(build: Builder) -> None:
+    w = build(CONSOLE_ONLY)
+    [incident] = paged(w, "db-1")
+    row = w.row(incident)
+    for state in ("ENROUTE", "UNDELIV", "DELIVRD", "ENROUTE"):  # the parts of a long message, in any order
+        w.app.replies.receipt(Receipt("console", f"console-{row.id}", state))
+    assert w.row(incident).receipt == "UNDELIV"
+    assert [e.text.split(" (")[1] for e in w.timeline(incident, "delivery_receipt")] == [
+        "ENROUTE), receipt from console",
+        "UNDELIV), receipt from console",
+    ]
+
+
+# --- the network repeating itself, odd input ----------------------------------------------------------
+
+
+def test_the_same_command_delivered_again_is_not_acted_on_twice(build: Builder) -> None:
+    w = build(CONSOLE_ONLY)
+    [incident] = paged(w, "db-1")
+    sms(w, ALICE, "1e")
+    sms(w, ALICE, "1e")  # the SMSC did not get our acknowledgement and sends it again
+    assert w.incident(incident).step == 1
+    assert len(w.timeline(incident, "sms_reply")) == 1
+    assert len(w.timeline(incident, "escalate_requested")) == 1
+    assert [r for _, r, _ in answers(w, incident)] == ["done"]
+
+    w.clock.advance(timedelta(minutes=3))
+    sms(w, ALICE, "1e")  # minutes later it is a new request
+    assert len(w.timeline(incident, "escalate_requested")) == 2
+
+
+def test_control_characters_are_blanked_and_the_reply_still_understood(build: Builder) -> None:
+    w = build(CONSOLE_ONLY)
+    [incident] = paged(w, "db-1")
+    sms(w, ALICE, "1a\x00")
+    assert w.incident(incident).state == IncidentState.ACKNOWLEDGED
+    sms(w, ALICE, "\x00\x07hi")
+    assert w.timeline(incident, "sms_reply")[-1].text.endswith("'hi': not understood")
+
+
+def test_a_bundle_answered_twice_says_already_done(build: Builder) -> None:
+    w = build(CONSOLE_ONLY)
+    incidents = paged(w, *(f"db-{n}" for n in range(6)))
+    sms(w, ALICE, "100a")
+    w.clock.advance(timedelta(minutes=3))
+    sms(w, ALICE, "100a")
+    [_, (_, _, text)] = answers(w, incidents[2])
+    assert text == "memoguard : 0 incident(s) sur 4 acquitté(s) (code 100), 4 déjà fait(s)."
+
+
+def test_a_code_stays_with_its_incident_72_hours_after_it_is_resolved(build: Builder) -> None:
+    w = build(CONSOLE_ONLY)
+    [first] = paged(w, "db-1", policy="sticky")
+    sms(w, ALICE, "1a")
+    w.clock.advance(timedelta(hours=73))  # its last page is long past, but it is still open
+    w.app.actions.act(first, Verb.RESOLVE, "root", "cli")
+    [second] = paged(w, "db-2")
+    [page] = [m for _, m in w.providers["console"].sent if m.incident == second]
+    assert page.text.endswith("Répondez 2a pour acquitter.")
+    sms(w, ALICE, "1r")  # late, about the first one
+    assert w.incident(second).state == IncidentState.TRIGGERED
+    assert answers(w, first)[-1][1] == "closed"

@@ -25,7 +25,7 @@ from memoguard.adapters.storage.table import (
     ReplyCodeTable,
 )
 from memoguard.domain.incident import IncidentState
-from memoguard.domain.reply import next_code
+from memoguard.domain.reply import CODE_REUSE, next_code
 from memoguard.services.record import REPLY, NotificationStatus
 
 code_t = ReplyCodeTable.__table__  # type: ignore[attr-defined]
@@ -148,7 +148,9 @@ class SqlSms:
 
 
 def _held(now: datetime) -> Any:
-    """A code still held: its incident is open, or its last page was less than the reuse time ago."""
+    """A code still held: its last page was less than the reuse time ago, or its incident is open or was
+    resolved less than the reuse time ago (a late "1r" must not reach the next incident given code 1)."""
     c = code_t.c
-    still_open = select(incident_t.c.id).where(incident_t.c.id == c.incident_id, incident_t.c.state.in_(_OPEN))
-    return or_(c.expires_at > now, still_open.exists())
+    i = incident_t.c
+    recent = or_(i.state.in_(_OPEN), i.resolved_at > now - CODE_REUSE)
+    return or_(c.expires_at > now, select(i.id).where(i.id == c.incident_id, recent).exists())
