@@ -157,8 +157,8 @@ def _smpp(name: str, settings: SmppSettings, config: Config, clock: Clock, inbox
 
 
 class _NoInbox:
-    """Where an SMS provider built without the service (a CLI command) would put what it receives:
-    such a provider never starts its link, so nothing ever arrives here."""
+    """What an SMS provider built without an inbox (``providers(config, clock)`` from a tool or a script)
+    hands what it receives to: refusing it, so the SMSC keeps it and delivers it again later."""
 
     def __init__(self, name: str) -> None:
         self._name = name
