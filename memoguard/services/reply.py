@@ -225,7 +225,7 @@ class Replies:
             return answer
         _, incident, person = latest
         answer.incident = incident
-        answer.context.setdefault("person", person if person in self._people else owners[0].name)
+        answer.context.setdefault("person", person if person in {o.name for o in owners} else owners[0].name)
         self._record(incident, answer.context["person"], phone, quoted, message, now, answer.kind)
         return answer
 
