@@ -33,7 +33,7 @@ from memoguard.services.clock import Clock
 from memoguard.services.delivery import Delivery
 from memoguard.services.dispatch import Dispatcher
 from memoguard.services.escalator import Escalator
-from memoguard.services.inbox import Inbound, Inbox, Receipt
+from memoguard.services.inbox import Inbox
 from memoguard.services.ingest import Ingest
 from memoguard.services.override import Overrides
 from memoguard.services.provider import Provider
@@ -98,7 +98,7 @@ def store(config: Config) -> SqlStore:
     return SqlStore(db)
 
 
-def providers(config: Config, clock: Clock, inbox: Inbox | None = None) -> dict[str, Provider]:
+def providers(config: Config, clock: Clock, inbox: Inbox) -> dict[str, Provider]:
     """Every configured provider this release can drive. Twilio and SMTP join in their own issues; until
     then a channel that names one fails over past it ("provider not configured"). ``inbox`` takes what
     SMS providers receive (replies, delivery receipts). Nothing connects here: links open on ``start``."""
@@ -141,7 +141,7 @@ def providers(config: Config, clock: Clock, inbox: Inbox | None = None) -> dict[
     return built
 
 
-def _smpp(name: str, settings: SmppSettings, config: Config, clock: Clock, inbox: Inbox | None) -> Provider:
+def _smpp(name: str, settings: SmppSettings, config: Config, clock: Clock, inbox: Inbox) -> Provider:
     try:
         from memoguard.adapters.smpp import SmppProvider  # noqa: PLC0415 (only when a link is configured)
     except ImportError as error:  # smpplib is an optional extra
@@ -153,21 +153,7 @@ def _smpp(name: str, settings: SmppSettings, config: Config, clock: Clock, inbox
         password = read_secret(
             f"provider {name!r}", "password", settings.password_file, settings.password_env, config.directory
         )
-    return SmppProvider(name, settings, password, inbox or _NoInbox(name), clock)
-
-
-class _NoInbox:
-    """What an SMS provider built without an inbox (``providers(config, clock)`` from a tool or a script)
-    hands what it receives to: refusing it, so the SMSC keeps it and delivers it again later."""
-
-    def __init__(self, name: str) -> None:
-        self._name = name
-
-    def receipt(self, receipt: Receipt) -> None:
-        raise RuntimeError(f"{self._name}: a delivery receipt ({receipt.message_id}) arrived with no inbox")
-
-    def reply(self, message: Inbound) -> None:
-        raise RuntimeError(f"{self._name}: an SMS from {message.sender} arrived with no inbox")
+    return SmppProvider(name, settings, password, inbox, clock)
 
 
 def delivery(config: Config) -> Delivery:

@@ -334,7 +334,7 @@ class Dispatcher:
         self._outcome(call, row, self._attempt(lambda: provider.send(self._message(row, call.references.get(row.id)))))
 
     def _send_bundle(self, call: _Call, provider: Provider) -> None:
-        members = self._still_wanted(call.rows, call.reservation)
+        members = self._still_wanted(call.rows, call.reservation, call.provider)
         if not members:
             self._release(call)
             return
@@ -436,9 +436,7 @@ class Dispatcher:
             return _unexpected(error)
         return result if result is None else str(result)
 
-    def _still_wanted(
-        self, rows: Sequence[Notification], reservation: int | None, provider: str = ""
-    ) -> list[Notification]:
+    def _still_wanted(self, rows: Sequence[Notification], reservation: int | None, provider: str) -> list[Notification]:
         """Just before sending: the claim is still ours (not cancelled by a resolve) and, for a page, the
         incident still waits for an acknowledgement. A page queued behind a rate limit, a retry or a slow
         batch must not wake someone after the incident was acknowledged or resolved. The call's rate
