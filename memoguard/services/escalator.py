@@ -61,7 +61,7 @@ class Escalator:
         self._public_url = public_url.rstrip("/") if public_url else None
 
     def apply(self, unit: Unit, incident: Incident, event: Event, now: datetime) -> tuple[Incident, list[Effect]]:
-        live = with_stored_overrides(unit, incident)
+        live = with_stored_overrides(unit, incident, now)
         decided, effects = decide(live, event, now)
         decided = replace(decided, rosters=incident.rosters)
         for effect in effects:
@@ -182,9 +182,10 @@ def event_document(
     }
 
 
-def with_stored_overrides(unit: Unit, incident: Incident) -> Incident:
-    """The incident with today's database overrides laid over its roster copies."""
-    stored = unit.overrides()
+def with_stored_overrides(unit: Unit, incident: Incident, now: datetime) -> Incident:
+    """The incident with the database overrides still running or to come laid over its roster copies
+    (past ones cannot change a decision made now, and they pile up with the years)."""
+    stored = unit.overrides(ending_after=now)
     if not stored:
         return incident
     merged = apply_overrides({r.name: r for r in incident.rosters}, stored)

@@ -40,6 +40,11 @@ class OpenIncidentExists(Exception):
 
 
 class Unit(Protocol):
+    def savepoint(self) -> AbstractContextManager[None]:
+        """A nested transaction: an exception inside rolls back only what was written inside, then
+        propagates; the unit's transaction goes on."""
+        ...
+
     # --- alarms and incidents
     def add_alarm(self, alarm: Alarm, received_at: datetime, incident: str | None, outcome: str) -> int: ...
 
@@ -253,7 +258,9 @@ class Unit(Protocol):
 
     def remove_override(self, override: int) -> StoredOverride | None: ...
 
-    def overrides(self, roster: str | None = None) -> list[StoredOverride]: ...
+    def overrides(self, roster: str | None = None, ending_after: datetime | None = None) -> list[StoredOverride]:
+        """Stored overrides by start; with ``ending_after``, only those that end after that instant."""
+        ...
 
 
 class Store(Protocol):

@@ -17,11 +17,12 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, Row, delete, func, insert, select, text, update
+from sqlalchemy import Engine, Row, bindparam, delete, func, insert, select, text, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from memoguard.adapters.storage import snapshot
+from memoguard.adapters.storage.database import SQLITE_BUSY_TIMEOUT_MS
 from memoguard.adapters.storage.outbox import SqlOutbox
 from memoguard.adapters.storage.sms import SqlSms
 from memoguard.adapters.storage.table import (
@@ -56,6 +57,23 @@ timeline_t = TimelineTable.__table__  # type: ignore[attr-defined]
 timer_t = TimerTable.__table__  # type: ignore[attr-defined]
 override_t = OverrideTable.__table__  # type: ignore[attr-defined]
 
+# Statements of the alarm path, built once: building a statement and its cache key costs about as much as
+# running it on SQLite (profile of bench/ingest.py), and these run for every alarm.
+_ADD_ALARM = insert(alarm_t).returning(alarm_t.c.id)
+_OPEN_INCIDENT = select(incident_t.c.id).where(
+    incident_t.c.source == bindparam("source"),
+    incident_t.c.dedup_key == bindparam("dedup_key"),
+    incident_t.c.state != IncidentState.RESOLVED.value,
+)
+_OPEN_INCIDENT_LOCKED = _OPEN_INCIDENT.with_for_update()
+_INCIDENT = select(incident_t).where(incident_t.c.id == bindparam("id"))
+_INCIDENT_LOCKED = _INCIDENT.with_for_update()
+_ADD_ENTRY = insert(timeline_t)
+_ADD_TIMER = insert(timer_t)
+_SAVE_INCIDENT = update(incident_t).where(incident_t.c.id == bindparam("key"))
+_OVERRIDES = select(override_t).order_by(override_t.c.start_at, override_t.c.id)
+_OVERRIDES_ENDING_AFTER = _OVERRIDES.where(override_t.c.end_at > bindparam("ending_after"))
+
 
 def _names(values: Sequence[str] | frozenset[str]) -> str:
     return json.dumps(sorted(values) if isinstance(values, frozenset) else list(values))
@@ -69,43 +87,39 @@ class SqlUnit(SqlOutbox, SqlSms):
         self._snapshots = snapshots
         self._postgres = connection.dialect.name == "postgresql"
         self._writing = writing
+        self._overrides: dict[tuple[str | None, datetime | None], list[StoredOverride]] = {}
         self.woke = False
 
     def ping(self) -> None:
         self._c.execute(text("SELECT 1"))
 
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        with self._c.begin_nested():
+            yield
+
     # --- alarms and incidents
 
     def add_alarm(self, alarm: Alarm, received_at: datetime, incident: str | None, outcome: str) -> int:
-        row = self._c.execute(
-            insert(alarm_t)
-            .values(
-                source=alarm.source,
-                dedup_key=alarm.dedup_key,
-                status=alarm.status.value,
-                severity=alarm.severity,
-                summary=alarm.summary,
-                details=alarm.details,
-                labels=json.dumps(dict(alarm.labels), sort_keys=True),
-                outcome=outcome,
-                received_at=received_at,
-                incident_id=None if incident is None else int(incident),
-            )
-            .returning(alarm_t.c.id)
-        )
-        return int(row.scalar_one())
+        values = {
+            "source": alarm.source,
+            "dedup_key": alarm.dedup_key,
+            "status": alarm.status.value,
+            "severity": alarm.severity,
+            "summary": alarm.summary,
+            "details": alarm.details,
+            "labels": json.dumps(dict(alarm.labels), sort_keys=True),
+            "outcome": outcome,
+            "received_at": received_at,
+            "incident_id": None if incident is None else int(incident),
+        }
+        return int(self._c.execute(_ADD_ALARM, values).scalar_one())
 
     def open_incident_for(self, source: str, dedup_key: str) -> str | None:
-        query = select(incident_t.c.id).where(
-            incident_t.c.source == source,
-            incident_t.c.dedup_key == dedup_key,
-            incident_t.c.state != IncidentState.RESOLVED.value,
-        )
-        if self._postgres and self._writing:
-            # Waits for a concurrent resolve to commit, then re-checks the state: a just-resolved incident
-            # is not joined (READ COMMITTED re-evaluates the WHERE clause on the locked row).
-            query = query.with_for_update()
-        found = self._c.execute(query).scalar_one_or_none()
+        # Locked on PostgreSQL: waits for a concurrent resolve to commit, then re-checks the state, so a
+        # just-resolved incident is not joined (READ COMMITTED re-evaluates the WHERE clause on the locked row).
+        query = _OPEN_INCIDENT_LOCKED if self._postgres and self._writing else _OPEN_INCIDENT
+        found = self._c.execute(query, {"source": source, "dedup_key": dedup_key}).scalar_one_or_none()
         return None if found is None else str(found)
 
     def create_incident(self, draft: NewIncident) -> str:
@@ -156,10 +170,8 @@ class SqlUnit(SqlOutbox, SqlSms):
         key = self._incident_id(incident_id)
         if key is None:
             return None
-        query = select(incident_t).where(incident_t.c.id == key)
-        if self._postgres and self._writing:
-            query = query.with_for_update()
-        row = self._c.execute(query).one_or_none()
+        query = _INCIDENT_LOCKED if self._postgres and self._writing else _INCIDENT
+        row = self._c.execute(query, {"id": key}).one_or_none()
         return None if row is None else self._to_incident(row)
 
     def _to_incident(self, row: Row[Any]) -> Incident:
@@ -215,24 +227,22 @@ class SqlUnit(SqlOutbox, SqlSms):
 
     def save_incident(self, incident: Incident, at: datetime) -> None:
         resolved = incident.state == IncidentState.RESOLVED
-        self._c.execute(
-            update(incident_t)
-            .where(incident_t.c.id == int(incident.id))
-            .values(
-                state=incident.state.value,
-                version=incident.version,
-                cycle=incident.cycle,
-                step=incident.step,
-                crisis=incident.crisis,
-                paged=_names(incident.paged),
-                stage_paged=_names(incident.stage_paged),
-                undeliverable=_names(incident.undeliverable),
-                acked_by=_names(incident.acked_by),
-                confirmed_by=_names(incident.confirmed_by),
-                updated_at=at,
-                resolved_at=at if resolved else None,
-            )
-        )
+        values = {
+            "key": int(incident.id),
+            "state": incident.state.value,
+            "version": incident.version,
+            "cycle": incident.cycle,
+            "step": incident.step,
+            "crisis": incident.crisis,
+            "paged": _names(incident.paged),
+            "stage_paged": _names(incident.stage_paged),
+            "undeliverable": _names(incident.undeliverable),
+            "acked_by": _names(incident.acked_by),
+            "confirmed_by": _names(incident.confirmed_by),
+            "updated_at": at,
+            "resolved_at": at if resolved else None,
+        }
+        self._c.execute(_SAVE_INCIDENT, values)
 
     def incidents(self, states: Sequence[IncidentState], limit: int) -> list[IncidentRow]:
         query = select(incident_t).order_by(incident_t.c.id.desc()).limit(limit)
@@ -245,9 +255,8 @@ class SqlUnit(SqlOutbox, SqlSms):
     # --- timeline
 
     def add_entry(self, incident: str, at: datetime, kind: str, text: str, person: str | None) -> None:
-        self._c.execute(
-            insert(timeline_t).values(incident_id=int(incident), at=at, kind=kind, text=text, person=person)
-        )
+        values = {"incident_id": int(incident), "at": at, "kind": kind, "text": text, "person": person}
+        self._c.execute(_ADD_ENTRY, values)
 
     def timeline(self, incident: str) -> list[TimelineEntry]:
         key = self._incident_id(incident)
@@ -262,9 +271,8 @@ class SqlUnit(SqlOutbox, SqlSms):
     # --- timers
 
     def add_timer(self, incident: str, kind: TimerKind, due_at: datetime, version: int) -> None:
-        self._c.execute(
-            insert(timer_t).values(incident_id=int(incident), kind=kind.value, due_at=due_at, version=version)
-        )
+        values = {"incident_id": int(incident), "kind": kind.value, "due_at": due_at, "version": version}
+        self._c.execute(_ADD_TIMER, values)
         self.woke = True
 
     def cancel_timers(self, incident: str) -> None:
@@ -308,6 +316,7 @@ class SqlUnit(SqlOutbox, SqlSms):
             .values(roster=roster, who=who, start_at=start, end_at=end, level=level, note=note, created_at=at)
             .returning(override_t.c.id)
         )
+        self._overrides.clear()
         return int(row.scalar_one())
 
     def remove_override(self, override: int) -> StoredOverride | None:
@@ -316,13 +325,21 @@ class SqlUnit(SqlOutbox, SqlSms):
         row = self._c.execute(
             delete(override_t).where(override_t.c.id == override).returning(*override_t.c)
         ).one_or_none()
+        self._overrides.clear()
         return None if row is None else _to_override(row)
 
-    def overrides(self, roster: str | None = None) -> list[StoredOverride]:
-        query = select(override_t).order_by(override_t.c.start_at, override_t.c.id)
-        if roster is not None:
-            query = query.where(override_t.c.roster == roster)
-        return [_to_override(r) for r in self._c.execute(query)]
+    def overrides(self, roster: str | None = None, ending_after: datetime | None = None) -> list[StoredOverride]:
+        # Kept for the rest of the transaction (which sees no other writer's change): a group of alarms
+        # decides many incidents in one unit and would otherwise read the same rows for each.
+        key = (roster, ending_after)
+        found = self._overrides.get(key)
+        if found is None:
+            query = _OVERRIDES if ending_after is None else _OVERRIDES_ENDING_AFTER
+            if roster is not None:
+                query = query.where(override_t.c.roster == roster)
+            rows = self._c.execute(query, {} if ending_after is None else {"ending_after": ending_after})
+            found = self._overrides[key] = [_to_override(r) for r in rows]
+        return list(found)
 
 
 def _to_override(r: Row[Any]) -> StoredOverride:
@@ -363,6 +380,10 @@ class _SnapshotCache:
         return decoded
 
 
+class WriterBusy(RuntimeError):
+    """Another thread held SQLite's write lock longer than the busy timeout."""
+
+
 class SqlStore:
     """``memoguard.services.store.Store`` on one SQLAlchemy engine."""
 
@@ -370,6 +391,10 @@ class SqlStore:
         self.engine = engine
         self._snapshots = _SnapshotCache()
         self._subscribers: list[Callable[[], None]] = []
+        # SQLite has one writer. Threads of this process queue here, in turn, rather than on SQLite's busy
+        # handler, which polls with sleeps of up to 100 ms: under concurrent writes that sleeping, not the
+        # work, set the pace. Other processes (the CLI) still meet busy_timeout.
+        self._sqlite_writer = threading.RLock() if not self.postgres else None
 
     @property
     def postgres(self) -> bool:
@@ -377,7 +402,7 @@ class SqlStore:
 
     @contextmanager
     def write(self) -> Iterator[SqlUnit]:
-        with self.engine.connect() as connection, connection.begin():
+        with self._writer(), self.engine.connect() as connection, connection.begin():
             unit = SqlUnit(connection, self._snapshots, writing=True)
             yield unit
             if unit.woke and self.postgres:
@@ -385,6 +410,18 @@ class SqlStore:
                 connection.execute(text(f"NOTIFY {WAKEUP_CHANNEL}"))
         if unit.woke:
             self._wake()
+
+    @contextmanager
+    def _writer(self) -> Iterator[None]:
+        if self._sqlite_writer is None:
+            yield
+            return
+        if not self._sqlite_writer.acquire(timeout=SQLITE_BUSY_TIMEOUT_MS / 1000):
+            raise WriterBusy(f"the SQLite write lock was held by another thread for {SQLITE_BUSY_TIMEOUT_MS // 1000}s")
+        try:
+            yield
+        finally:
+            self._sqlite_writer.release()
 
     @contextmanager
     def read(self) -> Iterator[SqlUnit]:
