@@ -70,6 +70,12 @@ class Ingest:
             raise request.error
         return request.receipts
 
+    @property
+    def waiting(self) -> int:
+        """Requests queued for the next group commit."""
+        with self._queue_lock:
+            return len(self._queued)
+
     def _take(self) -> list[_Request]:
         group: list[_Request] = []
         size = 0
