@@ -44,6 +44,7 @@ PRIORITY = {"page": 0, "status": 1, REPLY: 1, "ticket": 2, "webhook": 2}
 DISPATCH_LOCK = 0x6D656D6F  # "memo": the PostgreSQL advisory lock key of dispatch planning
 
 _PENDING = NotificationStatus.PENDING.value
+_ADD_NOTIFICATION = insert(notification_t).returning(notification_t.c.id)  # built once: see store.py
 _SENDING = NotificationStatus.SENDING.value
 _SUBMITTED = NotificationStatus.SUBMITTED.value
 _UNSENT = (_PENDING, _SENDING, _SUBMITTED)
@@ -57,29 +58,26 @@ class SqlOutbox:
     # --- notifications
 
     def add_notification(self, draft: NotificationDraft) -> int:
-        row = self._c.execute(
-            insert(notification_t)
-            .values(
-                incident_id=int(draft.incident),
-                person=draft.person,
-                channels=json.dumps(list(draft.channels)),
-                channel_index=0,
-                provider_index=0,
-                purpose=draft.purpose,
-                priority=PRIORITY.get(draft.purpose, 9),
-                step=draft.step,
-                cycle=draft.cycle,
-                reason=draft.reason,
-                subject=draft.subject,
-                text=draft.text,
-                payload=draft.payload,
-                status=_PENDING,
-                attempts=0,
-                created_at=draft.created_at,
-                not_before=draft.created_at,
-            )
-            .returning(notification_t.c.id)
-        )
+        values = {
+            "incident_id": int(draft.incident),
+            "person": draft.person,
+            "channels": json.dumps(list(draft.channels)),
+            "channel_index": 0,
+            "provider_index": 0,
+            "purpose": draft.purpose,
+            "priority": PRIORITY.get(draft.purpose, 9),
+            "step": draft.step,
+            "cycle": draft.cycle,
+            "reason": draft.reason,
+            "subject": draft.subject,
+            "text": draft.text,
+            "payload": draft.payload,
+            "status": _PENDING,
+            "attempts": 0,
+            "created_at": draft.created_at,
+            "not_before": draft.created_at,
+        }
+        row = self._c.execute(_ADD_NOTIFICATION, values)
         self.woke = True
         return int(row.scalar_one())
 

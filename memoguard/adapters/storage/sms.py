@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, or_, select, text, update
+from sqlalchemy import bindparam, delete, func, insert, literal, or_, select, text, union_all, update
 from sqlalchemy.engine import Connection
 
 from memoguard.adapters.storage.table import (
@@ -25,7 +25,7 @@ from memoguard.adapters.storage.table import (
     ReplyCodeTable,
 )
 from memoguard.domain.incident import IncidentState
-from memoguard.domain.reply import CODE_REUSE, next_code
+from memoguard.domain.reply import CODE_REUSE, INCIDENT_CODES, OVERFLOW_CODES_START
 from memoguard.services.record import REPLY, NotificationStatus
 
 code_t = ReplyCodeTable.__table__  # type: ignore[attr-defined]
@@ -36,6 +36,23 @@ message_t = ProviderMessageTable.__table__  # type: ignore[attr-defined]
 
 CODE_LOCK = 0x736D73  # "sms": the first key of the per-number PostgreSQL advisory lock
 _OPEN = [s.value for s in IncidentState if s != IncidentState.RESOLVED]
+
+
+def _free_code() -> Any:
+    """The smallest code the number does not hold, by ``memoguard.domain.reply.next_code``'s rule, in
+    one statement: it is 1, the first overflow code, or one above a held code. Reading every held code
+    instead made each page cost as much as the number's open incidents (a storm paging one person)."""
+    c = code_t.c
+    held_now = _held(bindparam("now"), bindparam("since"))
+    held = select(c.code).where(c.phone == bindparam("phone"), held_now).cte("held")
+    candidate = union_all(
+        select(literal(INCIDENT_CODES[0]).label("x")),
+        select(literal(OVERFLOW_CODES_START).label("x")),
+        select((held.c.code + 1).label("x")),
+    ).subquery()
+    x = candidate.c.x
+    in_range = or_(x <= INCIDENT_CODES[-1], x >= OVERFLOW_CODES_START)
+    return select(func.min(x)).where(in_range, x.not_in(select(held.c.code)))
 
 
 class SqlSms:
@@ -57,7 +74,7 @@ class SqlSms:
         if mine is not None:
             self._c.execute(update(code_t).where(c.id == mine.id).values(expires_at=expires_at, person=person))
             return int(mine.code)
-        code = next_code({int(r.code) for r in self._c.execute(select(c.code).where(c.phone == phone, _held(now)))})
+        code = int(self._c.execute(_FREE_CODE, {"phone": phone, "now": now, "since": now - CODE_REUSE}).scalar_one())
         self._c.execute(
             insert(code_t).values(
                 phone=phone, code=code, incident_id=int(incident), person=person, created_at=now, expires_at=expires_at
@@ -70,7 +87,7 @@ class SqlSms:
         c = code_t.c
         row = self._c.execute(
             select(c.incident_id, c.person)
-            .where(c.phone == phone, c.code == code, _held(now))
+            .where(c.phone == phone, c.code == code, _held(now, now - CODE_REUSE))
             .order_by(c.id.desc())
             .limit(1)
         ).first()
@@ -147,10 +164,14 @@ class SqlSms:
         )
 
 
-def _held(now: datetime) -> Any:
-    """A code still held: its last page was less than the reuse time ago, or its incident is open or was
-    resolved less than the reuse time ago (a late "1r" must not reach the next incident given code 1)."""
+def _held(now: Any, since: Any) -> Any:
+    """A code still held: its last page was less than the reuse time ago (``since`` is now minus that
+    time), or its incident is open or was resolved since then (a late "1r" must not reach the next
+    incident given code 1). Values or bound parameters."""
     c = code_t.c
     i = incident_t.c
-    recent = or_(i.state.in_(_OPEN), i.resolved_at > now - CODE_REUSE)
+    recent = or_(i.state.in_(_OPEN), i.resolved_at > since)
     return or_(c.expires_at > now, select(i.id).where(i.id == c.incident_id, recent).exists())
+
+
+_FREE_CODE = _free_code()

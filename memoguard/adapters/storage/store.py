@@ -68,8 +68,10 @@ _OPEN_INCIDENT = select(incident_t.c.id).where(
 _OPEN_INCIDENT_LOCKED = _OPEN_INCIDENT.with_for_update()
 _INCIDENT = select(incident_t).where(incident_t.c.id == bindparam("id"))
 _INCIDENT_LOCKED = _INCIDENT.with_for_update()
+_CREATE_INCIDENT = insert(incident_t).returning(incident_t.c.id)
 _ADD_ENTRY = insert(timeline_t)
 _ADD_TIMER = insert(timer_t)
+_CANCEL_TIMERS = delete(timer_t).where(timer_t.c.incident_id == bindparam("incident"))
 _SAVE_INCIDENT = update(incident_t).where(incident_t.c.id == bindparam("key"))
 _OVERRIDES = select(override_t).order_by(override_t.c.start_at, override_t.c.id)
 _OVERRIDES_ENDING_AFTER = _OVERRIDES.where(override_t.c.end_at > bindparam("ending_after"))
@@ -124,35 +126,31 @@ class SqlUnit(SqlOutbox, SqlSms):
 
     def create_incident(self, draft: NewIncident) -> str:
         empty = json.dumps([])
+        values = {
+            "source": draft.source,
+            "dedup_key": draft.dedup_key,
+            "summary": draft.summary,
+            "severity": draft.severity,
+            "policy": draft.policy.name,
+            "snapshot": snapshot.dump(draft.policy, draft.rosters),
+            "resolve_by_source": draft.resolve_by_source,
+            "state": IncidentState.TRIGGERED.value,
+            "version": 0,
+            "cycle": 0,
+            "step": -1,
+            "crisis": False,
+            "paged": empty,
+            "stage_paged": empty,
+            "undeliverable": empty,
+            "acked_by": empty,
+            "confirmed_by": empty,
+            "opened_at": draft.opened_at,
+            "updated_at": draft.opened_at,
+            "resolved_at": None,
+        }
         savepoint = self._c.begin_nested()
         try:
-            row = self._c.execute(
-                insert(incident_t)
-                .values(
-                    source=draft.source,
-                    dedup_key=draft.dedup_key,
-                    summary=draft.summary,
-                    severity=draft.severity,
-                    policy=draft.policy.name,
-                    snapshot=snapshot.dump(draft.policy, draft.rosters),
-                    resolve_by_source=draft.resolve_by_source,
-                    state=IncidentState.TRIGGERED.value,
-                    version=0,
-                    cycle=0,
-                    step=-1,
-                    crisis=False,
-                    paged=empty,
-                    stage_paged=empty,
-                    undeliverable=empty,
-                    acked_by=empty,
-                    confirmed_by=empty,
-                    opened_at=draft.opened_at,
-                    updated_at=draft.opened_at,
-                    resolved_at=None,
-                )
-                .returning(incident_t.c.id)
-            )
-            created = str(row.scalar_one())
+            created = str(self._c.execute(_CREATE_INCIDENT, values).scalar_one())
         except IntegrityError:
             savepoint.rollback()
             raise OpenIncidentExists(f"{draft.source}/{draft.dedup_key}") from None
@@ -277,7 +275,7 @@ class SqlUnit(SqlOutbox, SqlSms):
 
     def cancel_timers(self, incident: str) -> None:
         if not self._postgres:
-            self._c.execute(delete(timer_t).where(timer_t.c.incident_id == int(incident)))
+            self._c.execute(_CANCEL_TIMERS, {"incident": int(incident)})
             return
         # Rows locked by a timer batch are already claimed (and fenced by version): skipping them avoids a
         # deadlock between that batch (timer rows, then incidents) and this decision (incident, then timers).
