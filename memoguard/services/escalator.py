@@ -185,7 +185,7 @@ def event_document(
 def with_stored_overrides(unit: Unit, incident: Incident, now: datetime) -> Incident:
     """The incident with the database overrides still running or to come laid over its roster copies
     (past ones cannot change a decision made now, and they pile up with the years)."""
-    stored = unit.overrides(ending_after=now)
+    stored = [o for roster in incident.rosters for o in unit.overrides(roster.name, ending_after=now)]
     if not stored:
         return incident
     merged = apply_overrides({r.name: r for r in incident.rosters}, stored)

@@ -30,6 +30,7 @@ REPO = Path(__file__).resolve().parents[2]
 PARIS = ZoneInfo("Europe/Paris")
 T0 = datetime(2026, 11, 17, 10, 0, tzinfo=UTC)
 MINUTE = timedelta(minutes=1)
+HOUR = timedelta(hours=1)
 
 
 class Boom(Exception):
@@ -516,3 +517,18 @@ def test_overrides_are_added_listed_and_removed(store: SqlStore) -> None:
         assert unit.remove_override(christmas) is None
     with store.read() as unit:
         assert [o.id for o in unit.overrides()] == [earlier, elsewhere]
+
+
+def test_overrides_for_a_decision_are_one_rosters_not_ended_and_see_this_transactions_changes(store: SqlStore) -> None:
+    start = datetime(2026, 12, 24, 18, 0, tzinfo=PARIS)
+    with store.write() as unit:
+        ended = unit.add_override("ops", "dave", start - timedelta(days=7), start, "secondary", "", T0)
+        running = unit.add_override("ops", "carol", start - HOUR, start + timedelta(days=2), "primary", "", T0)
+        unit.add_override("dba", "bob", start, start + timedelta(days=2), "primary", "", T0)
+    with store.write() as unit:
+        assert [o.id for o in unit.overrides("ops", ending_after=start)] == [running]
+        assert [o.id for o in unit.overrides("ops", ending_after=start - HOUR)] == [ended, running]
+        later = unit.add_override("ops", "alice", start + HOUR, start + 2 * HOUR, "primary", "", T0)
+        assert [o.id for o in unit.overrides("ops", ending_after=start)] == [running, later]
+        unit.remove_override(running)
+        assert [o.id for o in unit.overrides("ops", ending_after=start)] == [later]

@@ -74,7 +74,9 @@ _ADD_TIMER = insert(timer_t)
 _CANCEL_TIMERS = delete(timer_t).where(timer_t.c.incident_id == bindparam("incident"))
 _SAVE_INCIDENT = update(incident_t).where(incident_t.c.id == bindparam("key"))
 _OVERRIDES = select(override_t).order_by(override_t.c.start_at, override_t.c.id)
-_OVERRIDES_ENDING_AFTER = _OVERRIDES.where(override_t.c.end_at > bindparam("ending_after"))
+_ROSTER_OVERRIDES_ENDING_AFTER = _OVERRIDES.where(
+    override_t.c.roster == bindparam("roster"), override_t.c.end_at > bindparam("ending_after")
+)
 
 
 def _names(values: Sequence[str] | frozenset[str]) -> str:
@@ -332,10 +334,15 @@ class SqlUnit(SqlOutbox, SqlSms):
         key = (roster, ending_after)
         found = self._overrides.get(key)
         if found is None:
-            query = _OVERRIDES if ending_after is None else _OVERRIDES_ENDING_AFTER
-            if roster is not None:
-                query = query.where(override_t.c.roster == roster)
-            rows = self._c.execute(query, {} if ending_after is None else {"ending_after": ending_after})
+            if roster is not None and ending_after is not None:  # decisions: one statement, indexed
+                rows = self._c.execute(_ROSTER_OVERRIDES_ENDING_AFTER, {"roster": roster, "ending_after": ending_after})
+            else:
+                query = _OVERRIDES
+                if roster is not None:
+                    query = query.where(override_t.c.roster == roster)
+                if ending_after is not None:
+                    query = query.where(override_t.c.end_at > ending_after)
+                rows = self._c.execute(query)
             found = self._overrides[key] = [_to_override(r) for r in rows]
         return list(found)
 

@@ -188,6 +188,8 @@ class BundleTable(SQLModel, table=True):
 
 class OverrideTable(SQLModel, table=True):
     __tablename__ = "override"
+    # Decisions read the overrides of one roster that have not ended (from revision 0004).
+    __table_args__ = (Index("ix_override_roster_end", "roster", "end_at"),)
 
     id: int | None = Field(default=None, primary_key=True)
     roster: str = Field(max_length=200, index=True)
