@@ -183,9 +183,10 @@ def event_document(
 
 
 def with_stored_overrides(unit: Unit, incident: Incident, now: datetime) -> Incident:
-    """The incident with the database overrides still running or to come laid over its roster copies
-    (past ones cannot change a decision made now, and they pile up with the years)."""
-    stored = [o for roster in incident.rosters for o in unit.overrides(roster.name, ending_after=now)]
+    """The incident with the database overrides in force now laid over its roster copies. A decision
+    asks its rosters about ``now`` only (``domain.paging``), so the others cannot change it, and reading
+    them all made every decision cost as much as the overrides stored over the years."""
+    stored = [o for roster in incident.rosters for o in unit.overrides(roster.name, covering=now)]
     if not stored:
         return incident
     merged = apply_overrides({r.name: r for r in incident.rosters}, stored)

@@ -258,8 +258,8 @@ class Unit(Protocol):
 
     def remove_override(self, override: int) -> StoredOverride | None: ...
 
-    def overrides(self, roster: str | None = None, ending_after: datetime | None = None) -> list[StoredOverride]:
-        """Stored overrides by start; with ``ending_after``, only those that end after that instant."""
+    def overrides(self, roster: str | None = None, covering: datetime | None = None) -> list[StoredOverride]:
+        """Stored overrides by start; with ``covering``, only those in force at that instant."""
         ...
 
 

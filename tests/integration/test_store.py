@@ -519,16 +519,17 @@ def test_overrides_are_added_listed_and_removed(store: SqlStore) -> None:
         assert [o.id for o in unit.overrides()] == [earlier, elsewhere]
 
 
-def test_overrides_for_a_decision_are_one_rosters_not_ended_and_see_this_transactions_changes(store: SqlStore) -> None:
+def test_overrides_for_a_decision_are_one_rosters_in_force_and_see_this_transactions_changes(store: SqlStore) -> None:
     start = datetime(2026, 12, 24, 18, 0, tzinfo=PARIS)
     with store.write() as unit:
         ended = unit.add_override("ops", "dave", start - timedelta(days=7), start, "secondary", "", T0)
         running = unit.add_override("ops", "carol", start - HOUR, start + timedelta(days=2), "primary", "", T0)
+        unit.add_override("ops", "bob", start + HOUR, start + 2 * HOUR, "primary", "", T0)  # not yet
         unit.add_override("dba", "bob", start, start + timedelta(days=2), "primary", "", T0)
     with store.write() as unit:
-        assert [o.id for o in unit.overrides("ops", ending_after=start)] == [running]
-        assert [o.id for o in unit.overrides("ops", ending_after=start - HOUR)] == [ended, running]
-        later = unit.add_override("ops", "alice", start + HOUR, start + 2 * HOUR, "primary", "", T0)
-        assert [o.id for o in unit.overrides("ops", ending_after=start)] == [running, later]
+        assert [o.id for o in unit.overrides("ops", covering=start)] == [running]
+        assert [o.id for o in unit.overrides("ops", covering=start - MINUTE)] == [ended, running]
+        now = unit.add_override("ops", "alice", start, start + HOUR, "primary", "", T0)
+        assert [o.id for o in unit.overrides("ops", covering=start)] == [running, now]
         unit.remove_override(running)
-        assert [o.id for o in unit.overrides("ops", ending_after=start)] == [later]
+        assert [o.id for o in unit.overrides("ops", covering=start)] == [now]

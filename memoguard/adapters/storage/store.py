@@ -74,8 +74,10 @@ _ADD_TIMER = insert(timer_t)
 _CANCEL_TIMERS = delete(timer_t).where(timer_t.c.incident_id == bindparam("incident"))
 _SAVE_INCIDENT = update(incident_t).where(incident_t.c.id == bindparam("key"))
 _OVERRIDES = select(override_t).order_by(override_t.c.start_at, override_t.c.id)
-_ROSTER_OVERRIDES_ENDING_AFTER = _OVERRIDES.where(
-    override_t.c.roster == bindparam("roster"), override_t.c.end_at > bindparam("ending_after")
+_ROSTER_OVERRIDES_COVERING = _OVERRIDES.where(
+    override_t.c.roster == bindparam("roster"),
+    override_t.c.end_at > bindparam("at"),
+    override_t.c.start_at <= bindparam("at"),
 )
 
 
@@ -328,20 +330,20 @@ class SqlUnit(SqlOutbox, SqlSms):
         self._overrides.clear()
         return None if row is None else _to_override(row)
 
-    def overrides(self, roster: str | None = None, ending_after: datetime | None = None) -> list[StoredOverride]:
+    def overrides(self, roster: str | None = None, covering: datetime | None = None) -> list[StoredOverride]:
         # Kept for the rest of the transaction (which sees no other writer's change): a group of alarms
         # decides many incidents in one unit and would otherwise read the same rows for each.
-        key = (roster, ending_after)
+        key = (roster, covering)
         found = self._overrides.get(key)
         if found is None:
-            if roster is not None and ending_after is not None:  # decisions: one statement, indexed
-                rows = self._c.execute(_ROSTER_OVERRIDES_ENDING_AFTER, {"roster": roster, "ending_after": ending_after})
+            if roster is not None and covering is not None:  # decisions: one statement, indexed
+                rows = self._c.execute(_ROSTER_OVERRIDES_COVERING, {"roster": roster, "at": covering})
             else:
                 query = _OVERRIDES
                 if roster is not None:
                     query = query.where(override_t.c.roster == roster)
-                if ending_after is not None:
-                    query = query.where(override_t.c.end_at > ending_after)
+                if covering is not None:
+                    query = query.where(override_t.c.end_at > covering, override_t.c.start_at <= covering)
                 rows = self._c.execute(query)
             found = self._overrides[key] = [_to_override(r) for r in rows]
         return list(found)

@@ -188,7 +188,7 @@ class BundleTable(SQLModel, table=True):
 
 class OverrideTable(SQLModel, table=True):
     __tablename__ = "override"
-    # Decisions read the overrides of one roster that have not ended (from revision 0004).
+    # Decisions read the overrides of one roster in force now: not ended, then started (revision 0004).
     __table_args__ = (Index("ix_override_roster_end", "roster", "end_at"),)
 
     id: int | None = Field(default=None, primary_key=True)

@@ -1,5 +1,5 @@
-"""Overrides by roster and end: a decision reads only the overrides of its incident's rosters that have
-not ended, so their number over the years does not slow paging down.
+"""Overrides by roster and end: a decision reads only the overrides of its incident's rosters in force
+at that moment (not ended, then started), so their number over the years does not slow paging down.
 
 Revision ID: 0004
 Revises: 0003
