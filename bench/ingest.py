@@ -27,10 +27,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sqlalchemy import create_engine, text  # noqa: E402
+from sqlalchemy import create_engine, text
 
-from bench.common import ROOT, arguments, distribution, finish, header, scratch  # noqa: E402
-from tests.e2e.service import Service, e2e_config  # noqa: E402
+from bench.common import ROOT, arguments, distribution, finish, header, scratch
+from tests.e2e.service import Service, e2e_config
 
 POLICY = "name: fast\nsteps:\n  - {notify: ['roster:ops'], channels: [sms], ack_within: 1h}\n"
 TOKEN = "scripts-e2e"

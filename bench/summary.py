@@ -1,0 +1,167 @@
+"""The table of the latest saved figures against the targets of DESIGN.md §11 (the README shows it).
+
+.venv/bin/python -m bench --table
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from bench.common import RESULTS
+
+Figures = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Row:
+    target: str
+    script: str
+    figure: Callable[[Figures], str]
+    met: Callable[[Figures], bool] | None  # None: no numeric target
+
+
+def _load(name: str) -> Figures | None:
+    path = RESULTS / f"{name}.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
+def _get(figures: Figures, key: str) -> Any:
+    value = figures.get(key)
+    if value is None:
+        raise KeyError(key)
+    return value
+
+
+def _n(value: float) -> str:
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:,.1f}"
+
+
+ROWS = [
+    Row(
+        "ingest, one alarm per request, 10 clients: ≥ 5,000 alarms/s",
+        "ingest",
+        lambda f: (
+            f"{_n(_get(f, 'ten_clients_alarms_per_s'))}/s (1 client "
+            f"{_n(_get(f, 'one_client_alarms_per_s'))}/s, "
+            f"100 clients {_n(_get(f, 'hundred_clients_alarms_per_s'))}/s); "
+            f"2xx p50 {_get(f, 'ten_clients_2xx_p50_ms')} ms, p99 {_get(f, 'ten_clients_2xx_p99_ms')} ms; "
+            f"lost {_get(f, 'lost')}"
+        ),
+        lambda f: _get(f, "ten_clients_alarms_per_s") >= 5000 and _get(f, "lost") == 0,
+    ),
+    Row(
+        "ingest, Alertmanager payloads of 100: ≥ 50,000 alarms/s",
+        "ingest",
+        lambda f: (
+            f"{_n(_get(f, 'batched_ten_clients_alarms_per_s'))}/s; 2xx p99 "
+            f"{_get(f, 'batched_ten_clients_2xx_p99_ms')} ms"
+        ),
+        lambda f: _get(f, "batched_ten_clients_alarms_per_s") >= 50000,
+    ),
+    Row(
+        "alarm 2xx → page handed to the provider at 50/s: p99 ≤ 100 ms",
+        "latency",
+        lambda f: (
+            f"p50 {_get(f, 'from_2xx_p50_ms')} ms, p99 {_get(f, 'from_2xx_p99_ms')} ms, "
+            f"max {_get(f, 'from_2xx_max_ms')} ms; missing {_get(f, 'pages_missing')}"
+        ),
+        lambda f: _get(f, "from_2xx_p99_ms") <= 100 and _get(f, "pages_missing") == 0,
+    ),
+    Row(
+        "timer lateness, 10,000 open incidents: p99 ≤ 100 ms",
+        "timer",
+        lambda f: (
+            f"p50 {_get(f, 'committed_late_p50_ms')} ms, p99 {_get(f, 'committed_late_p99_ms')} ms, "
+            f"max {_get(f, 'committed_late_max_ms')} ms ({_get(f, 'fired')} timers, missed {_get(f, 'missed')})"
+        ),
+        lambda f: _get(f, "committed_late_p99_ms") <= 100 and _get(f, "missed") == 0,
+    ),
+    Row(
+        "restart: 10,000 overdue timers fired within 2 s of start-up",
+        "restart",
+        lambda f: (
+            f"{_get(f, 'inprocess_start_s')} s from Engine.start(); `memoguard serve`: "
+            f"{_get(f, 'serve_fired_s')} s from exec"
+        ),
+        lambda f: _get(f, "inprocess_start_s") <= 2,
+    ),
+    Row(
+        "memory: ≤ 150 MB RSS with 10,000 open incidents",
+        "memory",
+        lambda f: (
+            f"{_get(f, 'rss_with_incidents_mb')} MB (idle {_get(f, 'rss_idle_mb')} MB, "
+            f"peak {_get(f, 'peak_rss_mb')} MB)"
+        ),
+        lambda f: _get(f, "rss_with_incidents_mb") <= 150,
+    ),
+    Row(
+        "storm: 10,000 alarms in a minute, 500 keys, one source",
+        "storm",
+        lambda f: (
+            f"{_get(f, 'incidents_created')} incidents, {_get(f, 'alarms_stored')} alarms stored of "
+            f"{_get(f, 'alarms_accepted')} accepted, "
+            f"at most {_get(f, 'max_messages_to_one_person')} messages per person "
+            f"(bound {_get(f, 'storm_bound')}), peak RSS {_get(f, 'serve_peak_rss_mb')} MB"
+        ),
+        lambda f: _get(f, "bounded_by_storm_control") and _get(f, "alarms_stored") == _get(f, "alarms_accepted"),
+    ),
+    Row(
+        "roster look-ups: not linear in the roster's history",
+        "roster",
+        lambda f: (
+            f"{_n(_get(f, 'domain_lookups_per_s'))}/s in the domain, {_n(_get(f, 'paging_lookups_per_s'))}/s "
+            f"as a decision reads them; 10,000 past overrides: ×{_get(f, 'paging_slowdown_0_to_10000_year10')} slower"
+        ),
+        lambda f: _get(f, "domain_slowdown_0_to_10000_year10") < 2 and _get(f, "paging_slowdown_0_to_10000_year10") < 2,
+    ),
+    Row(
+        "dispatcher: ≥ 98 % of the provider's rate, 0 throttling errors, 0 lost",
+        "dispatch",
+        lambda f: (
+            f"{_get(f, 'share_of_rate_percent')} % of {_get(f, 'configured_rate_per_s')}/s, "
+            f"{f.get('throttling_errors')} throttling errors, {f.get('lost')} lost"
+        ),
+        lambda f: _get(f, "share_of_rate_percent") >= 98 and f.get("throttling_errors") == 0 and f.get("lost") == 0,
+    ),
+    Row(
+        "SMPP (no target of its own): alarm 2xx → submit_sm at 50/s",
+        "smpp",
+        lambda f: (
+            f"p50 {_get(f, 'latency_p50_ms')} ms, p99 {_get(f, 'latency_p99_ms')} ms; provider alone "
+            f"{_n(_get(f, 'provider_short_pages_per_s'))} pages/s"
+        ),
+        None,
+    ),
+]
+
+
+def _cell(row: Row, figures: Figures | None) -> str:
+    if figures is None:
+        return "not run"
+    try:
+        text = row.figure(figures)
+        verdict = "" if row.met is None else (" ✔" if row.met(figures) else " ✘")
+    except KeyError as missing:
+        return f"(no {missing.args[0]} in the results)"
+    return text + verdict
+
+
+def table() -> str:
+    lines = [
+        "| target (DESIGN.md §11) | SQLite | PostgreSQL | script |",
+        "|---|---|---|---|",
+    ]
+    machines = set()
+    for row in ROWS:
+        sqlite, postgres = _load(row.script), _load(f"{row.script}-postgresql")
+        for figures in (sqlite, postgres):
+            if figures is not None:
+                machines.add(str(figures.get("machine")))
+        pg = "—" if row.script == "roster" else _cell(row, postgres)
+        lines.append(f"| {row.target} | {_cell(row, sqlite)} | {pg} | `bench/{row.script}.py` |")
+    lines.append("")
+    lines.append("✔ target met, ✘ missed. Machine: " + "; ".join(sorted(machines)))
+    return "\n".join(lines)
