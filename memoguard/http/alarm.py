@@ -6,21 +6,19 @@ checked before the body is even read, so a request with a wrong token stores not
 
 from __future__ import annotations
 
-from typing import Annotated, Any, TypeVar
+from typing import Any, TypeVar
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ValidationError
 
 from memoguard.http.auth import authenticate
 from memoguard.http.payload import AlertmanagerPayload, GenericAlarm
 from memoguard.http.state import application
-from memoguard.services.application import Application
 from memoguard.services.record import Receipt
 
 router = APIRouter(prefix="/api/v1", tags=["alarms"])
 
-App = Annotated[Application, Depends(application)]
 Model = TypeVar("Model", bound=BaseModel)
 
 
@@ -68,7 +66,8 @@ async def _parse(request: Request, model: type[Model]) -> Model:
 
 
 @router.post("/alarms", summary="Post one alarm (generic JSON)", openapi_extra=_body_schema(GenericAlarm))
-async def post_alarm(request: Request, app: App) -> dict[str, Any]:
+async def post_alarm(request: Request) -> dict[str, Any]:
+    app = application(request)  # not a dependency: resolving one costs a tenth of a request (bench/ingest.py)
     source = authenticate(request, app.tokens)
     kind = app.config.sources[source].kind
     if kind != "generic":
@@ -84,7 +83,8 @@ async def post_alarm(request: Request, app: App) -> dict[str, Any]:
     summary="Prometheus Alertmanager webhook (payload version 4)",
     openapi_extra=_body_schema(AlertmanagerPayload),
 )
-async def post_alertmanager(request: Request, app: App) -> dict[str, Any]:
+async def post_alertmanager(request: Request) -> dict[str, Any]:
+    app = application(request)
     source = authenticate(request, app.tokens)
     kind = app.config.sources[source].kind
     if kind != "alertmanager":
