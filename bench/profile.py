@@ -1,0 +1,95 @@
+"""Where an ingested alarm's time goes, without HTTP: the CPU cost of the ingest path per alarm, and a
+cProfile of it, for an alarm that opens an incident and for one that attaches to an open incident.
+
+Alarms go through ``Ingest.receive`` in groups of 10, as the group commit writes them under 10 concurrent
+clients, on a fresh SQLite file (or ``--database``), with the configuration of bench/ingest.py.
+
+    .venv/bin/python bench/profile.py [--database URL]
+
+Saves the figures to bench/results/profile.json and the profiles to bench/results/profile-<path>.txt.
+"""
+
+from __future__ import annotations
+
+import cProfile
+import io
+import pstats
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.common import RESULTS, arguments, finish, header, scratch
+from bench.ingest import configure
+from memoguard import bootstrap
+from memoguard.services.application import Application
+from memoguard.services.record import Alarm, AlarmStatus
+
+GROUP = 10
+ALARMS = 1000
+
+
+def _alarms(prefix: str, keys: int) -> list[Alarm]:
+    status = AlarmStatus.FIRING
+    return [Alarm("scripts", f"{prefix}-{i % keys}", status, "warning", f"alarm {i}") for i in range(ALARMS)]
+
+
+def _measure(app: Application, alarms: list[Alarm], name: str) -> dict[str, Any]:
+    profiler = cProfile.Profile()
+    cpu = time.thread_time()
+    wall = time.perf_counter()
+    profiler.enable()
+    for start in range(0, len(alarms), GROUP):
+        app.ingest.receive(alarms[start : start + GROUP])
+    profiler.disable()
+    wall = time.perf_counter() - wall
+    cpu = time.thread_time() - cpu
+    text = io.StringIO()
+    stats = pstats.Stats(profiler, stream=text)
+    stats.sort_stats("cumulative").print_stats(45)
+    (RESULTS / f"profile-{name}.txt").write_text(text.getvalue(), encoding="utf-8")
+    return {
+        f"{name}_alarms": len(alarms),
+        # cProfile slows Python code down; the unprofiled figures come from a second run below.
+        f"{name}_profiled_cpu_us_per_alarm": round(1e6 * cpu / len(alarms)),
+        f"{name}_profiled_wall_us_per_alarm": round(1e6 * wall / len(alarms)),
+    }
+
+
+def _plain(app: Application, alarms: list[Alarm], name: str) -> dict[str, Any]:
+    cpu = time.thread_time()
+    wall = time.perf_counter()
+    for start in range(0, len(alarms), GROUP):
+        app.ingest.receive(alarms[start : start + GROUP])
+    return {
+        f"{name}_cpu_us_per_alarm": round(1e6 * (time.thread_time() - cpu) / len(alarms)),
+        f"{name}_wall_us_per_alarm": round(1e6 * (time.perf_counter() - wall) / len(alarms)),
+    }
+
+
+def run(database: str | None) -> dict[str, Any]:
+    result = header("profile", database=database)
+    with scratch() as work:
+        config = configure(work, database or f"sqlite:///{work / 'bench.db'}")
+        app = bootstrap.application(bootstrap.load(config), bootstrap.clock())
+        try:
+            result |= _plain(app, _alarms("open", ALARMS), "open")
+            result |= _measure(app, _alarms("open-profiled", ALARMS), "open")
+            app.ingest.receive(_alarms("attach", 100)[:100])  # 100 open incidents to attach to
+            result |= _plain(app, _alarms("attach", 100), "attach")
+            result |= _measure(app, _alarms("attach", 100), "attach")
+        finally:
+            app.store.close()
+    result["profiles"] = "bench/results/profile-open.txt, bench/results/profile-attach.txt"
+    return result
+
+
+def main() -> None:
+    args = arguments(__doc__, "profile").parse_args()
+    finish(run(args.database), args.out)
+
+
+if __name__ == "__main__":
+    main()
