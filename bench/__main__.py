@@ -4,6 +4,7 @@
     .venv/bin/python -m bench --postgresql URL      # also on PostgreSQL (an empty database; it is written to)
     .venv/bin/python -m bench --only ingest,latency # some of them
     .venv/bin/python -m bench --table               # only print the table of the saved figures
+    .venv/bin/python -m bench --table --readme      # and write it into README.md between its markers
 
 Figures are saved under bench/results/ (``<name>.json``, ``<name>-postgresql.json``). The table is the one
 the README's Performance section shows.
@@ -36,11 +37,27 @@ SCRIPTS = [
 ]
 
 
+START, END = "<!-- bench:table -->", "<!-- /bench:table -->"
+
+
+def write_readme(text: str) -> None:
+    """Replace what lies between the README's table markers."""
+    readme = ROOT / "README.md"
+    content = readme.read_text(encoding="utf-8")
+    if START not in content or END not in content:
+        raise SystemExit(f"README.md has no {START} … {END} markers")
+    head, rest = content.split(START, 1)
+    tail = rest.split(END, 1)[1]
+    readme.write_text(f"{head}{START}\n{text}\n{END}{tail}", encoding="utf-8")
+    print("README.md table updated")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--postgresql", metavar="URL", help="also run the database benchmarks on this database")
     parser.add_argument("--only", help="comma-separated script names (default: all)")
     parser.add_argument("--table", action="store_true", help="print the table of the saved figures and stop")
+    parser.add_argument("--readme", action="store_true", help="also write the table into README.md")
     args = parser.parse_args()
     failed: list[str] = []
     if not args.table:
@@ -64,6 +81,8 @@ def main() -> None:
         if failed:
             print(f"failed: {', '.join(failed)}", file=sys.stderr)
     print(table())
+    if args.readme:
+        write_readme(table())
     if failed:
         sys.exit(1)
 
