@@ -83,10 +83,11 @@ ROWS = [
         "restart: 10,000 overdue timers fired within 2 s of start-up",
         "restart",
         lambda f: (
-            f"{_get(f, 'inprocess_start_s')} s from Engine.start(); `memoguard serve`: "
-            f"{_get(f, 'serve_fired_s')} s from exec"
+            f"{_get(f, 'inprocess_start_to_all_fired_s')} s from Engine.start() "
+            f"({_n(_get(f, 'inprocess_fired_per_s'))} timers/s); `memoguard serve`: "
+            f"{_get(f, 'serve_start_to_all_fired_s')} s; left overdue {_get(f, 'inprocess_left_overdue')}"
         ),
-        lambda f: _get(f, "inprocess_start_s") <= 2,
+        lambda f: _get(f, "inprocess_start_to_all_fired_s") <= 2,
     ),
     Row(
         "memory: ≤ 150 MB RSS with 10,000 open incidents",
