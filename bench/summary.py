@@ -93,10 +93,9 @@ ROWS = [
         "memory: ≤ 150 MB RSS with 10,000 open incidents",
         "memory",
         lambda f: (
-            f"{_get(f, 'rss_with_incidents_mb')} MB (idle {_get(f, 'rss_idle_mb')} MB, "
-            f"peak {_get(f, 'peak_rss_mb')} MB)"
+            f"{_get(f, 'settled_rss_mb')} MB (idle {_get(f, 'idle_rss_mb')} MB, peak {_get(f, 'peak_rss_mb')} MB)"
         ),
-        lambda f: _get(f, "rss_with_incidents_mb") <= 150,
+        lambda f: _get(f, "settled_rss_mb") <= 150,
     ),
     Row(
         "storm: 10,000 alarms in a minute, 500 keys, one source",
