@@ -32,6 +32,7 @@ from memoguard.adapters.storage.table import (
     TimelineTable,
     TimerTable,
 )
+from memoguard.adapters.storage.turn import Turns
 from memoguard.domain.event import TimerKind
 from memoguard.domain.incident import Incident, IncidentState
 from memoguard.domain.policy import Policy
@@ -399,7 +400,7 @@ class SqlStore:
         # SQLite has one writer. Threads of this process queue here, in turn, rather than on SQLite's busy
         # handler, which polls with sleeps of up to 100 ms: under concurrent writes that sleeping, not the
         # work, set the pace. Other processes (the CLI) still meet busy_timeout.
-        self._sqlite_writer = threading.RLock() if not self.postgres else None
+        self._sqlite_writer = Turns() if not self.postgres else None
 
     @property
     def postgres(self) -> bool:
