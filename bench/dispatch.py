@@ -16,7 +16,6 @@ throttling errors, zero lost.
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import shutil
 import sys
@@ -29,6 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.common import finish  # noqa: E402
 from memoguard import bootstrap  # noqa: E402
 from memoguard.engine.runtime import Engine  # noqa: E402
 from memoguard.services.record import Alarm, AlarmStatus, NotificationDraft  # noqa: E402
@@ -113,11 +113,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "dispatch.json")
     args = parser.parse_args()
     result = run(args.rate, args.pages, args.database)
-    for key, value in result.items():
-        print(f"{key:>24}: {value}")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    print(f"saved to {args.out.relative_to(ROOT) if args.out.is_relative_to(ROOT) else args.out}")
+    finish(result, args.out)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,6 @@ Prints the figures and saves them to bench/results/smpp.json.
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import re
 import shutil
@@ -34,6 +33,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.common import finish, percentile  # noqa: E402
 from memoguard import bootstrap  # noqa: E402
 from memoguard.adapters.smpp import SmppProvider  # noqa: E402
 from memoguard.config.schema import SmppProvider as SmppSettings  # noqa: E402
@@ -112,11 +112,6 @@ def configure(work: Path, database: str, port: int) -> Path:
     (config / "secrets" / "smpp.password").write_text(PASSWORD + "\n", encoding="utf-8")
     (config / "escalation_policies" / "fast.yaml").write_text(POLICY, encoding="utf-8")
     return config
-
-
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
 def latency(smsc: StampedSmsc, config: Path, rate: int, seconds: float) -> dict[str, object]:
@@ -205,11 +200,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "smpp.json")
     args = parser.parse_args()
     result = run(args.pages, args.rate, args.seconds, args.database)
-    for key, value in result.items():
-        print(f"{key:>28}: {value}")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    print(f"saved to {args.out.relative_to(ROOT) if args.out.is_relative_to(ROOT) else args.out}")
+    finish(result, args.out)
 
 
 if __name__ == "__main__":
