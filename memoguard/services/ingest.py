@@ -1,13 +1,14 @@
 """Ingesting alarms: each one is stored and opens, joins or resolves an incident.
 
-The caller answers the source only after ``receive`` returns, so a 2xx always means committed. A batch
-(an Alertmanager payload) is all or nothing.
+The caller answers the source only once its alarms are committed, so a 2xx always means committed. A
+batch (an Alertmanager payload) is all or nothing.
 
-Group commit: calls that arrive while a transaction is being written wait, and the next of them to get
-the turn writes all that queued, one savepoint each, in one transaction. A commit (an fsync on
-SQLite) is the dearest part of a small write, so concurrent sources share it instead of queueing for
-one each. A request that fails rolls back its own savepoint only; if the commit fails, every request of
-the group gets the error, and none of them has been answered yet.
+Group commit: one writer thread takes every request queued while it wrote the previous group and writes
+them in one transaction: one read of the open incidents of all their dedup keys, the decisions, one
+insert of all the alarms. A commit (an fsync on SQLite) and a statement's round trip are the dear parts
+of a small write, so concurrent sources share them instead of queueing for one each. If a group fails,
+each of its requests is written again alone, in its own transaction: a request that cannot be stored
+takes only its own alarms with it, and none is answered before its own commit.
 """
 
 from __future__ import annotations
@@ -16,16 +17,25 @@ import logging
 import threading
 from collections import deque
 from collections.abc import Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from memoguard.config.model import Config
 from memoguard.domain.event import AlarmAttached, Resolved, Triggered
-from memoguard.domain.incident import Incident
+from memoguard.domain.incident import Incident, IncidentState
 from memoguard.domain.route import first_match
 from memoguard.services.clock import Clock
 from memoguard.services.escalator import Escalator
-from memoguard.services.record import Alarm, AlarmStatus, NewIncident, Outcome, Receipt
+from memoguard.services.record import (
+    Alarm,
+    AlarmStatus,
+    NewIncident,
+    OpenIncident,
+    Outcome,
+    Receipt,
+    StoredAlarm,
+)
 from memoguard.services.store import OpenIncidentExists, Store, Unit
 
 log = logging.getLogger(__name__)
@@ -33,100 +43,123 @@ log = logging.getLogger(__name__)
 # Alarms written in one transaction at most (a request is never split). Kept small: on SQLite every other
 # writer (the dispatcher recording a page) waits for the group's commit.
 GROUP_ALARMS = 200
+# How long the writer thread waits for more requests before it ends (the next request starts another).
+IDLE_SECONDS = 1.0
 
-
-class GroupCommitFailed(RuntimeError):
-    """The transaction holding this request (and others queued with it) could not be committed."""
+Key = tuple[str, str]
 
 
 @dataclass(eq=False)
 class _Request:
     alarms: Sequence[Alarm]
-    receipts: list[Receipt] = field(default_factory=list)
-    error: BaseException | None = None
-    done: bool = False
+    future: Future[list[Receipt]] = field(default_factory=Future)
+    answered: bool = True  # False once the caller gave up waiting (its future was cancelled)
 
 
 class Ingest:
-    def __init__(self, store: Store, clock: Clock, config: Config, escalator: Escalator) -> None:
+    def __init__(
+        self, store: Store, clock: Clock, config: Config, escalator: Escalator, *, idle: float = IDLE_SECONDS
+    ) -> None:
         self._store = store
+        self._idle = idle
         self._clock = clock
         self._config = config
         self._escalator = escalator
         self._queued: deque[_Request] = deque()
-        self._queue_lock = threading.Lock()
-        self._turn = threading.Lock()
+        self._work = threading.Condition()
+        self._writer: threading.Thread | None = None
+
+    def submit(self, alarms: Sequence[Alarm]) -> Future[list[Receipt]]:
+        """Queue the alarms for the writer; the future is done once they are committed (thread-safe).
+        A cancelled future still has its alarms written: only the answer is lost, and a source that
+        gave up sends them again, which the dedup key absorbs."""
+        request = _Request(alarms)
+        with self._work:
+            self._queued.append(request)
+            if self._writer is None:
+                self._writer = threading.Thread(target=self._write_queued, name="memoguard-ingest", daemon=True)
+                self._writer.start()
+            else:
+                self._work.notify()
+        return request.future
 
     def receive(self, alarms: Sequence[Alarm]) -> list[Receipt]:
         """Store the alarms and act on them; returns once they are committed (thread-safe)."""
-        request = _Request(alarms)
-        with self._queue_lock:
-            self._queued.append(request)
-        while not request.done:
-            with self._turn:
-                if not request.done:
-                    self._write(self._take())
-        if request.error is not None:
-            raise request.error
-        return request.receipts
+        return self.submit(alarms).result()
 
     @property
     def waiting(self) -> int:
         """Requests queued for the next group commit."""
-        with self._queue_lock:
+        with self._work:
             return len(self._queued)
+
+    def _write_queued(self) -> None:
+        while True:
+            with self._work:
+                if not self._queued:
+                    self._work.wait(self._idle)
+                if not self._queued:
+                    self._writer = None
+                    return
+                group = self._take()
+            self._write(group)
 
     def _take(self) -> list[_Request]:
         group: list[_Request] = []
         size = 0
-        with self._queue_lock:
-            while self._queued and (not group or size + len(self._queued[0].alarms) <= GROUP_ALARMS):
-                request = self._queued.popleft()
-                group.append(request)
-                size += len(request.alarms)
+        while self._queued and (not group or size + len(self._queued[0].alarms) <= GROUP_ALARMS):
+            request = self._queued.popleft()
+            request.answered = request.future.set_running_or_notify_cancel()
+            group.append(request)
+            size += len(request.alarms)
         return group
 
     def _write(self, group: list[_Request]) -> None:
         try:
-            now = self._clock.now()
-            with self._store.write() as unit:
-                if len(group) == 1:  # alone, a failure may roll back the whole transaction
-                    group[0].receipts = [self._one(unit, alarm, now) for alarm in group[0].alarms]
-                    return
-                for request in group:
-                    try:
-                        with unit.savepoint():
-                            request.receipts = [self._one(unit, alarm, now) for alarm in request.alarms]
-                    except Exception as error:
-                        request.receipts, request.error = [], error
-        except BaseException as error:
+            receipts = self._decide(group)
+        except Exception as error:
             if len(group) == 1:
-                group[0].receipts, group[0].error = [], error
-            else:
-                log.exception("a group of %d alarm requests could not be committed", len(group))
-                for request in group:
-                    request.receipts = []
-                    request.error = GroupCommitFailed(f"the alarms could not be stored: {error}")
-                    request.error.__cause__ = error
-            if not isinstance(error, Exception):
-                raise
-        finally:
+                _settle(group[0], error=error)
+                return
+            log.warning("a group of %d alarm requests failed (%s); writing each alone", len(group), error)
             for request in group:
-                request.done = True
+                self._write([request])
+            return
+        except BaseException as error:
+            for request in group:
+                _settle(request, error=error)
+            raise
+        for request, mine in zip(group, receipts, strict=True):
+            _settle(request, receipts=mine)
 
-    def _one(self, unit: Unit, alarm: Alarm, now: datetime) -> Receipt:
-        open_id = unit.open_incident_for(alarm.source, alarm.dedup_key)
+    def _decide(self, group: list[_Request]) -> list[list[Receipt]]:
+        now = self._clock.now()
+        alarms = [alarm for request in group for alarm in request.alarms]
+        with self._store.write() as unit:
+            found = unit.open_incidents([(alarm.source, alarm.dedup_key) for alarm in alarms])
+            written = [self._one(unit, alarm, now, found) for alarm in alarms]
+            ids = unit.add_alarms(written, now)
+        receipts = [Receipt(i, stored.outcome, stored.incident) for i, stored in zip(ids, written, strict=True)]
+        split: list[list[Receipt]] = []
+        for request in group:
+            split.append(receipts[: len(request.alarms)])
+            receipts = receipts[len(request.alarms) :]
+        return split
+
+    def _one(self, unit: Unit, alarm: Alarm, now: datetime, found: dict[Key, OpenIncident]) -> StoredAlarm:
+        """Decide one alarm; ``found`` holds the open incidents of the group's keys, as decided so far."""
+        key = (alarm.source, alarm.dedup_key)
+        current = found.get(key)
         if alarm.status == AlarmStatus.RESOLVED:
-            return self._resolved(unit, alarm, open_id, now)
-        if open_id is not None:
-            incident = unit.incident(open_id)
-            assert incident is not None
-            self._escalator.apply(unit, incident, AlarmAttached(alarm.summary), now)
-            return Receipt(unit.add_alarm(alarm, now, open_id, Outcome.ATTACHED), Outcome.ATTACHED, open_id)
+            return self._resolved(unit, alarm, current, found, now)
+        if current is not None:
+            incident, _ = self._escalator.apply(unit, current.incident, AlarmAttached(alarm.summary), now)
+            _keep(found, key, current._replace(incident=incident))
+            return StoredAlarm(alarm, incident.id, Outcome.ATTACHED)
         route = first_match(self._config.routes, alarm.source, alarm.severity, alarm.labels)
         if route is None:
             log.warning("alarm %s/%s matches no route: stored, nobody paged", alarm.source, alarm.dedup_key)
-            return Receipt(unit.add_alarm(alarm, now, None, Outcome.UNROUTED), Outcome.UNROUTED, None)
+            return StoredAlarm(alarm, None, Outcome.UNROUTED)
         policy = self._config.policy(route.policy)
         rosters = tuple(self._config.roster(name) for name in sorted(policy.roster_names))
         draft = NewIncident(
@@ -142,23 +175,45 @@ class Ingest:
         try:
             incident_id = unit.create_incident(draft)
         except OpenIncidentExists:
-            # Another instance opened it a moment ago: join it like any duplicate.
-            return self._one(unit, alarm, now)
+            # Another instance opened it since the group's read: join it like any duplicate.
+            found.update(unit.open_incidents([key]))
+            if key not in found:
+                raise
+            return self._one(unit, alarm, now, found)
         incident = Incident(incident_id, alarm.summary, policy, rosters, now, severity=alarm.severity)
         unit.add_entry(incident_id, now, "alarm", f"Alarm from {alarm.source}: {alarm.summary}", None)
-        self._escalator.apply(unit, incident, Triggered(), now)
-        return Receipt(unit.add_alarm(alarm, now, incident_id, Outcome.OPENED), Outcome.OPENED, incident_id)
+        incident, _ = self._escalator.apply(unit, incident, Triggered(), now)
+        _keep(found, key, OpenIncident(incident, route.resolve))
+        return StoredAlarm(alarm, incident_id, Outcome.OPENED)
 
-    def _resolved(self, unit: Unit, alarm: Alarm, open_id: str | None, now: datetime) -> Receipt:
-        if open_id is None:
-            return Receipt(unit.add_alarm(alarm, now, None, Outcome.IGNORED), Outcome.IGNORED, None)
-        row = unit.incident_row(open_id)  # already locked by open_incident_for where rows can be locked
-        assert row is not None
-        incident = row.incident
-        if not row.resolve_by_source:
+    def _resolved(
+        self, unit: Unit, alarm: Alarm, current: OpenIncident | None, found: dict[Key, OpenIncident], now: datetime
+    ) -> StoredAlarm:
+        if current is None:
+            return StoredAlarm(alarm, None, Outcome.IGNORED)
+        incident_id = current.incident.id
+        if not current.resolve_by_source:
             text = f"{alarm.source} reports the alarm resolved; its route leaves resolving to a person"
-            unit.add_entry(open_id, now, "source_resolved", text, None)
-            return Receipt(unit.add_alarm(alarm, now, open_id, Outcome.IGNORED), Outcome.IGNORED, open_id)
-        unit.add_entry(open_id, now, "source_resolved", f"{alarm.source} reports the alarm resolved", None)
-        self._escalator.apply(unit, incident, Resolved(via=alarm.source), now)
-        return Receipt(unit.add_alarm(alarm, now, open_id, Outcome.RESOLVED), Outcome.RESOLVED, open_id)
+            unit.add_entry(incident_id, now, "source_resolved", text, None)
+            return StoredAlarm(alarm, incident_id, Outcome.IGNORED)
+        unit.add_entry(incident_id, now, "source_resolved", f"{alarm.source} reports the alarm resolved", None)
+        incident, _ = self._escalator.apply(unit, current.incident, Resolved(via=alarm.source), now)
+        _keep(found, (alarm.source, alarm.dedup_key), current._replace(incident=incident))
+        return StoredAlarm(alarm, incident_id, Outcome.RESOLVED)
+
+
+def _keep(found: dict[Key, OpenIncident], key: Key, decided: OpenIncident) -> None:
+    """Remember the incident as decided, for the next alarms of the group; a resolved one is no longer open."""
+    if decided.incident.state == IncidentState.RESOLVED:
+        found.pop(key, None)
+    else:
+        found[key] = decided
+
+
+def _settle(request: _Request, receipts: list[Receipt] | None = None, error: BaseException | None = None) -> None:
+    if not request.answered:
+        return
+    if error is not None:
+        request.future.set_exception(error)
+    else:
+        request.future.set_result(receipts or [])

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import NamedTuple
 
 from memoguard.domain.event import TimerKind
 from memoguard.domain.incident import Incident
@@ -38,6 +39,21 @@ class Outcome(StrEnum):
     RESOLVED = "resolved"  # resolved the open incident with the same dedup key
     IGNORED = "ignored"  # stored, but changed nothing (resolved alarm with no open incident, or the route says no)
     UNROUTED = "unrouted"  # stored, but no route matches: nobody is paged
+
+
+class StoredAlarm(NamedTuple):
+    """An alarm as it is written: with what became of it and the incident it opened or joined."""
+
+    alarm: Alarm
+    incident: str | None
+    outcome: Outcome
+
+
+class OpenIncident(NamedTuple):
+    """The open incident of a dedup key, as a decision about a new alarm needs it."""
+
+    incident: Incident
+    resolve_by_source: bool
 
 
 @dataclass(frozen=True)

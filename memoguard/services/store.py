@@ -17,15 +17,16 @@ from typing import Protocol
 from memoguard.domain.event import TimerKind
 from memoguard.domain.incident import Incident, IncidentState
 from memoguard.services.record import (
-    Alarm,
     Bundle,
     DueTimer,
     IncidentRow,
     NewIncident,
     Notification,
     NotificationDraft,
+    OpenIncident,
     ProviderState,
     QueueCount,
+    StoredAlarm,
     StoredOverride,
     TimelineEntry,
 )
@@ -40,16 +41,21 @@ class OpenIncidentExists(Exception):
 
 
 class Unit(Protocol):
-    def savepoint(self) -> AbstractContextManager[None]:
-        """A nested transaction: an exception inside rolls back only what was written inside, then
-        propagates; the unit's transaction goes on."""
+    def flush(self) -> None:
+        """Send the writes held for combining (``adapters.storage.batch``); the commit does it anyway."""
         ...
 
     # --- alarms and incidents
-    def add_alarm(self, alarm: Alarm, received_at: datetime, incident: str | None, outcome: str) -> int: ...
+    def add_alarms(self, alarms: Sequence[StoredAlarm], received_at: datetime) -> list[int]:
+        """Their ids, in order."""
+        ...
 
     def open_incident_for(self, source: str, dedup_key: str) -> str | None:
         """The id of the open incident with this dedup key, if any."""
+        ...
+
+    def open_incidents(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], OpenIncident]:
+        """The open incidents of these (source, dedup key) pairs, locked like ``incident``."""
         ...
 
     def create_incident(self, draft: NewIncident) -> str:
@@ -58,6 +64,10 @@ class Unit(Protocol):
 
     def incident(self, incident_id: str) -> Incident | None:
         """The incident, locked for the rest of the transaction where the database can lock rows."""
+        ...
+
+    def incidents_by_id(self, incident_ids: Sequence[str]) -> dict[str, Incident]:
+        """Those that exist, locked like ``incident`` (in id order, so two units never wait in a ring)."""
         ...
 
     def incident_row(self, incident_id: str) -> IncidentRow | None: ...

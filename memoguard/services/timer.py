@@ -56,11 +56,15 @@ class Timers:
         now = self._clock.now()
         with self._store.write() as unit:
             due = unit.claim_due_timers(now, limit)
+            incidents = unit.incidents_by_id([timer.incident for timer in due])  # one read for the batch
             for timer in due:
-                incident = unit.incident(timer.incident)
+                incident = incidents.get(timer.incident)
                 if incident is None:
                     continue
-                self._escalator.apply(unit, incident, TimerFired(timer.kind, timer.version), now)
+                # The next timer of the same incident in this batch is decided against this decision.
+                incidents[timer.incident], _ = self._escalator.apply(
+                    unit, incident, TimerFired(timer.kind, timer.version), now
+                )
         if due:
             late = max((now - t.due_at).total_seconds() for t in due)
             log.debug("fired %d timer(s), up to %.3fs late", len(due), late)

@@ -1,15 +1,16 @@
 """Group commit of concurrent alarm requests, on SQLite and PostgreSQL.
 
-Requests that arrive while a transaction is being written are written together in the next one, one
-savepoint each: a request that fails takes only its own alarms with it, a failed commit fails every
-request of its group, and nothing is answered before its commit. The store is wrapped so that a test
-can hold a transaction open (the others queue behind it) and make one alarm or one commit fail.
+Requests that arrive while a transaction is being written are written together in the next one; if that
+group fails, each of its requests is written again alone, so a request that fails takes only its own
+alarms with it, and nothing is answered before its own commit. The store is wrapped so that a test can
+hold a transaction open (the others queue behind it) and make one alarm or every commit fail.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from concurrent.futures import CancelledError
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -18,8 +19,8 @@ import pytest
 
 from memoguard import bootstrap
 from memoguard.services.application import Application
-from memoguard.services.ingest import GroupCommitFailed, Ingest
-from memoguard.services.record import Alarm, AlarmStatus, Outcome, Receipt
+from memoguard.services.ingest import Ingest
+from memoguard.services.record import Alarm, AlarmStatus, Outcome, Receipt, StoredAlarm
 from memoguard.services.store import Store, Unit
 from tests.conftest import FakeClock
 
@@ -35,10 +36,10 @@ class _Unit:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._unit, name)
 
-    def add_alarm(self, alarm: Alarm, *args: Any) -> int:
-        if alarm.dedup_key == "poison":
+    def add_alarms(self, alarms: Sequence[StoredAlarm], *args: Any) -> list[int]:
+        if any(stored.alarm.dedup_key == "poison" for stored in alarms):
             raise Poisoned("this alarm cannot be stored")
-        return self._unit.add_alarm(alarm, *args)
+        return self._unit.add_alarms(alarms, *args)
 
 
 class GatedStore:
@@ -74,12 +75,16 @@ def app(service_dir: Path, fake_clock: FakeClock) -> Iterator[Application]:
     application.store.close()
 
 
-def ingest_on(app: Application, store: GatedStore) -> Ingest:
-    return Ingest(store, app.clock, app.config, app.escalator)  # type: ignore[arg-type]
+def ingest_on(app: Application, store: GatedStore | None = None, idle: float = 1.0) -> Ingest:
+    return Ingest(store or app.store, app.clock, app.config, app.escalator, idle=idle)  # type: ignore[arg-type]
 
 
 def firing(key: str) -> Alarm:
     return Alarm("monitoring", key, AlarmStatus.FIRING, "critical", f"alarm {key}")
+
+
+def resolved(key: str) -> Alarm:
+    return Alarm("monitoring", key, AlarmStatus.RESOLVED, "critical", f"alarm {key}")
 
 
 class Caller(threading.Thread):
@@ -143,26 +148,82 @@ def test_a_failing_request_takes_only_its_own_alarms_with_it(app: Application) -
     ingest = ingest_on(app, store)
     batches = [[firing("first")], [firing("a")], [firing("b"), firing("poison")], [firing("c")]]
     callers = queue_behind_gate(ingest, store, batches)
-    assert store.writes == 2
+    assert store.writes == 2 + 3  # the group failed, then each of its requests was written alone
     assert isinstance(callers[2].error, Poisoned)
     assert callers[2].receipts is None
     assert [c.error for c in (callers[0], callers[1], callers[3])] == [None, None, None]
-    # "b" was opened inside the failed request's savepoint: rolled back with it.
+    # "b" was opened by the failing request: rolled back with it.
     assert stored_keys(app) == ["a", "c", "first"]
+    assert [[r.outcome for r in c.receipts or []] for c in (callers[1], callers[3])] == [
+        [Outcome.OPENED],
+        [Outcome.OPENED],
+    ]
 
 
-def test_a_failed_commit_fails_every_request_of_its_group(app: Application) -> None:
+def test_when_every_commit_fails_every_request_gets_the_error(app: Application) -> None:
     store = GatedStore(app.store)
     store.fail_commit = True
     ingest = ingest_on(app, store)
-    first, *others = queue_behind_gate(ingest, store, [[firing("first")], [firing("a")], [firing("b")]])
-    assert store.writes == 2
-    assert isinstance(first.error, OSError)  # alone in its group: its own error, as raised
-    for caller in others:
-        assert isinstance(caller.error, GroupCommitFailed)
-        assert "the alarms could not be stored: disk full" in str(caller.error)
-        assert isinstance(caller.error.__cause__, OSError)
+    callers = queue_behind_gate(ingest, store, [[firing("first")], [firing("a")], [firing("b")]])
+    assert store.writes == 2 + 2
+    for caller in callers:
+        assert isinstance(caller.error, OSError), caller.error
+        assert str(caller.error) == "disk full"
+        assert caller.receipts is None
     assert stored_keys(app) == []
+
+
+def test_a_group_sees_its_own_decisions_in_order(app: Application) -> None:
+    """Open, join, resolve and reopen one key within one transaction: each alarm is decided against the
+    incident as the alarms before it in the group left it."""
+    store = GatedStore(app.store)
+    ingest = ingest_on(app, store)
+    batches = [[firing("first")], [firing("k"), firing("k")], [resolved("k")], [firing("k"), resolved("nothing")]]
+    callers = queue_behind_gate(ingest, store, batches)
+    assert store.writes == 2
+    receipts = [r for c in callers[1:] for r in c.receipts or []]
+    assert [r.outcome for r in receipts] == [
+        Outcome.OPENED,
+        Outcome.ATTACHED,
+        Outcome.RESOLVED,
+        Outcome.OPENED,
+        Outcome.IGNORED,
+    ]
+    first, joined, closed, reopened, _ = (r.incident for r in receipts)
+    assert first == joined == closed != reopened
+    assert receipts[4].incident is None
+    assert len({r.alarm for r in receipts}) == 5
+    with app.store.read() as unit:
+        old, new = unit.incident_row(str(first)), unit.incident_row(str(reopened))
+        assert old is not None and new is not None
+        assert (old.incident.state.value, old.alarms) == ("resolved", 3)
+        assert (new.incident.state.value, new.alarms) == ("triggered", 1)
+        assert [e.kind for e in unit.timeline(str(first))][:2] == ["alarm", "triggered"]
+
+
+def test_a_request_whose_caller_gave_up_is_still_stored(app: Application) -> None:
+    store = GatedStore(app.store)
+    ingest = ingest_on(app, store)
+    first = Caller(ingest, [firing("first")])
+    first.start()
+    assert store.entered.wait(10)
+    abandoned = ingest.submit([firing("abandoned")])
+    assert abandoned.cancel()  # still queued: the caller stops waiting
+    store.gate.set()
+    first.join(10)
+    assert first.error is None
+    late = ingest.receive([firing("late")])  # written after the abandoned one, by the same writer
+    assert [r.outcome for r in late] == [Outcome.OPENED]
+    with pytest.raises(CancelledError):
+        abandoned.result(0)
+    assert stored_keys(app) == ["abandoned", "first", "late"]
+
+
+def test_a_new_writer_starts_after_the_last_one_ended(app: Application) -> None:
+    ingest = ingest_on(app, idle=0)
+    for key in ("a", "b", "c"):
+        assert [r.outcome for r in ingest.receive([firing(key)])] == [Outcome.OPENED]
+    assert stored_keys(app) == ["a", "b", "c"]
 
 
 def test_many_concurrent_callers_each_get_their_own_receipts(app: Application) -> None:

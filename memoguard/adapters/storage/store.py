@@ -17,11 +17,12 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, Row, bindparam, delete, func, insert, select, text, update
+from sqlalchemy import Engine, Row, bindparam, delete, func, insert, select, text, tuple_, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from memoguard.adapters.storage import snapshot
+from memoguard.adapters.storage.batch import Batch
 from memoguard.adapters.storage.database import SQLITE_BUSY_TIMEOUT_MS
 from memoguard.adapters.storage.outbox import SqlOutbox
 from memoguard.adapters.storage.sms import SqlSms
@@ -38,10 +39,11 @@ from memoguard.domain.incident import Incident, IncidentState
 from memoguard.domain.policy import Policy
 from memoguard.domain.roster import Roster
 from memoguard.services.record import (
-    Alarm,
     DueTimer,
     IncidentRow,
     NewIncident,
+    OpenIncident,
+    StoredAlarm,
     StoredOverride,
     TimelineEntry,
 )
@@ -60,15 +62,27 @@ override_t = OverrideTable.__table__  # type: ignore[attr-defined]
 
 # Statements of the alarm path, built once: building a statement and its cache key costs about as much as
 # running it on SQLite (profile of bench/ingest.py), and these run for every alarm.
-_ADD_ALARM = insert(alarm_t).returning(alarm_t.c.id)
+# The ids come back in the order of the rows given, however the driver splits them into statements.
+_ADD_ALARMS = insert(alarm_t).returning(alarm_t.c.id, sort_by_parameter_order=True)
 _OPEN_INCIDENT = select(incident_t.c.id).where(
     incident_t.c.source == bindparam("source"),
     incident_t.c.dedup_key == bindparam("dedup_key"),
     incident_t.c.state != IncidentState.RESOLVED.value,
 )
 _OPEN_INCIDENT_LOCKED = _OPEN_INCIDENT.with_for_update()
+_OPEN_INCIDENTS = (
+    select(incident_t)
+    .where(
+        tuple_(incident_t.c.source, incident_t.c.dedup_key).in_(bindparam("keys", expanding=True)),
+        incident_t.c.state != IncidentState.RESOLVED.value,
+    )
+    .order_by(incident_t.c.id)  # PostgreSQL locks rows in this order: two groups never wait on each other in a ring
+)
+_OPEN_INCIDENTS_LOCKED = _OPEN_INCIDENTS.with_for_update()
 _INCIDENT = select(incident_t).where(incident_t.c.id == bindparam("id"))
 _INCIDENT_LOCKED = _INCIDENT.with_for_update()
+_INCIDENTS = select(incident_t).where(incident_t.c.id.in_(bindparam("ids", expanding=True))).order_by(incident_t.c.id)
+_INCIDENTS_LOCKED = _INCIDENTS.with_for_update()
 _CREATE_INCIDENT = insert(incident_t).returning(incident_t.c.id)
 _ADD_ENTRY = insert(timeline_t)
 _ADD_TIMER = insert(timer_t)
@@ -89,8 +103,10 @@ def _names(values: Sequence[str] | frozenset[str]) -> str:
 class SqlUnit(SqlOutbox, SqlSms):
     """One transaction (see ``memoguard.services.store.Unit``)."""
 
+    _c: Batch  # type: ignore[assignment]  # a Connection to the mixins: Batch has what they use
+
     def __init__(self, connection: Connection, snapshots: _SnapshotCache, *, writing: bool) -> None:
-        self._c = connection
+        self._c = Batch(connection)
         self._snapshots = snapshots
         self._postgres = connection.dialect.name == "postgresql"
         self._writing = writing
@@ -100,27 +116,40 @@ class SqlUnit(SqlOutbox, SqlSms):
     def ping(self) -> None:
         self._c.execute(text("SELECT 1"))
 
-    @contextmanager
-    def savepoint(self) -> Iterator[None]:
-        with self._c.begin_nested():
-            yield
+    def flush(self) -> None:
+        """Send the held writes (before the commit)."""
+        self._c.flush()
 
     # --- alarms and incidents
 
-    def add_alarm(self, alarm: Alarm, received_at: datetime, incident: str | None, outcome: str) -> int:
-        values = {
-            "source": alarm.source,
-            "dedup_key": alarm.dedup_key,
-            "status": alarm.status.value,
-            "severity": alarm.severity,
-            "summary": alarm.summary,
-            "details": alarm.details,
-            "labels": json.dumps(dict(alarm.labels), sort_keys=True),
-            "outcome": outcome,
-            "received_at": received_at,
-            "incident_id": None if incident is None else int(incident),
-        }
-        return int(self._c.execute(_ADD_ALARM, values).scalar_one())
+    def add_alarms(self, alarms: Sequence[StoredAlarm], received_at: datetime) -> list[int]:
+        if not alarms:
+            return []
+        rows = [
+            {
+                "source": alarm.source,
+                "dedup_key": alarm.dedup_key,
+                "status": alarm.status.value,
+                "severity": alarm.severity,
+                "summary": alarm.summary,
+                "details": alarm.details,
+                "labels": json.dumps(dict(alarm.labels), sort_keys=True) if alarm.labels else "{}",
+                "outcome": outcome,
+                "received_at": received_at,
+                "incident_id": None if incident is None else int(incident),
+            }
+            for alarm, incident, outcome in alarms
+        ]
+        return [int(row_id) for row_id in self._c.execute(_ADD_ALARMS, rows).scalars()]
+
+    def open_incidents(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], OpenIncident]:
+        if not keys:
+            return {}
+        # Locked on PostgreSQL: waits for a concurrent resolve to commit, then re-checks the state (see
+        # ``open_incident_for``).
+        query = _OPEN_INCIDENTS_LOCKED if self._postgres and self._writing else _OPEN_INCIDENTS
+        rows = self._c.execute(query, {"keys": sorted(set(keys))})
+        return {(r.source, r.dedup_key): OpenIncident(self._to_incident(r), r.resolve_by_source) for r in rows}
 
     def open_incident_for(self, source: str, dedup_key: str) -> str | None:
         # Locked on PostgreSQL: waits for a concurrent resolve to commit, then re-checks the state, so a
@@ -153,14 +182,11 @@ class SqlUnit(SqlOutbox, SqlSms):
             "updated_at": draft.opened_at,
             "resolved_at": None,
         }
-        savepoint = self._c.begin_nested()
         try:
-            created = str(self._c.execute(_CREATE_INCIDENT, values).scalar_one())
+            with self._c.savepoint():
+                return str(self._c.execute(_CREATE_INCIDENT, values).scalar_one())
         except IntegrityError:
-            savepoint.rollback()
             raise OpenIncidentExists(f"{draft.source}/{draft.dedup_key}") from None
-        savepoint.commit()
-        return created
 
     def _incident_id(self, incident_id: str) -> int | None:
         # Plain ASCII digits within the INTEGER column: int() would also take " 1", "1_0" or "١", and an id
@@ -176,6 +202,13 @@ class SqlUnit(SqlOutbox, SqlSms):
         query = _INCIDENT_LOCKED if self._postgres and self._writing else _INCIDENT
         row = self._c.execute(query, {"id": key}).one_or_none()
         return None if row is None else self._to_incident(row)
+
+    def incidents_by_id(self, incident_ids: Sequence[str]) -> dict[str, Incident]:
+        keys = sorted({key for key in map(self._incident_id, incident_ids) if key is not None})
+        if not keys:
+            return {}
+        query = _INCIDENTS_LOCKED if self._postgres and self._writing else _INCIDENTS
+        return {str(row.id): self._to_incident(row) for row in self._c.execute(query, {"ids": keys})}
 
     def _to_incident(self, row: Row[Any]) -> Incident:
         policy, rosters = self._snapshots.get(row.snapshot)
@@ -245,7 +278,7 @@ class SqlUnit(SqlOutbox, SqlSms):
             "updated_at": at,
             "resolved_at": at if resolved else None,
         }
-        self._c.execute(_SAVE_INCIDENT, values)
+        self._c.hold(_SAVE_INCIDENT, values)
 
     def incidents(self, states: Sequence[IncidentState], limit: int) -> list[IncidentRow]:
         query = select(incident_t).order_by(incident_t.c.id.desc()).limit(limit)
@@ -259,7 +292,7 @@ class SqlUnit(SqlOutbox, SqlSms):
 
     def add_entry(self, incident: str, at: datetime, kind: str, text: str, person: str | None) -> None:
         values = {"incident_id": int(incident), "at": at, "kind": kind, "text": text, "person": person}
-        self._c.execute(_ADD_ENTRY, values)
+        self._c.hold(_ADD_ENTRY, values)
 
     def timeline(self, incident: str) -> list[TimelineEntry]:
         key = self._incident_id(incident)
@@ -275,7 +308,7 @@ class SqlUnit(SqlOutbox, SqlSms):
 
     def add_timer(self, incident: str, kind: TimerKind, due_at: datetime, version: int) -> None:
         values = {"incident_id": int(incident), "kind": kind.value, "due_at": due_at, "version": version}
-        self._c.execute(_ADD_TIMER, values)
+        self._c.hold(_ADD_TIMER, values)
         self.woke = True
 
     def cancel_timers(self, incident: str) -> None:
@@ -411,6 +444,7 @@ class SqlStore:
         with self._writer(), self.engine.connect() as connection, connection.begin():
             unit = SqlUnit(connection, self._snapshots, writing=True)
             yield unit
+            unit.flush()
             if unit.woke and self.postgres:
                 # Delivered to listeners at commit, and only if the transaction commits.
                 connection.execute(text(f"NOTIFY {WAKEUP_CHANNEL}"))
