@@ -42,7 +42,7 @@ def _measure(app: Application, alarms: list[Alarm], name: str) -> dict[str, Any]
     wall = time.perf_counter()
     profiler.enable()
     for start in range(0, len(alarms), GROUP):
-        app.ingest.receive(alarms[start : start + GROUP])
+        app.ingest.write_group([[alarm] for alarm in alarms[start : start + GROUP]])
     profiler.disable()
     wall = time.perf_counter() - wall
     cpu = time.thread_time() - cpu
@@ -62,7 +62,7 @@ def _plain(app: Application, alarms: list[Alarm], name: str) -> dict[str, Any]:
     cpu = time.thread_time()
     wall = time.perf_counter()
     for start in range(0, len(alarms), GROUP):
-        app.ingest.receive(alarms[start : start + GROUP])
+        app.ingest.write_group([[alarm] for alarm in alarms[start : start + GROUP]])
     return {
         f"{name}_cpu_us_per_alarm": round(1e6 * (time.thread_time() - cpu) / len(alarms)),
         f"{name}_wall_us_per_alarm": round(1e6 * (time.perf_counter() - wall) / len(alarms)),

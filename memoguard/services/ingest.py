@@ -116,7 +116,7 @@ class Ingest:
 
     def _write(self, group: list[_Request]) -> None:
         try:
-            receipts = self._decide(group)
+            receipts = self.write_group([request.alarms for request in group])
         except Exception as error:
             if len(group) == 1:
                 _settle(group[0], error=error)
@@ -132,18 +132,20 @@ class Ingest:
         for request, mine in zip(group, receipts, strict=True):
             _settle(request, receipts=mine)
 
-    def _decide(self, group: list[_Request]) -> list[list[Receipt]]:
+    def write_group(self, batches: Sequence[Sequence[Alarm]]) -> list[list[Receipt]]:
+        """Write these requests' alarms in one transaction, in the calling thread, and return each one's
+        receipts (what the writer thread does with each group; for benchmarks and tools)."""
         now = self._clock.now()
-        alarms = [alarm for request in group for alarm in request.alarms]
+        alarms = [alarm for batch in batches for alarm in batch]
         with self._store.write() as unit:
             found = unit.open_incidents([(alarm.source, alarm.dedup_key) for alarm in alarms])
             written = [self._one(unit, alarm, now, found) for alarm in alarms]
             ids = unit.add_alarms(written, now)
         receipts = [Receipt(i, stored.outcome, stored.incident) for i, stored in zip(ids, written, strict=True)]
         split: list[list[Receipt]] = []
-        for request in group:
-            split.append(receipts[: len(request.alarms)])
-            receipts = receipts[len(request.alarms) :]
+        for batch in batches:
+            split.append(receipts[: len(batch)])
+            receipts = receipts[len(batch) :]
         return split
 
     def _one(self, unit: Unit, alarm: Alarm, now: datetime, found: dict[Key, OpenIncident]) -> StoredAlarm:

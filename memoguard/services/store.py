@@ -50,10 +50,6 @@ class Unit(Protocol):
         """Their ids, in order."""
         ...
 
-    def open_incident_for(self, source: str, dedup_key: str) -> str | None:
-        """The id of the open incident with this dedup key, if any."""
-        ...
-
     def open_incidents(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], OpenIncident]:
         """The open incidents of these (source, dedup key) pairs, locked like ``incident``."""
         ...

@@ -24,7 +24,7 @@ from memoguard.services.record import (
     NotificationStatus,
     StoredOverride,
 )
-from memoguard.services.store import OpenIncidentExists
+from memoguard.services.store import OpenIncidentExists, Unit
 
 REPO = Path(__file__).resolve().parents[2]
 PARIS = ZoneInfo("Europe/Paris")
@@ -81,6 +81,11 @@ def page_for(incident: str, person: str, purpose: str = "page", at: datetime = T
 
 
 # --- times --------------------------------------------------------------------------------------------
+
+
+def open_id(unit: Unit, source: str, dedup_key: str) -> str | None:
+    found = unit.open_incidents([(source, dedup_key)]).get((source, dedup_key))
+    return None if found is None else found.incident.id
 
 
 def test_times_go_in_aware_in_any_zone_and_come_back_aware_utc(store: SqlStore, config: Config) -> None:
@@ -211,20 +216,20 @@ def test_at_most_one_open_incident_per_source_and_dedup_key(store: SqlStore, con
     other_key = open_incident(store, config, key="cpu-high")
     assert len({first, elsewhere, other_key}) == 3
     with store.read() as unit:
-        assert unit.open_incident_for("monitoring", "disk-full") == first
-        assert unit.open_incident_for("prometheus", "disk-full") == elsewhere
+        assert open_id(unit, "monitoring", "disk-full") == first
+        assert open_id(unit, "prometheus", "disk-full") == elsewhere
 
     with store.write() as unit:
         incident = unit.incident(first)
         assert incident is not None
         unit.save_incident(replace(incident, state=IncidentState.RESOLVED), T0 + MINUTE)
     with store.read() as unit:
-        assert unit.open_incident_for("monitoring", "disk-full") is None
+        assert open_id(unit, "monitoring", "disk-full") is None
 
     second = open_incident(store, config, key="disk-full", at=T0 + 2 * MINUTE)
     assert second != first
     with store.read() as unit:
-        assert unit.open_incident_for("monitoring", "disk-full") == second
+        assert open_id(unit, "monitoring", "disk-full") == second
         resolved = unit.incident_row(first)
         assert resolved is not None
         assert resolved.incident.state == IncidentState.RESOLVED

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, Row, bindparam, delete, func, insert, select, text, tuple_, update
+from sqlalchemy import Engine, Row, bindparam, delete, func, insert, select, text, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
@@ -64,19 +64,15 @@ override_t = OverrideTable.__table__  # type: ignore[attr-defined]
 # running it on SQLite (profile of bench/ingest.py), and these run for every alarm.
 # The ids come back in the order of the rows given, however the driver splits them into statements.
 _ADD_ALARMS = insert(alarm_t).returning(alarm_t.c.id, sort_by_parameter_order=True)
-_OPEN_INCIDENT = select(incident_t.c.id).where(
-    incident_t.c.source == bindparam("source"),
-    incident_t.c.dedup_key == bindparam("dedup_key"),
-    incident_t.c.state != IncidentState.RESOLVED.value,
-)
-_OPEN_INCIDENT_LOCKED = _OPEN_INCIDENT.with_for_update()
+# Per source: SQLite does not search an index for a tuple IN, it scans the table.
 _OPEN_INCIDENTS = (
     select(incident_t)
     .where(
-        tuple_(incident_t.c.source, incident_t.c.dedup_key).in_(bindparam("keys", expanding=True)),
+        incident_t.c.source == bindparam("source"),
+        incident_t.c.dedup_key.in_(bindparam("keys", expanding=True)),
         incident_t.c.state != IncidentState.RESOLVED.value,
     )
-    .order_by(incident_t.c.id)  # PostgreSQL locks rows in this order: two groups never wait on each other in a ring
+    .order_by(incident_t.c.id)  # PostgreSQL locks rows in this order: two units never wait on each other in a ring
 )
 _OPEN_INCIDENTS_LOCKED = _OPEN_INCIDENTS.with_for_update()
 _INCIDENT = select(incident_t).where(incident_t.c.id == bindparam("id"))
@@ -143,20 +139,17 @@ class SqlUnit(SqlOutbox, SqlSms):
         return [int(row_id) for row_id in self._c.execute(_ADD_ALARMS, rows).scalars()]
 
     def open_incidents(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], OpenIncident]:
-        if not keys:
-            return {}
-        # Locked on PostgreSQL: waits for a concurrent resolve to commit, then re-checks the state (see
-        # ``open_incident_for``).
-        query = _OPEN_INCIDENTS_LOCKED if self._postgres and self._writing else _OPEN_INCIDENTS
-        rows = self._c.execute(query, {"keys": sorted(set(keys))})
-        return {(r.source, r.dedup_key): OpenIncident(self._to_incident(r), r.resolve_by_source) for r in rows}
-
-    def open_incident_for(self, source: str, dedup_key: str) -> str | None:
         # Locked on PostgreSQL: waits for a concurrent resolve to commit, then re-checks the state, so a
         # just-resolved incident is not joined (READ COMMITTED re-evaluates the WHERE clause on the locked row).
-        query = _OPEN_INCIDENT_LOCKED if self._postgres and self._writing else _OPEN_INCIDENT
-        found = self._c.execute(query, {"source": source, "dedup_key": dedup_key}).scalar_one_or_none()
-        return None if found is None else str(found)
+        query = _OPEN_INCIDENTS_LOCKED if self._postgres and self._writing else _OPEN_INCIDENTS
+        by_source: dict[str, set[str]] = {}
+        for source, dedup_key in keys:
+            by_source.setdefault(source, set()).add(dedup_key)
+        found: dict[tuple[str, str], OpenIncident] = {}
+        for source, dedup_keys in sorted(by_source.items()):
+            for r in self._c.execute(query, {"source": source, "keys": sorted(dedup_keys)}):
+                found[(r.source, r.dedup_key)] = OpenIncident(self._to_incident(r), r.resolve_by_source)
+        return found
 
     def create_incident(self, draft: NewIncident) -> str:
         empty = json.dumps([])
@@ -183,6 +176,8 @@ class SqlUnit(SqlOutbox, SqlSms):
             "resolved_at": None,
         }
         try:
+            if not self._postgres:  # a failed statement leaves SQLite's transaction usable, not PostgreSQL's
+                return str(self._c.execute(_CREATE_INCIDENT, values).scalar_one())
             with self._c.savepoint():
                 return str(self._c.execute(_CREATE_INCIDENT, values).scalar_one())
         except IntegrityError:
