@@ -186,7 +186,7 @@ def with_stored_overrides(unit: Unit, incident: Incident, now: datetime) -> Inci
     """The incident with the database overrides in force now laid over its roster copies. A decision
     asks its rosters about ``now`` only (``domain.paging``), so the others cannot change it, and reading
     them all made every decision cost as much as the overrides stored over the years."""
-    stored = [o for roster in incident.rosters for o in unit.overrides(roster.name, covering=now)]
+    stored = unit.overrides_in_force([roster.name for roster in incident.rosters], now)
     if not stored:
         return incident
     merged = apply_overrides({r.name: r for r in incident.rosters}, stored)

@@ -139,6 +139,7 @@ class Ingest:
         alarms = [alarm for batch in batches for alarm in batch]
         with self._store.write() as unit:
             found = unit.open_incidents([(alarm.source, alarm.dedup_key) for alarm in alarms])
+            unit.overrides_in_force([r.name for f in found.values() for r in f.incident.rosters], now)
             written = [self._one(unit, alarm, now, found) for alarm in alarms]
             ids = unit.add_alarms(written, now)
         receipts = [Receipt(i, stored.outcome, stored.incident) for i, stored in zip(ids, written, strict=True)]

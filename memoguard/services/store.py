@@ -268,6 +268,11 @@ class Unit(Protocol):
         """Stored overrides by start; with ``covering``, only those in force at that instant."""
         ...
 
+    def overrides_in_force(self, rosters: Sequence[str], at: datetime) -> list[StoredOverride]:
+        """The overrides of these rosters in force at ``at``, by start, read once per roster and instant
+        for the rest of the transaction (a decision reads its incident's; a batch reads all of its first)."""
+        ...
+
 
 class Store(Protocol):
     def write(self) -> AbstractContextManager[Unit]: ...

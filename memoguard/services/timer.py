@@ -56,7 +56,9 @@ class Timers:
         now = self._clock.now()
         with self._store.write() as unit:
             due = unit.claim_due_timers(now, limit)
-            incidents = unit.incidents_by_id([timer.incident for timer in due])  # one read for the batch
+            # One read for the batch, of its incidents and of their rosters' overrides.
+            incidents = unit.incidents_by_id([timer.incident for timer in due])
+            unit.overrides_in_force([r.name for i in incidents.values() for r in i.rosters], now)
             for timer in due:
                 incident = incidents.get(timer.incident)
                 if incident is None:

@@ -538,3 +538,22 @@ def test_overrides_for_a_decision_are_one_rosters_in_force_and_see_this_transact
         assert [o.id for o in unit.overrides("ops", covering=start)] == [running, now]
         unit.remove_override(running)
         assert [o.id for o in unit.overrides("ops", covering=start)] == [now]
+
+
+def test_overrides_in_force_read_several_rosters_at_once_and_see_this_transactions_changes(store: SqlStore) -> None:
+    start = datetime(2026, 12, 24, 18, 0, tzinfo=PARIS)
+    with store.write() as unit:
+        unit.add_override("ops", "dave", start - timedelta(days=7), start, "secondary", "", T0)  # ended
+        ops = unit.add_override("ops", "carol", start - HOUR, start + timedelta(days=2), "primary", "", T0)
+        unit.add_override("ops", "bob", start + HOUR, start + 2 * HOUR, "primary", "", T0)  # not yet
+        dba = unit.add_override("dba", "bob", start - 2 * HOUR, start + timedelta(days=2), "primary", "", T0)
+        unit.add_override("web", "erin", start - HOUR, start + HOUR, "primary", "", T0)  # not asked for
+    with store.write() as unit:
+        assert [o.id for o in unit.overrides_in_force(["ops", "dba", "nope"], start)] == [dba, ops]
+        assert [o.id for o in unit.overrides_in_force(["ops"], start)] == [ops]
+        assert unit.overrides_in_force([], start) == []
+        added = unit.add_override("ops", "alice", start, start + HOUR, "primary", "", T0)
+        assert [o.id for o in unit.overrides_in_force(["ops", "dba"], start)] == [dba, ops, added]
+        unit.remove_override(dba)
+        assert [o.id for o in unit.overrides_in_force(["dba", "ops"], start)] == [ops, added]
+        assert [o.id for o in unit.overrides_in_force(["ops"], start + timedelta(days=3))] == []

@@ -85,8 +85,8 @@ _ADD_TIMER = insert(timer_t)
 _CANCEL_TIMERS = delete(timer_t).where(timer_t.c.incident_id == bindparam("incident"))
 _SAVE_INCIDENT = update(incident_t).where(incident_t.c.id == bindparam("key"))
 _OVERRIDES = select(override_t).order_by(override_t.c.start_at, override_t.c.id)
-_ROSTER_OVERRIDES_COVERING = _OVERRIDES.where(
-    override_t.c.roster == bindparam("roster"),
+_OVERRIDES_IN_FORCE = _OVERRIDES.where(
+    override_t.c.roster.in_(bindparam("rosters", expanding=True)),
     override_t.c.end_at > bindparam("at"),
     override_t.c.start_at <= bindparam("at"),
 )
@@ -106,7 +106,7 @@ class SqlUnit(SqlOutbox, SqlSms):
         self._snapshots = snapshots
         self._postgres = connection.dialect.name == "postgresql"
         self._writing = writing
-        self._overrides: dict[tuple[str | None, datetime | None], list[StoredOverride]] = {}
+        self._overrides: dict[tuple[str, datetime], list[StoredOverride]] = {}
         self.woke = False
 
     def ping(self) -> None:
@@ -308,7 +308,7 @@ class SqlUnit(SqlOutbox, SqlSms):
 
     def cancel_timers(self, incident: str) -> None:
         if not self._postgres:
-            self._c.execute(_CANCEL_TIMERS, {"incident": int(incident)})
+            self._c.hold(_CANCEL_TIMERS, {"incident": int(incident)})
             return
         # Rows locked by a timer batch are already claimed (and fenced by version): skipping them avoids a
         # deadlock between that batch (timer rows, then incidents) and this decision (incident, then timers).
@@ -360,22 +360,24 @@ class SqlUnit(SqlOutbox, SqlSms):
         return None if row is None else _to_override(row)
 
     def overrides(self, roster: str | None = None, covering: datetime | None = None) -> list[StoredOverride]:
-        # Kept for the rest of the transaction (which sees no other writer's change): a group of alarms
-        # decides many incidents in one unit and would otherwise read the same rows for each.
-        key = (roster, covering)
-        found = self._overrides.get(key)
-        if found is None:
-            if roster is not None and covering is not None:  # decisions: one statement, indexed
-                rows = self._c.execute(_ROSTER_OVERRIDES_COVERING, {"roster": roster, "at": covering})
-            else:
-                query = _OVERRIDES
-                if roster is not None:
-                    query = query.where(override_t.c.roster == roster)
-                if covering is not None:
-                    query = query.where(override_t.c.end_at > covering, override_t.c.start_at <= covering)
-                rows = self._c.execute(query)
-            found = self._overrides[key] = [_to_override(r) for r in rows]
-        return list(found)
+        query = _OVERRIDES
+        if roster is not None:
+            query = query.where(override_t.c.roster == roster)
+        if covering is not None:
+            query = query.where(override_t.c.end_at > covering, override_t.c.start_at <= covering)
+        return [_to_override(r) for r in self._c.execute(query)]
+
+    def overrides_in_force(self, rosters: Sequence[str], at: datetime) -> list[StoredOverride]:
+        # Kept for the rest of the transaction (which sees no other writer's change): a group of alarms or
+        # a batch of timers decides many incidents at one instant, and reads each roster's rows once.
+        missing = sorted({name for name in rosters if (name, at) not in self._overrides})
+        if missing:
+            for name in missing:
+                self._overrides[(name, at)] = []
+            for row in self._c.execute(_OVERRIDES_IN_FORCE, {"rosters": missing, "at": at}):
+                self._overrides[(row.roster, at)].append(_to_override(row))
+        found = [o for name in dict.fromkeys(rosters) for o in self._overrides[(name, at)]]
+        return sorted(found, key=lambda o: (o.start, o.id))
 
 
 def _to_override(r: Row[Any]) -> StoredOverride:
