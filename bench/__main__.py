@@ -27,6 +27,7 @@ from bench.summary import table
 SCRIPTS = [
     ("roster", False),
     ("ingest", True),
+    ("hotspot", True),
     ("latency", True),
     ("timer", True),
     ("restart", True),

@@ -1,12 +1,14 @@
 """Where an ingested alarm's time goes, without HTTP: the CPU cost of the ingest path per alarm, and a
 cProfile of it, for an alarm that opens an incident and for one that attaches to an open incident.
 
-Alarms go through ``Ingest.receive`` in groups of 10, as the group commit writes them under 10 concurrent
-clients, on a fresh SQLite file (or ``--database``), with the configuration of bench/ingest.py.
+Alarms go through ``Ingest.write_group`` in groups of 10 one-alarm requests, as the ingest writer thread
+takes them under 10 concurrent clients, on a fresh SQLite file (or ``--database``), with the configuration
+of bench/ingest.py. (Not named profile.py: run as a script, it would shadow the standard library's
+``profile``, which cProfile imports.)
 
-    .venv/bin/python bench/profile.py [--database URL]
+    .venv/bin/python bench/hotspot.py [--database URL]
 
-Saves the figures to bench/results/profile.json and the profiles to bench/results/profile-<path>.txt.
+Saves the figures to bench/results/hotspot.json and the profiles to bench/results/hotspot-<path>.txt.
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ def _measure(app: Application, alarms: list[Alarm], name: str) -> dict[str, Any]
     text = io.StringIO()
     stats = pstats.Stats(profiler, stream=text)
     stats.sort_stats("cumulative").print_stats(45)
-    (RESULTS / f"profile-{name}.txt").write_text(text.getvalue(), encoding="utf-8")
+    (RESULTS / f"hotspot-{name}.txt").write_text(text.getvalue(), encoding="utf-8")
     return {
         f"{name}_alarms": len(alarms),
         # cProfile slows Python code down; the unprofiled figures come from a second run below.
@@ -70,7 +72,7 @@ def _plain(app: Application, alarms: list[Alarm], name: str) -> dict[str, Any]:
 
 
 def run(database: str | None) -> dict[str, Any]:
-    result = header("profile", database=database)
+    result = header("hotspot", database=database)
     with scratch() as work:
         config = configure(work, database or f"sqlite:///{work / 'bench.db'}")
         app = bootstrap.application(bootstrap.load(config), bootstrap.clock())
@@ -82,12 +84,12 @@ def run(database: str | None) -> dict[str, Any]:
             result |= _measure(app, _alarms("attach", 100), "attach")
         finally:
             app.store.close()
-    result["profiles"] = "bench/results/profile-open.txt, bench/results/profile-attach.txt"
+    result["profiles"] = "bench/results/hotspot-open.txt, bench/results/hotspot-attach.txt"
     return result
 
 
 def main() -> None:
-    args = arguments(__doc__, "profile").parse_args()
+    args = arguments(__doc__, "hotspot").parse_args()
     finish(run(args.database), args.out)
 
 
