@@ -77,11 +77,14 @@ class Ingest:
         with self._work:
             self._queued.append(request)
             if self._writer is None:
-                self._writer = threading.Thread(target=self._write_queued, name="memoguard-ingest", daemon=True)
-                self._writer.start()
+                self._start_writer()
             else:
                 self._work.notify()
         return request.future
+
+    def _start_writer(self) -> None:
+        self._writer = threading.Thread(target=self._write_queued, name="memoguard-ingest", daemon=True)
+        self._writer.start()
 
     def receive(self, alarms: Sequence[Alarm]) -> list[Receipt]:
         """Store the alarms and act on them; returns once they are committed (thread-safe)."""
@@ -94,15 +97,23 @@ class Ingest:
             return len(self._queued)
 
     def _write_queued(self) -> None:
-        while True:
+        try:
+            while True:
+                with self._work:
+                    if not self._queued:
+                        self._work.wait(self._idle)
+                    if not self._queued:
+                        self._writer = None
+                        return
+                    group = self._take()
+                self._write(group)
+        except BaseException:
+            # Its group got the error; the requests queued behind it must not wait for a writer that is gone.
             with self._work:
-                if not self._queued:
-                    self._work.wait(self._idle)
-                if not self._queued:
-                    self._writer = None
-                    return
-                group = self._take()
-            self._write(group)
+                self._writer = None
+                if self._queued:
+                    self._start_writer()
+            raise
 
     def _take(self) -> list[_Request]:
         group: list[_Request] = []

@@ -29,6 +29,10 @@ class Poisoned(Exception):
     """Raised by the wrapped unit for an alarm whose dedup key is 'poison'."""
 
 
+class Fatal(BaseException):
+    """Not an Exception: ends the writer thread (as KeyboardInterrupt or SystemExit would)."""
+
+
 class _Unit:
     def __init__(self, unit: Unit) -> None:
         self._unit = unit
@@ -39,6 +43,8 @@ class _Unit:
     def add_alarms(self, alarms: Sequence[StoredAlarm], *args: Any) -> list[int]:
         if any(stored.alarm.dedup_key == "poison" for stored in alarms):
             raise Poisoned("this alarm cannot be stored")
+        if any(stored.alarm.dedup_key == "fatal" for stored in alarms):
+            raise Fatal("the writer thread ends here")
         return self._unit.add_alarms(alarms, *args)
 
 
@@ -248,3 +254,19 @@ def test_many_concurrent_callers_each_get_their_own_receipts(app: Application) -
         rows = unit.incidents([], 100)
     assert sorted(r.dedup_key for r in rows) == sorted(set(keys))
     assert sum(r.alarms for r in rows) == 120
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_requests_queued_behind_a_writer_that_died_are_still_written(app: Application) -> None:
+    store = GatedStore(app.store)
+    ingest = ingest_on(app, store)
+    dying = Caller(ingest, [firing("fatal")])
+    dying.start()
+    assert store.entered.wait(10)
+    behind = ingest.submit([firing("behind")])  # queued while the doomed group is being written
+    store.gate.set()
+    dying.join(10)
+    assert isinstance(dying.error, Fatal)
+    assert [r.outcome for r in behind.result(10)] == [Outcome.OPENED]  # a new writer took it
+    assert [r.outcome for r in ingest.receive([firing("after")])] == [Outcome.OPENED]
+    assert stored_keys(app) == ["after", "behind"]
