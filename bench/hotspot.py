@@ -38,7 +38,7 @@ def _alarms(prefix: str, keys: int) -> list[Alarm]:
     return [Alarm("scripts", f"{prefix}-{i % keys}", status, "warning", f"alarm {i}") for i in range(ALARMS)]
 
 
-def _measure(app: Application, alarms: list[Alarm], name: str) -> dict[str, Any]:
+def _measure(app: Application, alarms: list[Alarm], name: str, profile: Path) -> dict[str, Any]:
     profiler = cProfile.Profile()
     cpu = time.thread_time()
     wall = time.perf_counter()
@@ -51,7 +51,7 @@ def _measure(app: Application, alarms: list[Alarm], name: str) -> dict[str, Any]
     text = io.StringIO()
     stats = pstats.Stats(profiler, stream=text)
     stats.sort_stats("cumulative").print_stats(45)
-    (RESULTS / f"hotspot-{name}.txt").write_text(text.getvalue(), encoding="utf-8")
+    profile.write_text(text.getvalue(), encoding="utf-8")
     return {
         f"{name}_alarms": len(alarms),
         # cProfile slows Python code down; the unprofiled figures come from a second run below.
@@ -73,18 +73,20 @@ def _plain(app: Application, alarms: list[Alarm], name: str) -> dict[str, Any]:
 
 def run(database: str | None) -> dict[str, Any]:
     result = header("hotspot", database=database)
+    suffix = "" if database is None else f"-{result['database']}"  # the SQLite profiles stay the README's
+    profiles = {name: RESULTS / f"hotspot-{name}{suffix}.txt" for name in ("open", "attach")}
     with scratch() as work:
         config = configure(work, database or f"sqlite:///{work / 'bench.db'}")
         app = bootstrap.application(bootstrap.load(config), bootstrap.clock())
         try:
             result |= _plain(app, _alarms("open", ALARMS), "open")
-            result |= _measure(app, _alarms("open-profiled", ALARMS), "open")
+            result |= _measure(app, _alarms("open-profiled", ALARMS), "open", profiles["open"])
             app.ingest.receive(_alarms("attach", 100)[:100])  # 100 open incidents to attach to
             result |= _plain(app, _alarms("attach", 100), "attach")
-            result |= _measure(app, _alarms("attach", 100), "attach")
+            result |= _measure(app, _alarms("attach", 100), "attach", profiles["attach"])
         finally:
             app.store.close()
-    result["profiles"] = "bench/results/hotspot-open.txt, bench/results/hotspot-attach.txt"
+    result["profiles"] = ", ".join(str(path.relative_to(RESULTS.parents[1])) for path in profiles.values())
     return result
 
 

@@ -4,7 +4,7 @@ sent as one executemany with the next ones of the same statement.
 Every other statement, a savepoint and the commit send what is held first, in order, so the database
 sees the same statements in the same order as without combining: a read always sees the writes made
 before it. A held write that fails raises at that later point, still inside its transaction, which then
-rolls back as a whole. Profile (bench/profile.py): on SQLite a statement's bookkeeping in SQLAlchemy
+rolls back as a whole. Profile (bench/hotspot.py): on SQLite a statement's bookkeeping in SQLAlchemy
 costs several times what SQLite spends, so a group of 100 alarms, each adding a timeline line, paid it
 100 times.
 """

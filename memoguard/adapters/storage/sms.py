@@ -175,7 +175,7 @@ def _held(now: Any, since: Any) -> Any:
     return or_(c.expires_at > now, select(i.id).where(i.id == c.incident_id, recent).exists())
 
 
-# Built once: building a statement and its cache key cost more than running it (bench/profile.py).
+# Built once: building a statement and its cache key cost more than running it (bench/hotspot.py).
 _FREE_CODE = _free_code()
 _MY_CODE = (
     select(code_t.c.id, code_t.c.code)
