@@ -1,5 +1,6 @@
-"""Where an ingested alarm's time goes, without HTTP: the CPU cost of the ingest path per alarm, and a
-cProfile of it, for an alarm that opens an incident and for one that attaches to an open incident.
+"""Where the time goes, without HTTP: the CPU cost per alarm of the ingest path, and a cProfile of it,
+for an alarm that opens an incident and for one that attaches to an open incident; and the same per
+fired timer, for overdue escalation steps that page the next person (what a restart works through).
 
 Alarms go through ``Ingest.write_group`` in groups of 10 one-alarm requests, as the ingest writer thread
 takes them under 10 concurrent clients, on a fresh SQLite file (or ``--database``), with the configuration
@@ -25,12 +26,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import RESULTS, arguments, finish, header, scratch
 from bench.ingest import configure
+from bench.restart import overdue
+from bench.timer import configure as timer_configure
+from bench.timer import engine_of, populate
 from memoguard import bootstrap
 from memoguard.services.application import Application
 from memoguard.services.record import Alarm, AlarmStatus
 
 GROUP = 10
 ALARMS = 1000
+TIMERS = 2000
 
 
 def _alarms(prefix: str, keys: int) -> list[Alarm]:
@@ -71,10 +76,33 @@ def _plain(app: Application, alarms: list[Alarm], name: str) -> dict[str, Any]:
     }
 
 
+def _fire(work: Path, database: str, profile: Path) -> dict[str, Any]:
+    """Fire ``TIMERS`` overdue step timers in the timer loop's batches, under cProfile (the restart
+    benchmark's configuration: 100 teams, steps of 1m, 1m and 1h)."""
+    url = database or f"sqlite:///{work / 'fire.db'}"
+    config = timer_configure(work / "fire", url, teams=100, rate=100, steps=("1m", "1m", "1h"))
+    app = bootstrap.application(bootstrap.load(config), bootstrap.clock())
+    try:
+        populate(app, TIMERS, 500, 100)
+        overdue(engine_of(app), TIMERS)
+        profiler = cProfile.Profile()
+        cpu = time.thread_time()
+        profiler.enable()
+        fired = app.timers.fire_all_due()
+        profiler.disable()
+        cpu = time.thread_time() - cpu
+    finally:
+        app.store.close()
+    text = io.StringIO()
+    pstats.Stats(profiler, stream=text).sort_stats("cumulative").print_stats(45)
+    profile.write_text(text.getvalue(), encoding="utf-8")
+    return {"fire_timers": fired, "fire_profiled_cpu_us_per_timer": round(1e6 * cpu / max(1, fired))}
+
+
 def run(database: str | None) -> dict[str, Any]:
     result = header("hotspot", database=database)
     suffix = "" if database is None else f"-{result['database']}"  # the SQLite profiles stay the README's
-    profiles = {name: RESULTS / f"hotspot-{name}{suffix}.txt" for name in ("open", "attach")}
+    profiles = {name: RESULTS / f"hotspot-{name}{suffix}.txt" for name in ("open", "attach", "fire")}
     with scratch() as work:
         config = configure(work, database or f"sqlite:///{work / 'bench.db'}")
         app = bootstrap.application(bootstrap.load(config), bootstrap.clock())
@@ -86,6 +114,7 @@ def run(database: str | None) -> dict[str, Any]:
             result |= _measure(app, _alarms("attach", 100), "attach", profiles["attach"])
         finally:
             app.store.close()
+        result |= _fire(work, database or "", profiles["fire"])
     result["profiles"] = ", ".join(str(path.relative_to(RESULTS.parents[1])) for path in profiles.values())
     return result
 
