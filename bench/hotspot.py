@@ -43,6 +43,12 @@ def _alarms(prefix: str, keys: int) -> list[Alarm]:
     return [Alarm("scripts", f"{prefix}-{i % keys}", status, "warning", f"alarm {i}") for i in range(ALARMS)]
 
 
+def _save(profiler: cProfile.Profile, path: Path) -> None:
+    text = io.StringIO()
+    pstats.Stats(profiler, stream=text).sort_stats("cumulative").print_stats(45)
+    path.write_text(text.getvalue(), encoding="utf-8")
+
+
 def _measure(app: Application, alarms: list[Alarm], name: str, profile: Path) -> dict[str, Any]:
     profiler = cProfile.Profile()
     cpu = time.thread_time()
@@ -53,10 +59,7 @@ def _measure(app: Application, alarms: list[Alarm], name: str, profile: Path) ->
     profiler.disable()
     wall = time.perf_counter() - wall
     cpu = time.thread_time() - cpu
-    text = io.StringIO()
-    stats = pstats.Stats(profiler, stream=text)
-    stats.sort_stats("cumulative").print_stats(45)
-    profile.write_text(text.getvalue(), encoding="utf-8")
+    _save(profiler, profile)
     return {
         f"{name}_alarms": len(alarms),
         # cProfile slows Python code down; the unprofiled figures come from a second run below.
@@ -93,9 +96,7 @@ def _fire(work: Path, database: str, profile: Path) -> dict[str, Any]:
         cpu = time.thread_time() - cpu
     finally:
         app.store.close()
-    text = io.StringIO()
-    pstats.Stats(profiler, stream=text).sort_stats("cumulative").print_stats(45)
-    profile.write_text(text.getvalue(), encoding="utf-8")
+    _save(profiler, profile)
     return {"fire_timers": fired, "fire_profiled_cpu_us_per_timer": round(1e6 * cpu / max(1, fired))}
 
 

@@ -41,10 +41,6 @@ class OpenIncidentExists(Exception):
 
 
 class Unit(Protocol):
-    def flush(self) -> None:
-        """Send the writes held for combining (``adapters.storage.batch``); the commit does it anyway."""
-        ...
-
     # --- alarms and incidents
     def add_alarms(self, alarms: Sequence[StoredAlarm], received_at: datetime) -> list[int]:
         """Their ids, in order."""
