@@ -30,7 +30,7 @@ from memoguard.http.app import create_app
 from memoguard.http.limit import MAX_BODY
 from memoguard.services.application import Application
 
-ALERTMANAGER = Path(__file__).parents[3] / "shared" / "fixtures" / "alertmanager"
+ALERTMANAGER = Path(__file__).parents[1] / "fixtures" / "alertmanager"  # captured bodies, see its README
 FINGERPRINT = "e5cb976153386091"
 T0 = datetime(2026, 11, 17, 10, 0, tzinfo=UTC)  # the fake clock's start (tests/conftest.py): alice's week
 
