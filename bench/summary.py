@@ -151,7 +151,7 @@ def _cell(row: Row, figures: Figures | None) -> str:
 
 def table() -> str:
     lines = [
-        "| target (DESIGN.md §11) | SQLite | PostgreSQL | script |",
+        "| target | SQLite | PostgreSQL | script |",
         "|---|---|---|---|",
     ]
     machines = set()
