@@ -1,7 +1,10 @@
 """Loading a configuration directory: memoguard.yaml, rosters/*.yaml, escalation_policies/*.yaml.
 
 Every problem is collected, with its file and line, before anything is refused: an operator fixing a
-broken config at night wants the whole list at once, not one error per run.
+broken config at night wants the whole list at once, not one error per run. So a file that fails its
+schema is still checked for what is left of it (see salvage.py), a file that is not YAML at all does not
+stop the others being checked, and a reference to something whose own definition is broken or could
+not be read is not reported a second time.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from memoguard.config.document import Document, Location, read_document
 from memoguard.config.holiday import CountryHolidays
 from memoguard.config.model import Config
 from memoguard.config.problem import ConfigError, Problem
+from memoguard.config.salvage import salvage
 from memoguard.config.schema import (
     CrisisModel,
     LayerModel,
@@ -29,6 +33,7 @@ from memoguard.config.schema import (
     StepModel,
     WindowModel,
 )
+from memoguard.config.tokens import shared_tokens
 from memoguard.config.translation import translate
 from memoguard.domain.errors import DomainError
 from memoguard.domain.person import Person
@@ -54,9 +59,13 @@ class _Loader:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
         self.problems: list[Problem] = []
-        # Names of rosters and policies whose own file is broken: references to them are not reported
-        # again as unknown, the operator already has the real problem in front of them.
+        # (kind, name) of what is defined but broken (a roster or policy whose file failed, a person or
+        # provider cut from memoguard.yaml by its schema, a roster's level as "roster/level"): references
+        # to them are not reported again as unknown, the operator already has the real problem in front
+        # of them.
         self.broken: set[tuple[str, str]] = set()
+        # Kinds of names nothing can be said about: memoguard.yaml could not be read at all.
+        self.unknowable: set[str] = set()
 
     def load(self) -> Config:
         main_path = self.directory / MAIN_FILE
@@ -64,7 +73,7 @@ class _Loader:
             raise ConfigError(
                 [Problem(str(main_path), 0, "", "file not found: not a memoguard configuration directory")]
             )
-        parsed = self._parse(main_path, MainModel, "")
+        parsed = self._parse(main_path, MainModel, "main")
         rosters: list[tuple[RosterModel, Document]] = []
         for path in self._files(ROSTER_DIR):
             if roster := self._parse(path, RosterModel, "roster"):
@@ -74,13 +83,22 @@ class _Loader:
             if policy := self._parse(path, PolicyModel, "policy"):
                 policies.append(policy)
         if parsed is None:
-            raise ConfigError(self.problems)
-        main, doc = parsed
-        zone = self._zone(main.timezone, doc, ("timezone",)) or ZoneInfo("UTC")
-        people = self._people(main, doc)
-        self._check_channels(main, doc)
+            # Rosters and policies are still checked, among themselves: who, which channel and which
+            # provider they name cannot be known.
+            self.unknowable = {"person", "channel", "provider", "source"}
+            main = MainModel.model_construct(people={})
+            zone = ZoneInfo("UTC")
+            people: dict[str, Person] = {}
+        else:
+            main, doc = parsed
+            zone = self._zone(main.timezone, doc, ("timezone",)) or ZoneInfo("UTC")
+            people = self._people(main, doc)
+            self._check_channels(main, doc)
+            self._check_tokens(main, doc)
         roster_map = self._unique(rosters, "roster", lambda model, d: self._roster(model, d, main, zone))
         policy_map = self._unique(policies, "policy", lambda model, d: self._policy(model, d, main, roster_map))
+        if parsed is None:
+            raise ConfigError(self.problems)
         routes = self._routes(main, doc, policy_map)
         if self.problems:
             raise ConfigError(self.problems)
@@ -119,10 +137,28 @@ class _Loader:
             return model.model_validate(document.data), document
         except ValidationError as error:
             self.problems.extend(translate(error, document, model))
+        left = salvage(model, document)
+        if left is None:
             name = document.data.get("name")
             if isinstance(name, str):
                 self.broken.add((what, name))
             return None
+        self._cut(what, document.data, left.removed)
+        return left.model, left.document
+
+    def _cut(self, what: str, data: dict[str, Any], removed: tuple[Location, ...]) -> None:
+        """Record as broken the definitions that salvaging a file cut out of it."""
+        kinds = {"people": "person", "channels": "channel", "providers": "provider", "sources": "source"}
+        for location in removed:
+            if what == "main" and location[0] in kinds:
+                kind = kinds[str(location[0])]
+                if len(location) == 1:
+                    self.unknowable.add(kind)
+                elif len(location) == 2:
+                    self.broken.add((kind, str(location[1])))
+            elif what == "roster" and location[0] == "levels" and len(location) <= 2:
+                level = str(location[1]) if len(location) == 2 else "*"
+                self.broken.add(("level", f"{data.get('name')}/{level}"))
 
     def _unique(
         self,
@@ -145,12 +181,24 @@ class _Loader:
                 result[name] = built
         return result
 
-    def _names(self, what: str, loaded: Mapping[str, Any]) -> set[str]:
+    def _names(self, what: str, loaded: Mapping[str, Any] | set[str]) -> set[str]:
         """Names defined in files, whether or not the file loaded: what an operator reads in the folder."""
         return set(loaded) | {name for kind, name in self.broken if kind == what}
 
     def _add(self, document: Document, location: Location, message: str) -> None:
-        self.problems.append(document.problem(location, message))
+        if not document.around_cut(location):
+            self.problems.append(document.problem(location, message))
+
+    def _refer(
+        self, document: Document, location: Location, what: str, name: str, known: Mapping[str, Any] | set[str]
+    ) -> bool:
+        """Whether ``name`` is a known ``what``; when it is not, report it unless its definition is
+        broken (reported in its own place) or nothing can be known about that kind of name."""
+        if name in known:
+            return True
+        if what not in self.unknowable and (what, name) not in self.broken:
+            self._add(document, location, _unknown(what, name, self._names(what, known)))
+        return False
 
     def _attempt(self, document: Document, location: Location, build: Callable[[], ResultT]) -> ResultT | None:
         """Run a domain constructor; a DomainError or ValueError becomes a problem at ``location``."""
@@ -186,8 +234,7 @@ class _Loader:
                 phone = self._phone(model.phone, main.phone_region, document, (*here, "phone"))
             zone = self._zone(model.timezone, document, (*here, "timezone")) if model.timezone else None
             for index, channel in enumerate(model.channels):
-                if channel not in main.channels:
-                    self._add(document, (*here, "channels", index), _unknown("channel", channel, main.channels))
+                self._refer(document, (*here, "channels", index), "channel", channel, main.channels)
             people[name] = Person(
                 name=name,
                 phone=phone,
@@ -218,7 +265,7 @@ class _Loader:
             for index, provider in enumerate(entry.providers):
                 settings = main.providers.get(provider)
                 if settings is None:
-                    self._add(document, ("channels", channel, index), _unknown("provider", provider, main.providers))
+                    self._refer(document, ("channels", channel, index), "provider", provider, main.providers)
                 elif settings.kind == "zendesk":
                     self._add(
                         document,
@@ -227,18 +274,26 @@ class _Loader:
                         "name it in an escalation policy's outbound list instead",
                     )
 
+    def _check_tokens(self, main: MainModel, document: Document) -> None:
+        for name, earlier, key in shared_tokens(main.sources, self.directory):
+            how = "the same token" if key == "token" else f"the same {key}, so the same token"
+            line = document.line(("sources", earlier))
+            self._add(
+                document,
+                ("sources", name),
+                f"{how} as source {earlier!r} (line {line}): each source needs a token of its own, "
+                "it is what tells their alarms apart",
+            )
+
     def _routes(self, main: MainModel, document: Document, policies: Mapping[str, Policy]) -> tuple[Route, ...]:
         routes = []
         for index, model in enumerate(main.routes):
             here: Location = ("routes", index)
             # A policy that exists but failed to load has already been reported in its own file.
-            if model.policy not in policies and ("policy", model.policy) not in self.broken:
-                self._add(
-                    document, (*here, "policy"), _unknown("policy", model.policy, self._names("policy", policies))
-                )
+            self._refer(document, (*here, "policy"), "policy", model.policy, policies)
             sources = _as_set(model.match.source)
             for source in sorted(sources - set(main.sources)):
-                self._add(document, (*here, "match", "source"), _unknown("source", source, main.sources))
+                self._refer(document, (*here, "match", "source"), "source", source, main.sources)
             routes.append(
                 Route(
                     policy=model.policy,
@@ -270,7 +325,7 @@ class _Loader:
         overrides = [
             override
             for index, item in enumerate(model.overrides)
-            if (override := self._override(item, ("overrides", index), document, main, zone, level_names))
+            if (override := self._override(item, ("overrides", index), document, main, zone, level_names, model.name))
         ]
         if len(self.problems) > errors_before:
             return None
@@ -284,11 +339,12 @@ class _Loader:
         main: MainModel,
         zone: tzinfo,
         level_names: set[str],
+        roster: str,
     ) -> Override | None:
-        if item.who not in main.people:
-            self._add(document, (*here, "who"), _unknown("person", item.who, main.people))
+        self._refer(document, (*here, "who"), "person", item.who, main.people)
         if item.level not in level_names:
-            self._add(document, (*here, "level"), _unknown("level", item.level, level_names))
+            if not self._level_broken(roster, item.level):
+                self._add(document, (*here, "level"), _unknown("level", item.level, level_names))
             return None
         start = self._attempt(document, (*here, "from"), lambda: parse_local_datetime(item.from_, zone))
         end = self._attempt(document, (*here, "to"), lambda: parse_local_datetime(item.to, zone))
@@ -302,8 +358,7 @@ class _Loader:
         for index, model in enumerate(models):
             here: Location = (*base, index)
             for position, member in enumerate(model.members):
-                if member not in main.people:
-                    self._add(document, (*here, "members", position), _unknown("person", member, main.people))
+                self._refer(document, (*here, "members", position), "person", member, main.people)
             weekday, at = parse_handoff(model.handoff)
             if weekday is not None and model.start.weekday() != weekday:
                 day_name = model.start.strftime("%A").lower()
@@ -354,11 +409,12 @@ class _Loader:
             ("acknowledgement",),
             lambda: AckRule(AckMode(ack_model.mode), ack_model.confirm_within, ack_model.quorum, ack_model.reack_after),
         )
+        self._check_quorum(model, document)
         crisis = self._crisis(model.crisis_cell, document, main) if model.crisis_cell else None
         for index, name in enumerate(model.outbound):
             settings = main.providers.get(name)
             if settings is None:
-                self._add(document, ("outbound", index), _unknown("provider", name, main.providers))
+                self._refer(document, ("outbound", index), "provider", name, main.providers)
             elif settings.kind not in ("zendesk", "webhook"):
                 self._add(
                     document,
@@ -384,30 +440,64 @@ class _Loader:
     ) -> Step:
         for index, target in enumerate(model.notify):
             location = (*here, "notify", index)
-            if target.kind == TargetKind.PERSON and target.name not in main.people:
-                self._add(document, location, _unknown("person", target.name, main.people))
+            if target.kind == TargetKind.PERSON:
+                self._refer(document, location, "person", target.name, main.people)
             elif target.kind == TargetKind.ROSTER:
                 roster = rosters.get(target.name)
                 if roster is None:
-                    if ("roster", target.name) not in self.broken:
-                        self._add(document, location, _unknown("roster", target.name, self._names("roster", rosters)))
-                elif target.level not in roster.level_names:
+                    self._refer(document, location, "roster", target.name, rosters)
+                elif target.level not in roster.level_names and not self._level_broken(roster.name, target.level):
                     self._add(
                         document,
                         location,
                         f"roster {target.name!r} has no level {target.level!r} "
                         f"(levels: {', '.join(roster.level_names)})",
                     )
+        for index, target in enumerate(model.notify):
+            if target in model.notify[:index]:
+                first = document.line((*here, "notify", model.notify.index(target)))
+                self._add(
+                    document, (*here, "notify", index), f"{target} is already a target of this step (line {first})"
+                )
         self._check_channel_list(model.channels, (*here, "channels"), document, main)
         return Step(tuple(model.notify), tuple(model.channels), model.ack_within)
+
+    def _check_quorum(self, model: PolicyModel, document: Document) -> None:
+        """An ack stage counts the distinct people paged so far, over every step: a quorum larger than the
+        people the steps name can never be met. A roster target pages whoever is on call, so how many
+        people it reaches over an incident is not known here: it counts as at least one, and a policy
+        with any roster target is never refused by this check."""
+        quorum = model.acknowledgement.quorum
+        targets = {target for step in model.steps for target in step.notify}
+        if quorum == 1 or any(target.kind == TargetKind.ROSTER for target in targets):
+            return
+        people = len(targets)
+        if quorum > people:
+            self._add(
+                document,
+                ("acknowledgement", "quorum"),
+                f"quorum {quorum} can never be met: the steps page {people} distinct person(s)",
+            )
 
     def _crisis(self, model: CrisisModel, document: Document, main: MainModel) -> CrisisCell | None:
         here: Location = ("crisis_cell",)
         for index, member in enumerate(model.members):
-            if member not in main.people:
-                self._add(document, (*here, "members", index), _unknown("person", member, main.people))
+            self._refer(document, (*here, "members", index), "person", member, main.people)
+            if member in model.members[:index]:
+                first = document.line((*here, "members", model.members.index(member)))
+                self._add(document, (*here, "members", index), f"{member!r} is already a member (line {first})")
         self._check_channel_list(model.channels, (*here, "channels"), document, main)
-        bridge = self._phone(model.bridge, main.phone_region, document, (*here, "bridge")) if model.bridge else None
+        bridge = None
+        if model.bridge and "person" not in self.unknowable:  # national numbers need memoguard.yaml's phone_region
+            bridge = self._phone(model.bridge, main.phone_region, document, (*here, "bridge"))
+        distinct = len(set(model.members))
+        if model.quorum > distinct:
+            self._add(
+                document,
+                (*here, "quorum"),
+                f"quorum {model.quorum} can never be met: the cell has {distinct} distinct member(s)",
+            )
+            return None
         return self._attempt(
             document,
             here,
@@ -416,8 +506,10 @@ class _Loader:
 
     def _check_channel_list(self, channels: list[str], here: Location, document: Document, main: MainModel) -> None:
         for index, channel in enumerate(channels):
-            if channel not in main.channels:
-                self._add(document, (*here, index), _unknown("channel", channel, main.channels))
+            self._refer(document, (*here, index), "channel", channel, main.channels)
+
+    def _level_broken(self, roster: str, level: str) -> bool:
+        return bool({("level", f"{roster}/{level}"), ("level", f"{roster}/*")} & self.broken)
 
 
 def _unknown(what: str, name: str, known: Mapping[str, Any] | set[str]) -> str:
