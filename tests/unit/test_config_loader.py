@@ -175,6 +175,17 @@ EXPECTED: dict[str, list[tuple[str, int, str, str]]] = {
     "double_without_confirm_within": [
         (DEFAULT, 3, "acknowledgement", "double acknowledgement needs confirm_within"),
     ],
+    # Issue 14: six mistakes over four files, all reported in one run. dba.yaml is not YAML at all, so
+    # nothing more can be said about it; default.yaml's first step is cut for its bad duration and its
+    # second still checked (under its own index); memoguard.yaml's people are known despite the typo.
+    "six_mistakes": [
+        (DEFAULT, 4, "steps[0].ack_within", f"invalid duration '5 minutes': {BAD_DURATION}"),
+        (DEFAULT, 5, "steps[1].notify[0]", "unknown roster 'web' (known: infra)"),
+        (MAIN, 7, "people.alice.fone", "unknown key 'fone' (did you mean 'phone'?)"),
+        (MAIN, 8, "people.bruno.phone", "invalid phone number '06 40 00': not a valid number for its country"),
+        ("rosters/dba.yaml", 5, "", "invalid YAML at column 1: found character '\\t' that cannot start any token"),
+        (INFRA, 5, "layers[0].members[1]", f"unknown person 'zoe' {PEOPLE}"),
+    ],
     "unknown_holiday_country": [
         (
             INFRA,
