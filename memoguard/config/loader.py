@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import phonenumbers
 from pydantic import BaseModel, ValidationError
 
-from memoguard.config.document import Document, Location, read_document
+from memoguard.config.document import Document, Location, format_location, read_document
 from memoguard.config.holiday import CountryHolidays
 from memoguard.config.model import Config
 from memoguard.config.problem import ConfigError, Problem
@@ -66,6 +66,7 @@ class _Loader:
         self.broken: set[tuple[str, str]] = set()
         # Kinds of names nothing can be said about: memoguard.yaml could not be read at all.
         self.unknowable: set[str] = set()
+        self.levels_at: dict[tuple[str, str], tuple[str, int, str]] = {}
 
     def load(self) -> Config:
         main_path = self.directory / MAIN_FILE
@@ -117,6 +118,7 @@ class _Loader:
             providers=dict(main.providers),
             storm=main.storm,
             phone_region=main.phone_region,
+            levels_at=self.levels_at,
         )
 
     # --- files ---------------------------------------------------------------------------------
@@ -329,6 +331,10 @@ class _Loader:
         ]
         if len(self.problems) > errors_before:
             return None
+        where: list[tuple[str, Location]] = [("primary", ("layers",))]
+        where.extend((name, ("levels", name)) for name in model.levels)
+        for name, location in where:
+            self.levels_at[(model.name, name)] = (document.file, document.line(location), format_location(location))
         return Roster(model.name, zone, tuple(layers), tuple(levels), tuple(overrides))
 
     def _override(

@@ -60,6 +60,14 @@ def test_module_check_in_the_repository_root() -> None:
     assert set(summary["policies"]) == {"critical", "database", "default"}
 
 
+def test_module_check_warning_keeps_exit_code_0() -> None:
+    # A warning (gaelle on primary and secondary of the dba roster at once) is printed, the exit code stays 0.
+    result = run([*MODULE, "check", "--from", "2026-01-12 00:00", "--days", "7"], cwd=REPO)
+    assert "is valid" in result.stdout
+    [warning] = result.stderr.splitlines()
+    assert warning.startswith(f"{Path('rosters') / 'dba.yaml'}:12: levels.secondary: warning: roster 'dba': gaelle ")
+
+
 def test_module_oncall_on_bastille_day() -> None:
     data = json.loads(run([*MODULE, "oncall", "infra", "--at", "2026-07-14 12:00", "--json"], cwd=REPO).stdout)
     primary, secondary = data["oncall"]
