@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import assert_never
 
 from alembic.util.exc import CommandError
 from sqlalchemy import Engine
@@ -27,6 +28,7 @@ from memoguard.config.schema import SmppProvider as SmppSettings
 from memoguard.config.schema import WebhookProvider as WebhookSettings
 from memoguard.config.schema import ZendeskProvider as ZendeskSettings
 from memoguard.config.secret import SecretError, read_secret
+from memoguard.config.tokens import same_values
 from memoguard.services.action import Actions
 from memoguard.services.application import Application
 from memoguard.services.clock import Clock
@@ -99,9 +101,9 @@ def store(config: Config) -> SqlStore:
 
 
 def providers(config: Config, clock: Clock, inbox: Inbox) -> dict[str, Provider]:
-    """Every configured provider this release can drive. Twilio and SMTP join in their own issues; until
-    then a channel that names one fails over past it ("provider not configured"). ``inbox`` takes what
-    SMS providers receive (replies, delivery receipts). Nothing connects here: links open on ``start``."""
+    """Every configured provider, built: the schema only accepts the kinds this release can drive
+    (config.schema.PROVIDER_KINDS), and the match below covers each. ``inbox`` takes what SMS providers
+    receive (replies, delivery receipts). Nothing connects here: links open on ``start``."""
     built: dict[str, Provider] = {}
     for name, settings in config.providers.items():
         try:
@@ -136,6 +138,8 @@ def providers(config: Config, clock: Clock, inbox: Inbox) -> dict[str, Provider]
                         poll_every=settings.poll_every,
                         timeout=settings.timeout,
                     )
+                case _:
+                    assert_never(settings)
         except SecretError as error:
             raise StartupError(str(error)) from None
     return built
@@ -181,6 +185,9 @@ def tokens(config: Config) -> SourceTokens:
             )
         except SecretError as error:
             raise StartupError(str(error)) from None
+    # The loader compares what it can read; the service's environment may hold what check's did not.
+    for name, earlier in same_values(values):
+        raise StartupError(f"sources {earlier!r} and {name!r} have the same token: each source needs its own")
     return SourceTokens(values)
 
 

@@ -10,6 +10,8 @@ from rich.table import Table
 
 from memoguard.cli.context import AppContext, pass_app
 from memoguard.cli.output import console, emit_json
+from memoguard.cli.roster import double_duty, double_duty_warnings
+from memoguard.cli.when import AT_HELP, days_later, resolve_when
 from memoguard.config.model import Config
 from memoguard.domain.duration import format_duration
 from memoguard.domain.policy import Policy
@@ -18,19 +20,32 @@ from memoguard.domain.route import Route
 
 @click.command()
 @click.argument("config_dir", required=False, type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--days",
+    default=30,
+    show_default=True,
+    type=click.IntRange(1, 3660),
+    help="How many days ahead rosters are looked at for warnings.",
+)
+@click.option("--from", "start_text", metavar="WHEN", help=AT_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @pass_app
-def check(app: AppContext, config_dir: Path | None, as_json: bool) -> None:
+def check(app: AppContext, config_dir: Path | None, days: int, start_text: str | None, as_json: bool) -> None:
     """Validate CONFIG_DIR (default: --config) and print a summary, or every problem found.
 
-    Exit code 0 when the configuration is valid, 1 when it has problems.
+    Warnings (someone on call at two levels of a roster at once, over the coming --days) are printed on
+    stderr. Exit code 0 when the configuration is valid, warnings or not; 1 when it has problems.
     """
     if config_dir is not None:
         app.config_dir = config_dir
     config = app.config()
+    start = resolve_when(start_text, app.clock.now(), config.timezone, "--from")
+    doubled = double_duty(config.rosters.values(), start, days_later(start, days, config.timezone))
     if as_json:
-        emit_json(_summary(config))
+        emit_json(_summary(config) | {"warnings": double_duty_warnings(doubled, config, start, days)})
         return
+    for line in double_duty_warnings(doubled, config, start, days):
+        click.echo(line, err=True)
     out = console()
     people = Table(title="People")
     for column in ("name", "phone", "e-mail", "language", "channels"):

@@ -1,6 +1,14 @@
-"""``memoguard roster show`` and ``memoguard roster gaps``: coming shifts and uncovered periods."""
+"""``memoguard roster show`` and ``memoguard roster gaps``: coming shifts and uncovered periods.
+
+``gaps`` (and ``check``) also warn about a person on call at two levels at once: the second level is
+then no second chance. A warning, not a gap: the exit code does not change for it.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
 
 import click
 from rich.table import Table
@@ -8,7 +16,11 @@ from rich.table import Table
 from memoguard.cli.context import AppContext, pass_app
 from memoguard.cli.output import console, emit_json, show_duration, show_time
 from memoguard.cli.when import AT_HELP, days_later, resolve_when
+from memoguard.config.model import Config
 from memoguard.domain.errors import UnknownLevelError
+from memoguard.domain.roster import DoubleDuty, Roster
+
+SHOWN_PERIODS = 3  # periods of double duty spelled out in a warning; the rest are counted
 
 DAYS_HELP = "How many days ahead to look."
 
@@ -85,18 +97,16 @@ def gaps(app: AppContext, days: int, start_text: str | None, as_json: bool) -> N
     config = app.config()
     start = resolve_when(start_text, app.clock.now(), config.timezone, "--from")
     end = days_later(start, days, config.timezone)
-    found = [
-        (item, lv, gap)
-        for item in app.rosters().values()
-        for lv in item.level_names
-        for gap in item.gaps(start, end, lv)
-    ]
+    rosters = app.rosters().values()
+    found = [(item, lv, gap) for item in rosters for lv in item.level_names for gap in item.gaps(start, end, lv)]
+    doubled = double_duty(rosters, start, end)
     if as_json:
         emit_json(
             {
                 "from": start,
                 "to": end,
                 "gaps": [{"roster": r.name, "level": lv, "start": g.start, "end": g.end} for r, lv, g in found],
+                "double_duty": double_duty_json(doubled),
             }
         )
     elif not found:
@@ -117,5 +127,57 @@ def gaps(app: AppContext, days: int, start_text: str | None, as_json: bool) -> N
                 show_duration(gap.duration),
             )
         console().print(table)
+    if not as_json:
+        for line in double_duty_warnings(doubled, config, start, days):
+            click.echo(line, err=True)
     if found:
         click.get_current_context().exit(1)
+
+
+def double_duty(rosters: Iterable[Roster], start: datetime, end: datetime) -> list[tuple[Roster, DoubleDuty]]:
+    return [(item, found) for item in rosters for found in item.double_duty(start, end)]
+
+
+def double_duty_json(doubled: list[tuple[Roster, DoubleDuty]]) -> list[dict[str, Any]]:
+    return [
+        {
+            "roster": item.name,
+            "levels": [found.first, found.second],
+            "person": found.person,
+            "periods": [{"start": since, "end": until} for since, until in found.periods],
+        }
+        for item, found in doubled
+    ]
+
+
+def double_duty_warnings(
+    doubled: list[tuple[Roster, DoubleDuty]], config: Config, start: datetime, days: int
+) -> list[str]:
+    """One ``file:line: path: warning: …`` line per roster, pair of levels and person, at the second level."""
+    return [_warning(item, found, config.levels_at, start, days) for item, found in doubled]
+
+
+def _warning(
+    item: Roster,
+    found: DoubleDuty,
+    levels_at: Mapping[tuple[str, str], tuple[str, int, str]],
+    start: datetime,
+    days: int,
+) -> str:
+    zone = item.timezone
+    shown = ", ".join(
+        f"{show_time(since, zone)} to {show_time(until, zone)}" for since, until in found.periods[:SHOWN_PERIODS]
+    )
+    more = len(found.periods) - SHOWN_PERIODS
+    if more > 0:
+        shown += f" and {more} more"
+    count = len(found.periods)
+    text = (
+        f"warning: roster {item.name!r}: {found.person} is on call at {found.first} and {found.second} at once, "
+        f"{count} time{'s' if count != 1 else ''} in {days} days from {show_time(start, zone)}: {shown}; "
+        f"paging {found.second} then wakes {found.person} again instead of someone else"
+    )
+    file, line, path = levels_at.get((item.name, found.second), ("", 0, ""))
+    if not file:
+        return text
+    return f"{file}:{line}: {path}: {text}"

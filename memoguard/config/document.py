@@ -16,14 +16,36 @@ Location = tuple[str | int, ...]
 
 @dataclass
 class Document:
-    """``data`` is what the file says; ``lines`` maps each location (keys and indexes) to its 1-based line."""
+    """``data`` is what the file says; ``lines`` maps each location (keys and indexes) to its 1-based line.
+
+    A document salvaged from a file that failed its schema (see salvage.py) has lost list items:
+    ``renumbered`` maps each such list's location in the file to the file's index of each item left, so
+    problems found in what was salvaged still name the file's own path and line."""
 
     file: str
     data: Any
     lines: dict[Location, int] = field(default_factory=dict)
+    renumbered: dict[Location, list[int]] = field(default_factory=dict)
+    cut: tuple[Location, ...] = ()  # locations in the file that salvaging removed from ``data``
+
+    def around_cut(self, location: Sequence[str | int]) -> bool:
+        """Whether ``location`` holds something salvaging cut: what is said about it then may only be
+        the consequence of the cut (a double acknowledgement that lost its bad confirm_within)."""
+        where = self.original(location)
+        return any(cut[: len(where)] == where for cut in self.cut)
+
+    def original(self, location: Sequence[str | int]) -> Location:
+        """``location`` in ``data`` as the location in the file (the same unless list items were removed)."""
+        result: Location = ()
+        for part in location:
+            kept = self.renumbered.get(result)
+            index = kept[part] if isinstance(part, int) and kept is not None and 0 <= part < len(kept) else part
+            result = (*result, index)
+        return result
 
     def line(self, location: Sequence[str | int]) -> int:
         """Line of the deepest part of ``location`` the file has (a missing key points at its parent)."""
+        location = self.original(location)
         for end in range(len(location), 0, -1):
             found = self.lines.get(tuple(location[:end]))
             if found is not None:
@@ -31,7 +53,7 @@ class Document:
         return 1
 
     def problem(self, location: Sequence[str | int], message: str) -> Problem:
-        return Problem(self.file, self.line(location), format_location(location), message)
+        return Problem(self.file, self.line(location), format_location(self.original(location)), message)
 
 
 def format_location(location: Sequence[str | int]) -> str:

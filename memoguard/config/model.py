@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -31,6 +31,8 @@ class Config:
     providers: Mapping[str, ProviderModel]
     storm: StormModel
     phone_region: str | None = None  # how national numbers (in replies too) are read
+    # Where each (roster, level) is defined, as (file, line, path): for warnings about a level.
+    levels_at: Mapping[tuple[str, str], tuple[str, int, str]] = field(default_factory=dict)
 
     def roster(self, name: str) -> Roster:
         """The roster called ``name``; LookupError names the ones that exist."""

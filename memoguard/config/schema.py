@@ -8,6 +8,7 @@ Cross-references (a roster naming an unknown person…) are checked afterwards, 
 from __future__ import annotations
 
 import re
+import typing
 from datetime import date, timedelta
 from typing import Annotated, Any, Literal
 
@@ -190,27 +191,6 @@ class SmppProvider(SecretRef):
         return self
 
 
-class TwilioProvider(SecretRef):
-    kind: Literal["twilio"]
-    account_sid: str
-    auth_token_file: str | None = None
-    auth_token_env: str | None = None
-    from_: str = Field(alias="from")
-    rate: list[RateText] = []
-
-
-class SmtpProvider(SecretRef):
-    kind: Literal["smtp"]
-    host: str
-    port: int = 587
-    starttls: bool = True
-    username: str | None = None
-    password_file: str | None = None
-    password_env: str | None = None
-    from_: str = Field(alias="from")
-    rate: list[RateText] = []
-
-
 def _url(value: Any) -> str:
     text = _text(value, "a URL such as https://desk.example.net")
     if not re.fullmatch(r"https?://[^\s/]+(/\S*)?", text):
@@ -252,10 +232,18 @@ class WebhookProvider(SecretRef):
     timeout: Duration = timedelta(seconds=10)
 
 
+# The provider kinds this build implements, and the only ones the schema accepts: bootstrap.providers
+# builds each (mypy checks that its match covers them all), and a kind not here (twilio, smtp: planned,
+# not built yet) is refused when the configuration is loaded instead of failing every page at run time.
 ProviderModel = Annotated[
-    ConsoleProvider | SmppProvider | TwilioProvider | SmtpProvider | ZendeskProvider | WebhookProvider,
+    ConsoleProvider | SmppProvider | ZendeskProvider | WebhookProvider,
     Field(discriminator="kind"),
 ]
+PROVIDER_KINDS: tuple[str, ...] = tuple(
+    kind
+    for model in typing.get_args(typing.get_args(ProviderModel)[0])
+    for kind in typing.get_args(model.model_fields["kind"].annotation)
+)
 
 
 class ChannelModel(Strict):

@@ -22,12 +22,12 @@ def translate(error: ValidationError, document: Document, model: type[BaseModel]
     """One problem per pydantic error, located in the file."""
     problems = []
     for detail in error.errors():
-        location = _data_location(detail["loc"], document.data, detail["type"])
+        location = data_location(detail["loc"], document.data, detail["type"])
         problems.append(document.problem(location, _message(detail, location, document.data, model)))
     return problems
 
 
-def _data_location(loc: Sequence[str | int], data: Any, kind: str) -> Location:
+def data_location(loc: Sequence[str | int], data: Any, kind: str) -> Location:
     """Keep the parts of pydantic's location that exist in the data (dropping union tags and the like);
     a missing or unknown key, always last, is kept so the path names it."""
     location: list[str | int] = []
@@ -61,6 +61,11 @@ def _message(detail: ErrorDetails, location: Location, data: Any, model: type[Ba
         return str(detail.get("ctx", {}).get("error", detail["msg"]))
     if kind == "union_tag_invalid":
         context = detail.get("ctx", {})
+        if location[:1] == ("providers",):
+            return (
+                f"provider kind {context.get('tag')!r} is not available in this build "
+                f"(kinds it has: {context.get('expected_tags')})"
+            )
         return f"unknown kind {context.get('tag')!r} (expected one of: {context.get('expected_tags')})"
     if kind == "union_tag_not_found":
         return "required key 'kind' is missing"

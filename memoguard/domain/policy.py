@@ -91,9 +91,10 @@ class CrisisCell:
             raise InvalidValueError("a crisis cell needs members")
         if self.quorum < 1:
             raise InvalidValueError("crisis cell quorum must be at least 1")
-        if self.quorum > len(self.members):
+        distinct = len(set(self.members))  # an ack stage counts distinct people
+        if self.quorum > distinct:
             raise InvalidValueError(
-                f"crisis cell quorum {self.quorum} can never be met: the cell has {len(self.members)} member(s)"
+                f"crisis cell quorum {self.quorum} can never be met: the cell has {distinct} distinct member(s)"
             )
 
 

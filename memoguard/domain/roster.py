@@ -176,6 +176,17 @@ class Segment:
 
 
 @dataclass(frozen=True)
+class DoubleDuty:
+    """``person`` is on call at two levels at once during ``periods`` (in order, none touching): the
+    ``second`` level is then no second chance, paging it wakes the one who did not answer the first."""
+
+    person: str
+    first: str
+    second: str
+    periods: tuple[tuple[datetime, datetime], ...]
+
+
+@dataclass(frozen=True)
 class _OverrideIndex:
     """Overrides of one level sorted by start, to find those covering an instant without a full scan."""
 
@@ -277,6 +288,24 @@ class Roster:
         """The stretches of [start, end) with nobody on call at ``level``."""
         return [segment for segment in self.segments(start, end, level) if segment.person is None]
 
+    def double_duty(self, start: datetime, end: datetime) -> list[DoubleDuty]:
+        """Whoever is on call at two levels at once within [start, end), per pair of levels (in the
+        roster's order) and person. Levels with layers of their own can do it (an offset level steps
+        round the primary); so can overrides."""
+        shifts = {level: self.shifts(start, end, level) for level in self.level_names}
+        found: list[DoubleDuty] = []
+        for index, first in enumerate(self.level_names):
+            for second in self.level_names[index + 1 :]:
+                periods: dict[str, list[tuple[datetime, datetime]]] = {}
+                for person, since, until in _together(shifts[first], shifts[second]):
+                    mine = periods.setdefault(person, [])
+                    if mine and mine[-1][1] == since:
+                        mine[-1] = (mine[-1][0], until)
+                    else:
+                        mine.append((since, until))
+                found.extend(DoubleDuty(person, first, second, tuple(p)) for person, p in sorted(periods.items()))
+        return found
+
     def _rotation(self, level: str) -> tuple[tuple[Layer, ...], int]:
         if level == PRIMARY:
             return self.layers, 0
@@ -308,6 +337,20 @@ class Roster:
             yield from (t for t in _crossings(local, self.timezone) if start < t < end)
         for layer in layers:
             yield from _handoffs(layer, self.timezone, start, end)
+
+
+def _together(one: Sequence[Segment], other: Sequence[Segment]) -> Iterator[tuple[str, datetime, datetime]]:
+    """``(person, start, end)`` where two sorted lists of shifts name the same person at the same time."""
+    i = j = 0
+    while i < len(one) and j < len(other):
+        a, b = one[i], other[j]
+        since, until = max(a.start, b.start), min(a.end, b.end)
+        if since < until and a.person is not None and a.person == b.person:
+            yield a.person, since, until
+        if a.end <= b.end:
+            i += 1
+        else:
+            j += 1
 
 
 def _crossings(local: datetime, zone: tzinfo) -> Iterator[datetime]:

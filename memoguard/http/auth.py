@@ -1,4 +1,8 @@
-"""Bearer tokens: each alarm source has its own (``token_file``/``token_env`` in memoguard.yaml)."""
+"""Bearer tokens: each alarm source has its own (``token_file``/``token_env`` in memoguard.yaml).
+
+The token sent is compared with surrounding whitespace stripped, then exactly and in constant time (case
+and inner whitespace count), like the configured tokens, which is how the loader tells that two sources
+share one (config/tokens.py)."""
 
 from __future__ import annotations
 

@@ -587,7 +587,8 @@ def test_roster_gaps_found(gappy_config: Path) -> None:
 
 def test_roster_gaps_found_json(gappy_config: Path) -> None:
     data = invoke_json(["roster", "gaps", "--from", "2026-03-02 00:00", "--days", "14"], config=gappy_config, expect=1)
-    assert set(data) == {"from", "to", "gaps"}
+    assert set(data) == {"from", "to", "gaps", "double_duty"}
+    assert data["double_duty"] == []
     assert data["gaps"] == [
         {
             "roster": "office",
@@ -790,3 +791,51 @@ def test_oncall_from_and_until_are_null_beyond_what_was_looked_at(solo_config: P
     # Before the rotation starts nobody is on call, until the first handoff.
     row = invoke_json(["oncall", "solo", "--at", "2026-01-05 08:00"], config=solo_config)["oncall"][0]
     assert (row["person"], row["from"], instant(row["until"])) == (None, None, utc("2026-01-05T08:00Z"))
+
+
+# --- someone on two levels at once ----------------------------------------------------------------------
+
+DBA_WARNING = (
+    "levels.secondary: warning: roster 'dba': gaelle is on call at primary and secondary at once, 5 times in 7 days "
+    "from Mon 2026-01-12 00:00: Mon 2026-01-12 20:00 to Tue 2026-01-13 08:00, Wed 2026-01-14 08:00 to "
+    "Wed 2026-01-14 20:00, Thu 2026-01-15 20:00 to Fri 2026-01-16 08:00 and 2 more; paging secondary then "
+    "wakes gaelle again instead of someone else"
+)
+
+
+def test_roster_gaps_warns_about_someone_on_two_levels_at_once() -> None:
+    # The example dba roster: gaelle's backup week comes round every other week, while she holds one
+    # 12-hour shift in three.
+    result = invoke(["roster", "gaps", "--from", "2026-01-12 00:00", "--days", "7"])
+    assert "No gaps" in result.stdout
+    assert result.stderr.splitlines() == [f"{REPO / 'rosters' / 'dba.yaml'}:12: {DBA_WARNING}"]
+    data = invoke_json(["roster", "gaps", "--from", "2026-01-12 00:00", "--days", "7"])
+    [found] = data["double_duty"]
+    assert (found["roster"], found["levels"], found["person"]) == ("dba", ["primary", "secondary"], "gaelle")
+    assert [(p["start"], p["end"]) for p in found["periods"]] == [
+        ("2026-01-12T19:00:00+00:00", "2026-01-13T07:00:00+00:00"),
+        ("2026-01-14T07:00:00+00:00", "2026-01-14T19:00:00+00:00"),
+        ("2026-01-15T19:00:00+00:00", "2026-01-16T07:00:00+00:00"),
+        ("2026-01-17T07:00:00+00:00", "2026-01-17T19:00:00+00:00"),
+        ("2026-01-18T19:00:00+00:00", "2026-01-18T23:00:00+00:00"),  # the end of the window
+    ]
+
+
+def test_check_warns_about_someone_on_two_levels_at_once_and_still_exits_0() -> None:
+    result = invoke(["check", "--from", "2026-01-12 00:00", "--days", "7"])
+    assert "is valid" in result.stdout
+    assert result.stderr.splitlines() == [f"{REPO / 'rosters' / 'dba.yaml'}:12: {DBA_WARNING}"]
+    summary = invoke_json(["check", "--from", "2026-01-12 00:00", "--days", "7"])
+    assert summary["warnings"] == [f"{REPO / 'rosters' / 'dba.yaml'}:12: {DBA_WARNING}"]
+    # nadia is the backup the week before: nothing to say.
+    quiet = invoke(["check", "--from", "2026-01-05 00:00", "--days", "7"])
+    assert quiet.stderr == ""
+    assert invoke_json(["check", "--from", "2026-01-05 00:00", "--days", "7"])["warnings"] == []
+
+
+def test_check_looks_at_the_coming_30_days_by_default() -> None:
+    # The default clock of these tests is 2026-06-17 17:00 in Paris.
+    lines = invoke(["check"]).stderr.splitlines()
+    assert len(lines) == 1
+    assert "from Wed 2026-06-17 17:00" in lines[0]
+    assert "in 30 days" in lines[0]

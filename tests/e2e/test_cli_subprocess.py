@@ -60,6 +60,14 @@ def test_module_check_in_the_repository_root() -> None:
     assert set(summary["policies"]) == {"critical", "database", "default"}
 
 
+def test_module_check_warning_keeps_exit_code_0() -> None:
+    # A warning (gaelle on primary and secondary of the dba roster at once) is printed, the exit code stays 0.
+    result = run([*MODULE, "check", "--from", "2026-01-12 00:00", "--days", "7"], cwd=REPO)
+    assert "is valid" in result.stdout
+    [warning] = result.stderr.splitlines()
+    assert warning.startswith(f"{Path('rosters') / 'dba.yaml'}:12: levels.secondary: warning: roster 'dba': gaelle ")
+
+
 def test_module_oncall_on_bastille_day() -> None:
     data = json.loads(run([*MODULE, "oncall", "infra", "--at", "2026-07-14 12:00", "--json"], cwd=REPO).stdout)
     primary, secondary = data["oncall"]
@@ -133,6 +141,26 @@ def test_script_check_broken_config(script: list[str], tmp_path: Path) -> None:
     assert lines[1].startswith(f"{Path('rosters') / 'broken.yaml'}:")
     assert "invalid YAML" in lines[1]
     assert lines[2] == "2 problems found; nothing was loaded"
+
+
+def test_script_check_reports_six_mistakes_over_four_files_in_one_run(script: list[str]) -> None:
+    # Issue 14: an unknown key, a bad duration, tab indentation, an unknown person in a roster, a policy
+    # naming an unknown roster and a bad phone number, each with its file:line, in one run.
+    case = Path(__file__).resolve().parents[1] / "fixtures" / "config" / "bad" / "six_mistakes"
+    result = run([*script, "check"], cwd=case, expect=1)
+    assert result.stdout == ""
+    dba, infra = Path("rosters") / "dba.yaml", Path("rosters") / "infra.yaml"
+    policy = Path("escalation_policies") / "default.yaml"
+    assert result.stderr.splitlines() == [
+        f"{policy}:4: steps[0].ack_within: invalid duration '5 minutes': expected a number and a unit "
+        "(s, m, h, d, w), e.g. 30s, 5m, 4h, 1w",
+        f"{policy}:5: steps[1].notify[0]: unknown roster 'web' (known: infra)",
+        "memoguard.yaml:7: people.alice.fone: unknown key 'fone' (did you mean 'phone'?)",
+        "memoguard.yaml:8: people.bruno.phone: invalid phone number '06 40 00': not a valid number for its country",
+        f"{dba}:5: invalid YAML at column 1: found character '\\t' that cannot start any token",
+        f"{infra}:5: layers[0].members[1]: unknown person 'zoe' (known: alice, bruno)",
+        "6 problems found; nothing was loaded",
+    ]
 
 
 @pytest.mark.parametrize(

@@ -9,12 +9,13 @@ moves only by ``FakeClock.advance``.
 
 from __future__ import annotations
 
-import json
 import random
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import pytest
 
+from memoguard.config.problem import ConfigError
 from memoguard.domain.event import TimerKind
 from memoguard.domain.incident import IncidentState
 from memoguard.services.action import Outcome, Verb
@@ -194,22 +195,24 @@ def test_when_every_channel_fails_the_page_fails_and_the_escalation_moves_on_at_
     assert (timer.kind, timer.due_at) == (TimerKind.ACK_TIMEOUT, T0 + timedelta(minutes=5))
 
 
-def test_a_provider_this_release_cannot_build_is_failed_over(build: Builder) -> None:
+def test_a_provider_the_dispatcher_was_not_given_is_failed_over(build: Builder) -> None:
+    # The loader only accepts provider kinds this build implements (see the next test) and bootstrap builds
+    # them all; a dispatcher missing one still fails over past it rather than losing the page.
     w = build(
         "channels:\n"
         "  sms: [mail2, console]\n"
         "  voice: [console]\n"
         "  email: [mail]\n"
         "providers:\n"
-        "  console: {kind: console, file: pages.jsonl}\n"
-        "  mail2: {kind: smtp, host: smtp2.example.com, from: memoguard@example.com}\n"
-        "  mail: {kind: smtp, host: smtp.example.com, from: memoguard@example.com}\n",
-        (),
+        "  console: {kind: console}\n"
+        "  mail2: {kind: console}\n"
+        "  mail: {kind: console}\n",
+        ("console",),
         alice="[email, sms]",
     )
     [incident] = w.open("db-1")
 
-    w.settle(w.app.dispatcher)  # the dispatcher bootstrap built: console only
+    w.settle()  # the test's dispatcher: a fake for console only
 
     row = w.row(incident)
     assert (row.status, row.channel, row.provider) == (SENT, "sms", "console")
@@ -217,8 +220,22 @@ def test_a_provider_this_release_cannot_build_is_failed_over(build: Builder) -> 
         f"Page #{row.id}: email to alice via mail failed (mail: provider not configured); trying sms",
         f"Page #{row.id}: sms to alice via mail2 failed (mail2: provider not configured); trying console",
     ]
-    lines = (w.app.config.directory / "pages.jsonl").read_text(encoding="utf-8").splitlines()
-    assert [(r["id"], r["channel"], r["person"]) for r in map(json.loads, lines)] == [(row.id, "sms", "alice")]
+    sent = w.providers["console"].sent
+    assert [(m.channel, m.person.name if m.person else None) for _, m in sent] == [("sms", "alice")]
+
+
+def test_a_provider_kind_this_build_lacks_is_refused_when_the_configuration_loads(build: Builder) -> None:
+    with pytest.raises(ConfigError) as caught:
+        build(
+            "channels:\n  sms: [console]\n  voice: [console]\n  email: [mail]\n"
+            "providers:\n  console: {kind: console}\n"
+            "  mail: {kind: smtp, host: smtp.example.com, from: memoguard@example.com}\n",
+        )
+    [problem] = caught.value.problems
+    assert (Path(problem.file).name, problem.path) == ("memoguard.yaml", "providers.mail")
+    assert problem.message == (
+        "provider kind 'smtp' is not available in this build (kinds it has: 'console', 'smpp', 'zendesk', 'webhook')"
+    )
 
 
 # --- throttling ---------------------------------------------------------------------------------------

@@ -749,3 +749,48 @@ def test_a_backup_for_an_overriding_primary_comes_from_the_rest_of_the_rotation(
     # One member: an offset that wraps round to the same place is nobody, override or not.
     assert who(lonely, paris(2026, 1, 6, 12), "secondary") is None
     assert who(lonely, paris(2026, 1, 7, 12), "secondary") is None
+
+
+# --- one person on two levels at once ---------------------------------------------------------------------
+
+
+def test_a_level_with_its_own_layers_can_put_the_primary_on_it_too() -> None:
+    # Primary changes daily (alice, bob); the secondary is bob all week, every other day the primary too.
+    roster = Roster(
+        "r",
+        PARIS,
+        (rotation(("alice", "bob"), shift=DAY),),
+        (Level("secondary", layers=(rotation(("bob",), name="backup"),)),),
+    )
+    [found] = roster.double_duty(paris(2026, 1, 5, 9), paris(2026, 1, 10, 9))
+    assert (found.person, found.first, found.second) == ("bob", PRIMARY, "secondary")
+    assert found.periods == ((paris(2026, 1, 6, 9), paris(2026, 1, 7, 9)), (paris(2026, 1, 8, 9), paris(2026, 1, 9, 9)))
+
+
+def test_double_duty_across_a_change_of_layer_is_one_period() -> None:
+    # bob is primary by two layers in a row (day, then night): one unbroken period on both levels.
+    day = rotation(("bob",), shift=DAY, windows=(Window(start=time(8), end=time(20)),), name="day")
+    night = rotation(("bob",), shift=DAY, windows=(Window(start=time(20), end=time(8)),), name="night")
+    roster = Roster("r", PARIS, (day, night), (Level("secondary", layers=(rotation(("bob",)),)),))
+    [found] = roster.double_duty(paris(2026, 1, 5, 9), paris(2026, 1, 6, 9))
+    assert found.periods == ((paris(2026, 1, 5, 9), paris(2026, 1, 6, 9)),)
+
+
+def test_an_offset_level_never_doubles_the_primary_but_an_override_can() -> None:
+    roster = Roster("r", PARIS, (rotation(("alice", "bob"), shift=DAY),), (Level("secondary", offset=1),))
+    assert roster.double_duty(paris(2026, 1, 5, 9), paris(2026, 1, 19, 9)) == []
+    # An override naming today's primary at the secondary level: the override wins there.
+    override = Override("alice", paris(2026, 1, 5, 12), paris(2026, 1, 5, 13), level="secondary")
+    [found] = roster.with_overrides([override]).double_duty(paris(2026, 1, 5, 9), paris(2026, 1, 19, 9))
+    assert (found.person, found.periods) == ("alice", ((paris(2026, 1, 5, 12), paris(2026, 1, 5, 13)),))
+
+
+def test_a_gap_is_no_double_duty() -> None:
+    office = Window(days=WEEKDAYS)
+    roster = Roster(
+        "r",
+        PARIS,
+        (rotation(("alice",), windows=(office,)),),
+        (Level("secondary", layers=(rotation(("alice",), windows=(Window(days=WEEKEND),)),)),),
+    )
+    assert roster.double_duty(paris(2026, 1, 5), paris(2026, 1, 19)) == []

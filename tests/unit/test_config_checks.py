@@ -1,0 +1,311 @@
+"""Configuration checks added from the field (issues 14 and 21): every file checked whatever the others'
+state, provider kinds this build lacks, sources sharing a token, quorums that can never be met.
+
+Each test writes a small configuration directory and reads the problems ``load_config`` reports, as
+``file:line: path: message`` relative to that directory.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from memoguard import bootstrap
+from memoguard.config.loader import load_config
+from memoguard.config.problem import ConfigError
+from memoguard.domain.errors import InvalidValueError
+from memoguard.domain.policy import CrisisCell
+
+PEOPLE = """\
+people:
+  erin: {phone: "+33 6 12 34 56 78", channels: [sms]}
+  gina: {phone: "+33 6 12 34 56 79", channels: [sms]}
+channels:
+  sms: [console]
+providers:
+  console: {kind: console}
+"""
+
+ROSTER = """\
+name: desk
+layers:
+  - {name: week, members: [erin, gina], shift: 1w, handoff: "mon 09:00", start: 2026-01-05}
+"""
+
+
+def write(directory: Path, main: str, files: dict[str, str] | None = None) -> Path:
+    (directory / "memoguard.yaml").write_text(main, encoding="utf-8")
+    for name, text in (files or {}).items():
+        path = directory / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    return directory
+
+
+def problems(directory: Path) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        load_config(directory)
+    prefix = f"{directory}/"
+    return [str(problem).removeprefix(prefix) for problem in caught.value.problems]
+
+
+def policy(steps: str, extra: str = "") -> str:
+    return f"name: default\nsteps:\n{steps}{extra}"
+
+
+# --- every file is checked ------------------------------------------------------------------------------
+
+
+def test_rosters_and_policies_are_checked_among_themselves_when_memoguard_yaml_is_not_yaml(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        "people:\n\terin: {}\n",
+        {
+            "rosters/desk.yaml": ROSTER.replace("[erin, gina]", "[erin, nobody]"),
+            "escalation_policies/default.yaml": policy(
+                '  - {notify: ["roster:desk/secondary", "person:erin"], channels: [sms], ack_within: 5m}\n'
+                '  - {notify: ["roster:web"], channels: [sms], ack_within: 5m}\n'
+            ),
+        },
+    )
+    assert problems(tmp_path) == [
+        "escalation_policies/default.yaml:3: steps[0].notify[0]: roster 'desk' has no level 'secondary' "
+        "(levels: primary)",
+        "escalation_policies/default.yaml:4: steps[1].notify[0]: unknown roster 'web' (known: desk)",
+        "memoguard.yaml:2: invalid YAML at column 1: found character '\\t' that cannot start any token",
+        # Who erin, nobody and the sms channel are cannot be known without memoguard.yaml: not reported.
+    ]
+
+
+def test_a_list_item_cut_for_its_mistake_leaves_the_others_under_their_own_index(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        PEOPLE,
+        {
+            "escalation_policies/default.yaml": policy(
+                '  - {notify: ["person:erin"], channels: [sms], ack_within: soon}\n'
+                '  - {notify: ["person:erin"], channels: [sms], ack_within: later}\n'
+                '  - {notify: ["person:zack"], channels: [fax], ack_within: 5m}\n',
+                "crisis_cell: {members: [erin, erin], channels: [sms], quorum: 2, oops: 1}\n",
+            )
+        },
+    )
+    duration = "expected a number and a unit (s, m, h, d, w), e.g. 30s, 5m, 4h, 1w"
+    assert problems(tmp_path) == [
+        f"escalation_policies/default.yaml:3: steps[0].ack_within: invalid duration 'soon': {duration}",
+        f"escalation_policies/default.yaml:4: steps[1].ack_within: invalid duration 'later': {duration}",
+        "escalation_policies/default.yaml:5: steps[2].channels[0]: unknown channel 'fax' (known: sms)",
+        "escalation_policies/default.yaml:5: steps[2].notify[0]: unknown person 'zack' (known: erin, gina)",
+        "escalation_policies/default.yaml:6: crisis_cell.members[1]: 'erin' is already a member (line 6)",
+        "escalation_policies/default.yaml:6: crisis_cell.oops: unknown key 'oops' (expected one of: bridge, channels, "
+        "members, quorum, repeat_every)",
+        "escalation_policies/default.yaml:6: crisis_cell.quorum: quorum 2 can never be met: the cell has 1 distinct "
+        "member(s)",
+    ]
+
+
+def test_what_a_cut_definition_is_referred_to_by_is_not_reported_again(tmp_path: Path) -> None:
+    main = PEOPLE.replace("  erin: {phone", "  erin: {fone").replace(
+        "  console: {kind: console}\n", "  console: {kind: console}\n  pager: {kind: smpp}\n"
+    )
+    write(
+        tmp_path,
+        main.replace("sms: [console]", "sms: [console, pager]"),
+        {"rosters/desk.yaml": ROSTER},
+    )
+    # erin keeps her entry (only the typo is cut); the pager provider is cut as a whole (no host, no
+    # system_id), and the sms channel naming it is not told it is unknown.
+    assert problems(tmp_path) == [
+        "memoguard.yaml:2: people.erin.fone: unknown key 'fone' (did you mean 'phone'?)",
+        "memoguard.yaml:8: providers.pager.host: required key is missing",
+        "memoguard.yaml:8: providers.pager.system_id: required key is missing",
+    ]
+
+
+# --- provider kinds -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["twilio", "smtp"])
+def test_a_provider_kind_this_build_lacks_is_an_error_naming_the_provider(tmp_path: Path, kind: str) -> None:
+    main = PEOPLE.replace("sms: [console]", "sms: [console, later]") + f"  later: {{kind: {kind}, from: x}}\n"
+    write(tmp_path, main)
+    assert problems(tmp_path) == [
+        f"memoguard.yaml:8: providers.later: provider kind '{kind}' is not available in this build "
+        "(kinds it has: 'console', 'smpp', 'zendesk', 'webhook')",
+    ]
+
+
+def test_bootstrap_builds_a_provider_for_every_kind_the_schema_accepts(tmp_path: Path) -> None:
+    main = PEOPLE + (
+        "  smsc: {kind: smpp, host: 127.0.0.1, system_id: mg}\n"
+        '  desk: {kind: zendesk, url: "https://desk.example.net"}\n'
+        '  hook: {kind: webhook, url: "https://hooks.example.net/in"}\n'
+    )
+    config = load_config(write(tmp_path, main))
+    from memoguard.config.schema import PROVIDER_KINDS  # noqa: PLC0415 - next to what it is compared with
+
+    assert sorted(p.kind for p in config.providers.values()) == sorted(PROVIDER_KINDS)
+    built = bootstrap.providers(config, bootstrap.clock(), inbox=_NoInbox())
+    assert sorted(built) == sorted(config.providers)
+
+
+class _NoInbox:
+    """Nothing is received: the providers are only built, never started."""
+
+    def receipt(self, *args: object, **kwargs: object) -> None:
+        raise AssertionError("not started")
+
+    def reply(self, *args: object, **kwargs: object) -> None:
+        raise AssertionError("not started")
+
+
+# --- sources sharing a token ----------------------------------------------------------------------------
+
+
+def sources(first: str, second: str) -> str:
+    return PEOPLE + f"sources:\n  alpha: {{{first}}}\n  beta: {{{second}}}\n"
+
+
+def test_two_sources_reading_the_same_environment_variable_share_a_token(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("MG_TEST_TOKEN", raising=False)  # unset: known from where it comes from alone
+    write(tmp_path, sources("token_env: MG_TEST_TOKEN", "token_env: MG_TEST_TOKEN"))
+    assert problems(tmp_path) == [
+        "memoguard.yaml:10: sources.beta: the same token_env, so the same token as source 'alpha' (line 9): "
+        "each source needs a token of its own, it is what tells their alarms apart",
+    ]
+
+
+def test_two_sources_reading_the_same_file_share_a_token(tmp_path: Path) -> None:
+    write(tmp_path, sources("token_file: secret/a", "token_file: ./secret/../secret/a"))
+    assert problems(tmp_path) == [
+        "memoguard.yaml:10: sources.beta: the same token_file, so the same token as source 'alpha' (line 9): "
+        "each source needs a token of its own, it is what tells their alarms apart",
+    ]
+
+
+def test_a_file_token_and_an_environment_token_are_compared_without_the_final_newline(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "alpha.token").write_text("s3cret-Token\n", encoding="utf-8")
+    monkeypatch.setenv("MG_TEST_TOKEN", "s3cret-Token")
+    write(tmp_path, sources("token_file: alpha.token", "token_env: MG_TEST_TOKEN"))
+    assert problems(tmp_path) == [
+        "memoguard.yaml:10: sources.beta: the same token as source 'alpha' (line 9): "
+        "each source needs a token of its own, it is what tells their alarms apart",
+    ]
+    # The service refuses to start on them too, should check have run without the secrets.
+    config = load_config(write(tmp_path, sources("token_file: alpha.token", "token_env: MG_OTHER_TOKEN")))
+    monkeypatch.setenv("MG_OTHER_TOKEN", "s3cret-Token")
+    with pytest.raises(bootstrap.StartupError, match="sources 'alpha' and 'beta' have the same token"):
+        bootstrap.tokens(config)
+
+
+@pytest.mark.parametrize(("first", "second"), [("s3cret-Token", "S3CRET-TOKEN"), ("two words", "two  words")])
+def test_tokens_differing_in_case_or_inner_whitespace_are_different(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, first: str, second: str
+) -> None:
+    monkeypatch.setenv("MG_TEST_A", first)
+    monkeypatch.setenv("MG_TEST_B", second)
+    config = load_config(write(tmp_path, sources("token_env: MG_TEST_A", "token_env: MG_TEST_B")))
+    tokens = bootstrap.tokens(config)
+    assert (tokens.source_for(first), tokens.source_for(second)) == ("alpha", "beta")
+
+
+# --- quorums --------------------------------------------------------------------------------------------
+
+
+def test_a_crisis_cell_with_fewer_distinct_members_than_its_quorum_is_refused(tmp_path: Path) -> None:
+    # Issue 21: this loaded, and the incident could never be acknowledged.
+    write(
+        tmp_path,
+        PEOPLE,
+        {
+            "escalation_policies/default.yaml": policy(
+                '  - {notify: ["person:gina"], channels: [sms], ack_within: 5m}\n',
+                "crisis_cell: {members: [erin, erin, gina], channels: [sms], quorum: 3}\n",
+            )
+        },
+    )
+    assert problems(tmp_path) == [
+        "escalation_policies/default.yaml:4: crisis_cell.members[1]: 'erin' is already a member (line 4)",
+        "escalation_policies/default.yaml:4: crisis_cell.quorum: quorum 3 can never be met: the cell has 2 distinct "
+        "member(s)",
+    ]
+
+
+def test_a_duplicate_crisis_member_is_an_error_even_when_the_quorum_can_be_met(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        PEOPLE,
+        {
+            "escalation_policies/default.yaml": policy(
+                '  - {notify: ["person:gina"], channels: [sms], ack_within: 5m}\n',
+                "crisis_cell:\n  members:\n    - erin\n    - gina\n    - erin\n  channels: [sms]\n  quorum: 2\n",
+            )
+        },
+    )
+    assert problems(tmp_path) == [
+        "escalation_policies/default.yaml:8: crisis_cell.members[2]: 'erin' is already a member (line 6)",
+    ]
+
+
+def test_the_domain_counts_distinct_crisis_members_too() -> None:
+    with pytest.raises(InvalidValueError, match="the cell has 2 distinct member"):
+        CrisisCell(("erin", "erin", "gina"), ("sms",), quorum=3)
+
+
+def test_an_acknowledgement_quorum_the_steps_people_cannot_meet_is_refused(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        PEOPLE,
+        {
+            "escalation_policies/default.yaml": policy(
+                '  - {notify: ["person:erin"], channels: [sms], ack_within: 5m}\n'
+                '  - {notify: ["person:gina", "person:erin"], channels: [sms], ack_within: 5m}\n',
+                "acknowledgement: {quorum: 3}\n",
+            )
+        },
+    )
+    assert problems(tmp_path) == [
+        "escalation_policies/default.yaml:5: acknowledgement.quorum: quorum 3 can never be met: "
+        "the steps page 2 distinct person(s)",
+    ]
+
+
+def test_a_roster_target_counts_as_at_least_one_person_so_its_policy_is_not_refused(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        PEOPLE,
+        {
+            "rosters/desk.yaml": ROSTER,
+            "escalation_policies/default.yaml": policy(
+                '  - {notify: ["roster:desk", "person:erin"], channels: [sms], ack_within: 5m}\n',
+                "acknowledgement: {quorum: 3}\n",
+            ),
+        },
+    )
+    assert load_config(tmp_path).policy("default").ack.quorum == 3
+
+
+def test_a_target_named_twice_in_a_step_is_refused(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        PEOPLE,
+        {
+            "rosters/desk.yaml": ROSTER,
+            "escalation_policies/default.yaml": policy(
+                "  - notify:\n"
+                "      - roster:desk\n"
+                "      - person:erin\n"
+                "      - roster:desk/primary\n"
+                "    channels: [sms]\n"
+                "    ack_within: 5m\n"
+            ),
+        },
+    )
+    assert problems(tmp_path) == [
+        "escalation_policies/default.yaml:6: steps[0].notify[2]: roster:desk is already a target of this step (line 4)",
+    ]
