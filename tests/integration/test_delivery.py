@@ -1,4 +1,4 @@
-"""The dispatcher (memoguard/services/dispatch.py) against the database, on the fake clock: retries with
+"""The dispatcher (memoguard/services/dispatch/) against the database, on the fake clock: retries with
 jittered backoff, failover to the channel's next provider and then to the person's next channel,
 throttling, rate limits, priorities, storm bundles, policy notices and claims left by a dead dispatcher.
 

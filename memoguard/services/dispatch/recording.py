@@ -1,0 +1,163 @@
+"""Recording what became of a call: sent, retried, throttled, failed over, or failed for good.
+
+Every outcome of a send is written here, each in its own transaction as the call ends, with its entry
+on the incident's timeline: sent (with the provider's reference, kept for delivery receipts); a
+transient failure retried with jittered backoff, capped so the next provider gets its turn when the
+channel's deadline is up; a throttle (the provider said "slow down": every instance holds it until
+then); a permanent failure, or one past the deadline, failing over to the channel's next provider, then
+to the person's next channel; and when no channel is left, a page becomes a ``DeliveryFailed`` event so
+the escalation moves on early. Retries and failover live in this one place, never in an adapter.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+from datetime import datetime, timedelta
+
+from memoguard.domain.effect import Purpose
+from memoguard.domain.event import DeliveryFailed
+from memoguard.services.clock import Clock
+from memoguard.services.delivery import Delivery, backoff
+from memoguard.services.dispatch.pacing import Call
+from memoguard.services.escalator import Escalator
+from memoguard.services.provider import DeliveryError, Outcome
+from memoguard.services.record import Notification
+from memoguard.services.store import Store, Unit
+
+log = logging.getLogger(__name__)
+
+
+class Recorder:
+    def __init__(
+        self, store: Store, clock: Clock, delivery: Delivery, escalator: Escalator, rng: random.Random
+    ) -> None:
+        self._store = store
+        self._clock = clock
+        self._delivery = delivery
+        self._escalator = escalator
+        self._rng = rng
+        self.throttled: dict[str, datetime] = {}  # providers that said "slow down" during this round
+
+    def outcome(
+        self,
+        call: Call,
+        n: Notification,
+        outcome: Outcome,
+        bundle: tuple[int, int, int] | None = None,
+        wait: timedelta | None = None,
+    ) -> None:
+        now = self._clock.now()
+        if isinstance(outcome, DeliveryError):
+            self.failed(call, n, outcome, now, wait)
+            return
+        with self._store.write() as unit:
+            finish_reservation(unit, call, now)
+            unit.provider_succeeded(call.provider, now)
+            unit.notification_sent(n.id, now, call.provider, outcome, bundle[0] if bundle else None)
+            if outcome and not n.outbound:
+                unit.add_provider_messages(call.provider, outcome.split(), n.id)  # for delivery receipts
+            ref = f" (ref {outcome})" if outcome else ""
+            if n.outbound:
+                text = f"{what(n)} #{n.id} sent to {call.provider}{ref}"
+            else:
+                text = f"{what(n)} #{n.id} sent to {n.person} by {n.channel} via {call.provider}{ref}"
+            if bundle is not None:
+                text += f", bundled with {bundle[2] - 1} other alarm(s) under code {bundle[1]}"
+            unit.add_entry(n.incident, now, "notified", text, n.person or None)
+
+    def failed(
+        self, call: Call, n: Notification, error: DeliveryError, now: datetime, wait: timedelta | None = None
+    ) -> None:
+        """``wait``: the backoff to use (members of one bundle retry together, so they bundle again)."""
+        provider = call.provider
+        providers = self._delivery.providers(n)
+        index = min(n.provider_index, max(len(providers) - 1, 0))
+        tried_since = n.tried_since or now
+        # Events and answers have one provider and nothing to fail over to: they wait for it, however long.
+        deadline = None if n.direct else tried_since + self._delivery.deadline(n.channel)
+        within_deadline = deadline is None or now < deadline
+        who = call.provider if n.outbound else f"{n.channel} to {n.person} via {provider}"
+        if error.retry_after is not None:
+            self.throttled[provider] = max(self.throttled.get(provider, now), now + error.retry_after)
+        with self._store.write() as unit:
+            finish_reservation(unit, call, now)
+            if error.retry_after is not None:
+                unit.provider_blocked(provider, now + error.retry_after)
+            elif error.retryable:
+                unit.provider_failed(provider, now, error.reason)
+            if error.retryable and within_deadline:
+                throttled = error.retry_after is not None
+                attempts = n.attempts if throttled else n.attempts + 1
+                wait = error.retry_after if throttled else (wait or backoff(attempts, self._rng))
+                assert wait is not None
+                if deadline is not None and now + wait > deadline:
+                    wait = deadline - now  # the next provider gets its chance when the deadline is up
+                unit.notification_retry(
+                    n.id,
+                    channel_index=n.channel_index,
+                    provider_index=index,
+                    attempts=attempts,
+                    not_before=now + wait,
+                    error=error.reason,
+                    tried_since=tried_since,
+                )
+                kind = "delivery_throttled" if throttled else "delivery_retry"
+                verb = "throttled" if throttled else "failed"
+                text = f"{what(n)} #{n.id}: {who} {verb} ({error.reason}); retrying in {seconds(wait)}"
+                unit.add_entry(n.incident, now, kind, text, n.person or None)
+                return
+            why = error.reason if not error.retryable else f"{error.reason}; still failing after the channel's deadline"
+            if not n.outbound and index + 1 < len(providers):
+                following = providers[index + 1]
+                self._move(unit, n, n.channel_index, index + 1, now, why)
+                text = f"{what(n)} #{n.id}: {who} failed ({why}); trying {following}"
+                unit.add_entry(n.incident, now, "delivery_failover", text, n.person)
+                return
+            if not n.outbound and n.channel_index + 1 < len(n.channels):
+                following = n.channels[n.channel_index + 1]
+                self._move(unit, n, n.channel_index + 1, 0, now, why)
+                text = f"{what(n)} #{n.id}: {who} failed ({why}); trying {following}"
+                unit.add_entry(n.incident, now, "delivery_failover", text, n.person)
+                return
+            incident = unit.incident(n.incident)  # lock order: the incident first, as every decision does
+            unit.notification_failed(n.id, why)
+            target = call.provider if n.outbound else n.person
+            unit.add_entry(n.incident, now, "delivery_error", f"Could not reach {target}: {why}", n.person or None)
+            if incident is not None and n.purpose == Purpose.PAGE.value:
+                self._escalator.apply(unit, incident, DeliveryFailed(n.person, why), now)
+        log.warning("notification %d (%s) to %s: %s", n.id, n.purpose, n.person or call.provider, why)
+
+    def _move(
+        self, unit: Unit, n: Notification, channel_index: int, provider_index: int, now: datetime, why: str
+    ) -> None:
+        unit.notification_retry(
+            n.id,
+            channel_index=channel_index,
+            provider_index=provider_index,
+            attempts=0,
+            not_before=now,
+            error=why,
+            tried_since=None,
+        )
+
+
+def finish_reservation(unit: Unit, call: Call, now: datetime) -> None:
+    """The call ended now: its rate slot counts from this moment."""
+    if call.reservation is not None:
+        unit.finish_send(call.reservation, now)
+        call.reservation = None
+
+
+def what(n: Notification) -> str:
+    """How the timeline names a row: "Page", "Status", "Ticket (created)"…"""
+    if n.outbound:
+        event = json.loads(n.payload).get("event", "event") if n.payload else "event"
+        return f"{n.purpose.capitalize()} ({event})"
+    return n.purpose.capitalize()
+
+
+def seconds(wait: timedelta) -> str:
+    seconds = wait.total_seconds()
+    return f"{seconds:.0f}s" if seconds >= 10 else f"{seconds:.1f}s"
