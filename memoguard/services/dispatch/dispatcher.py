@@ -15,6 +15,7 @@ import random
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 
+from memoguard.domain.duration import format_duration
 from memoguard.domain.effect import Purpose
 from memoguard.domain.incident import IncidentState
 from memoguard.domain.person import Person
@@ -167,7 +168,7 @@ class Dispatcher:
         if not members:
             self._release(call)
             return
-        if len(members) == 1:
+        if len(members) == 1 and not call.beyond:
             call.rows = members
             self._send_single(call, provider)
             return
@@ -187,23 +188,29 @@ class Dispatcher:
             ],
         }
         text = self._renderer.render("bundle", person.language if person else "en", context)
-        message = Message(
+        bundled = Message(
             id=carrier.id,
             key=f"memoguard-bundle-{bundle.id}",
             incident=carrier.incident,
             person=person or Person(carrier.person),
             channel=carrier.channel,
             purpose=carrier.purpose,
-            subject=f"[memoguard] {len(members)} alarms",
+            subject=f"[memoguard] {len(members)} alarm{'s' if len(members) > 1 else ''}",
             text=text,
             created_at=carrier.created_at,
             incidents=tuple(m.incident for m in members),
         )
-        result = self._attempt(lambda: provider.send(message))
+        result = self._attempt(lambda: provider.send(bundled))
         call.rows = members
         wait = backoff(max(m.attempts for m in members) + 1, self._rng)
+        storm = None
+        if call.beyond:
+            limit = f"{self._delivery.storm_pages} pages on {carrier.channel} within"
+            storm = f"{carrier.person} had {limit} {format_duration(self._delivery.storm_window)} (the storm limit)"
         for member in members:
-            self._recorder.outcome(call, member, result, bundle=(bundle.id, bundle.code, len(members)), wait=wait)
+            self._recorder.outcome(
+                call, member, result, bundle=(bundle.id, bundle.code, len(members)), wait=wait, storm=storm
+            )
 
     def _submit(self, call: Call, provider: Provider) -> None:
         assert isinstance(provider, BatchProvider)

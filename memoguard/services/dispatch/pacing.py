@@ -22,7 +22,9 @@ AHEAD = timedelta(seconds=1)  # with pacing: how far ahead a round plans rate sl
 
 @dataclass
 class Call:
-    """One call to one provider, costing one slot of its rate limits."""
+    """One call to one provider, costing one slot of its rate limits. ``beyond``: a storm bundle sent
+    although the person's storm window is full (it says so on the timeline, and stays a bundle even if
+    only one of its pages is still wanted)."""
 
     provider: str
     kind: str  # single, bundle, batch, poll
@@ -30,6 +32,7 @@ class Call:
     references: dict[int, str | None] = field(default_factory=dict)
     reservation: int | None = None
     slot: datetime = EARLIEST  # when its rate slot opens
+    beyond: bool = False
 
 
 @dataclass

@@ -42,10 +42,7 @@ class Planner:
         planned: list[Call] = []
         deferred: dict[datetime, list[int]] = defaultdict(list)
         beyond: dict[str, datetime] = {}  # per provider: the first slot past this round's horizon
-        for call, wait_until in self._group(unit, rows, now):
-            if wait_until is not None:
-                deferred[wait_until].extend(r.id for r in call.rows)
-                continue
+        for call in self._group(unit, rows, now):
             if call.provider not in budgets:
                 budgets[call.provider] = self._budget(unit, call.provider, now)
             budget = budgets[call.provider]
@@ -90,10 +87,10 @@ class Planner:
         # A call in flight may reach the provider any moment from now: it counts as no earlier than now.
         return Budget(rates, [at if done else max(at, now) for at, done in sends], blocked)
 
-    def _group(self, unit: Unit, rows: list[Notification], now: datetime) -> list[tuple[Call, datetime | None]]:
-        """The calls these rows make, in priority order, each with the time it must wait for (storm
-        control) or None."""
-        out: list[tuple[Call, datetime | None]] = []
+    def _group(self, unit: Unit, rows: list[Notification], now: datetime) -> list[Call]:
+        """The calls these rows make, in priority order. Only rate limits make a call wait: storm control
+        bundles, it never holds a page back."""
+        out: list[Call] = []
         done: set[int] = set()
         jobs: dict[str, list[Notification]] = defaultdict(list)
         for r in rows:
@@ -118,16 +115,16 @@ class Planner:
             if r.job is not None:
                 # The whole job, in submission order: its results are matched to messages by position.
                 members = unit.job_notifications(provider, r.job) or jobs[r.job]
-                out.append((Call(provider, "poll", members), None))
+                out.append(Call(provider, "poll", members))
             elif r.outbound and r in batches[provider]:
                 members = self._next_batch(batches[provider], provider)
-                out.append((Call(provider, "batch", members, {m.id: references[m.id] for m in members}), None))
+                out.append(Call(provider, "batch", members, {m.id: references[m.id] for m in members}))
             elif r.purpose == Purpose.PAGE.value and self._delivery.storm_pages > 0:
                 members = storm[(r.person, r.channel, provider)]
                 out.extend(self._storm(unit, members, provider, now))
             else:
                 members = [r]
-                out.append((Call(provider, "single", members, {r.id: references.get(r.id)}), None))
+                out.append(Call(provider, "single", members, {r.id: references.get(r.id)}))
             done.update(m.id for m in members)
         return out
 
@@ -137,24 +134,21 @@ class Planner:
         members, queue[:] = queue[: built.batch_size], queue[built.batch_size :]
         return members
 
-    def _storm(
-        self, unit: Unit, pages: list[Notification], provider: str, now: datetime
-    ) -> list[tuple[Call, datetime | None]]:
-        """Storm control for one person on one channel: at most ``storm_pages`` messages per window; when
-        more pages wait than slots remain, the last slot carries all the rest as one bundle."""
+    def _storm(self, unit: Unit, pages: list[Notification], provider: str, now: datetime) -> list[Call]:
+        """Storm control for one person on one channel: at most ``storm_pages`` separate messages per
+        window. When more pages wait than slots remain, the last slot carries all the rest as one bundle;
+        when no slot remains, all of them go at once as one bundle (``beyond``). A page never waits for
+        the window to reopen: its step's acknowledgement clock is already running."""
         first = pages[0]
         window = Rate(self._delivery.storm_pages, self._delivery.storm_window)
         recent = unit.recent_pages(first.person, first.channel, now - window.period, now)
-        slots = allowance((window,), recent, now)
-        if slots.available <= 0:
-            return [(Call(provider, "single", pages), slots.next_at)]
-        if len(pages) <= slots.available:
-            singles: list[tuple[Call, datetime | None]] = [(Call(provider, "single", [p]), None) for p in pages]
-            return singles
-        calls: list[tuple[Call, datetime | None]] = [
-            (Call(provider, "single", [p]), None) for p in pages[: slots.available - 1]
-        ]
-        calls.append((Call(provider, "bundle", pages[slots.available - 1 :]), None))
+        available = allowance((window,), recent, now).available
+        if available <= 0:
+            return [Call(provider, "bundle", pages, beyond=True)]
+        if len(pages) <= available:
+            return [Call(provider, "single", [p]) for p in pages]
+        calls = [Call(provider, "single", [p]) for p in pages[: available - 1]]
+        calls.append(Call(provider, "bundle", pages[available - 1 :]))
         return calls
 
 

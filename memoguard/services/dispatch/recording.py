@@ -47,7 +47,10 @@ class Recorder:
         outcome: Outcome,
         bundle: tuple[int, int, int] | None = None,
         wait: timedelta | None = None,
+        storm: str | None = None,
     ) -> None:
+        """Record what the provider answered for ``n``. ``bundle``: (id, code, size) of the bundle it went
+        in; ``storm``: why that bundle went although the person's storm window was full."""
         now = self._clock.now()
         if isinstance(outcome, DeliveryError):
             self.failed(call, n, outcome, now, wait)
@@ -63,8 +66,12 @@ class Recorder:
                 text = f"{what(n)} #{n.id} sent to {call.provider}{ref}"
             else:
                 text = f"{what(n)} #{n.id} sent to {n.person} by {n.channel} via {call.provider}{ref}"
-            if bundle is not None:
+            if bundle is not None and bundle[2] > 1:
                 text += f", bundled with {bundle[2] - 1} other alarm(s) under code {bundle[1]}"
+            elif bundle is not None:
+                text += f", in a bundle under code {bundle[1]}"
+            if storm is not None:
+                text += f": {storm}, so it went at once, bundled"
             unit.add_entry(n.incident, now, "notified", text, n.person or None)
 
     def failed(
