@@ -19,6 +19,7 @@ from memoguard.domain.incident import Incident, IncidentState
 from memoguard.services.record import (
     Bundle,
     DueTimer,
+    HeldCount,
     IncidentRow,
     NewIncident,
     Notification,
@@ -113,8 +114,9 @@ class Unit(Protocol):
         """Mark these as sending until ``lease_until``; returns those still claimable (not cancelled)."""
         ...
 
-    def defer_notifications(self, ids: Sequence[int], until: datetime) -> None:
-        """Leave these pending until ``until`` (a rate limit or a storm window is full)."""
+    def defer_notifications(self, ids: Sequence[int], until: datetime, note: str | None = None) -> None:
+        """Leave these pending until ``until`` (a provider's rate limit is full, or it asked to wait);
+        ``note`` (why, e.g. "held: rate limit of sms-main (20/s)") replaces their ``error`` when given."""
         ...
 
     def notification_sent(
@@ -167,6 +169,10 @@ class Unit(Protocol):
         ...
 
     def queue_counts(self) -> list[QueueCount]: ...
+
+    def held_counts(self, now: datetime) -> list[HeldCount]:
+        """Pending notifications that may not go before a time after ``now``, grouped by why."""
+        ...
 
     # --- providers: rate-limit log, throttling and health
     def provider_state(self, name: str) -> ProviderState: ...

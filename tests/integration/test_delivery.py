@@ -69,9 +69,11 @@ def test_transient_failures_are_retried_with_growing_jittered_backoff_then_sent_
     assert [m.id for _, m in console.sent] == [row.id]  # delivered exactly once
     assert [m.key for _, m in console.calls] == [f"memoguard-{row.id}"] * 4  # same idempotency key each time
     retries = w.timeline(incident, "delivery_retry")
+    failed = [T0 + sum(waits[:i], timedelta()) for i in range(3)]
     assert [e.text for e in retries] == [
-        f"Page #{row.id}: sms to alice via console failed (timeout); retrying in {wait.total_seconds():.1f}s"
-        for wait in waits
+        f"Page #{row.id}: sms to alice via console failed (timeout); held until "
+        f"{(at + wait):%Y-%m-%d %H:%M:%S} UTC, retrying in {wait.total_seconds():.1f}s"
+        for at, wait in zip(failed, waits, strict=True)
     ]
     assert w.kinds(incident)[-1] == "notified"
     with w.app.store.read() as unit:
@@ -248,7 +250,8 @@ def test_a_throttled_provider_holds_every_row_for_it_and_only_for_it(build: Buil
     assert (carol_1.person, carol_1.status, carol_1.provider, carol_1.sent_at) == ("carol", SENT, "voicer", T0)
     [throttled] = w.timeline(first, "delivery_throttled")
     assert throttled.text == (
-        f"Page #{alice_1.id}: sms to alice via console throttled (ESME_RTHROTTLED); retrying in 30s"
+        f"Page #{alice_1.id}: sms to alice via console throttled (ESME_RTHROTTLED); "
+        "held until 2026-11-17 10:00:30 UTC, retrying in 30s"
     )
     assert "delivery_retry" not in w.kinds(first)
     with w.app.store.read() as unit:
@@ -261,6 +264,8 @@ def test_a_throttled_provider_holds_every_row_for_it_and_only_for_it(build: Buil
     alice_2, carol_2 = w.rows(second)
     assert (alice_2.status, alice_2.not_before) == (PENDING, T0 + timedelta(seconds=30))  # held with the provider
     assert (carol_2.status, carol_2.sent_at) == (SENT, T0 + timedelta(seconds=10))  # other providers are not held
+    [held] = w.timeline(second, "delivery_held")
+    assert held.text == f"Page #{alice_2.id} to alice held until 2026-11-17 10:00:30 UTC: console asked to wait"
 
     w.clock.advance(timedelta(seconds=19))  # T0 + 29 s
     w.settle()
@@ -316,6 +321,35 @@ def test_a_rate_limited_provider_never_exceeds_any_window_and_sends_everything_o
     assert abs((sent[-1] - T0) - timedelta(seconds=123)) <= timedelta(seconds=1)
     assert abs((sent[20] - T0) - timedelta(seconds=60)) <= timedelta(seconds=1)
     assert all(w.row(i).status == SENT for i in incidents)
+
+
+def test_a_page_waiting_for_a_rate_limit_says_so_on_the_timeline_and_in_the_queue(build: Builder) -> None:
+    """A page the provider's rate limit keeps back is held, not "sent now": its timeline and the queue
+    report say why and until when (once per reason, not at every round that defers it again)."""
+    w = build(CONSOLE_ONLY.replace("console: {kind: console}", 'console: {kind: console, rate: ["1/min"]}'))
+    first, second = w.open("db-1", "db-2")
+    w.settle()
+    row = w.row(second)
+    free = row.not_before  # the first instant the minute's window allows (a microsecond past T0 + 1 min)
+    assert row.status == PENDING and free is not None
+    assert T0 + timedelta(minutes=1) <= free < T0 + timedelta(minutes=1, seconds=1)
+    w.clock.advance(timedelta(seconds=30))
+    w.settle()  # nothing due: no second entry
+
+    [held] = w.timeline(second, "delivery_held")
+    assert (held.at, held.person) == (T0, "alice")
+    assert held.text == f"Page #{row.id} to alice held until 2026-11-17 10:01:00 UTC: rate limit of console (1/min)"
+    assert w.timeline(first, "delivery_held") == []
+    [console] = w.app.queue.report()
+    assert (console.queued, console.next_send_at) == (1, free)
+    [waiting] = console.held
+    assert (waiting.purpose, waiting.count, waiting.why) == ("page", 1, "rate limit of console (1/min)")
+    assert waiting.first == waiting.until == free
+
+    w.clock.advance(free - w.clock.now())
+    w.settle()
+    assert w.row(second).status == SENT
+    assert w.app.queue.report()[0].held == []
 
 
 def test_pages_go_before_status_messages_waiting_for_the_same_rate_limited_provider(build: Builder) -> None:

@@ -28,6 +28,7 @@ from memoguard.services.record import (
     OUTBOUND,
     REPLY,
     Bundle,
+    HeldCount,
     Notification,
     NotificationDraft,
     NotificationStatus,
@@ -129,16 +130,17 @@ class SqlOutbox:
         )
         return sorted(int(r.id) for r in rows)
 
-    def defer_notifications(self, ids: Sequence[int], until: datetime) -> None:
+    def defer_notifications(self, ids: Sequence[int], until: datetime, note: str | None = None) -> None:
         if not ids:
             return
         n = notification_t.c
         chosen = n.id.in_(list(ids))
+        noted: dict[str, Any] = {} if note is None else {"error": note}
         # A lapsed claim deferred goes back to pending: a stale lease would otherwise make it ready at once.
         self._c.execute(
             update(notification_t)
             .where(chosen, n.status.in_([_PENDING, _SENDING]))
-            .values(status=_PENDING, claimed_until=None, not_before=until)
+            .values(status=_PENDING, claimed_until=None, not_before=until, **noted)
         )
         self._c.execute(update(notification_t).where(chosen, n.status == _SUBMITTED).values(not_before=until))
 
@@ -284,6 +286,32 @@ class SqlOutbox:
             QueueCount(channel, index, purpose, NotificationStatus(status), count)
             for (channel, index, purpose, status), count in sorted(counts.items())
         ]
+
+    def held_counts(self, now: datetime) -> list[HeldCount]:
+        n = notification_t.c
+        query = (
+            select(
+                n.channels,
+                n.channel_index,
+                n.provider_index,
+                n.purpose,
+                n.error,
+                func.max(n.attempts),
+                func.count(),
+                func.min(n.not_before),
+                func.max(n.not_before),
+            )
+            .where(n.status == _PENDING, n.not_before > now)
+            .group_by(n.channels, n.channel_index, n.provider_index, n.purpose, n.error)
+        )
+        held = []
+        for channels, channel_index, provider_index, purpose, error, attempts, count, first, last in self._c.execute(
+            query
+        ):
+            names = json.loads(channels)
+            channel = names[min(channel_index, len(names) - 1)]
+            held.append(HeldCount(channel, provider_index, purpose, error, int(attempts) > 0, int(count), first, last))
+        return sorted(held, key=lambda h: (h.channel, h.provider_index, h.first))
 
     # --- providers
 

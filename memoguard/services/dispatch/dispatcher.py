@@ -22,7 +22,7 @@ from memoguard.domain.person import Person
 from memoguard.domain.reply import CODE_REUSE
 from memoguard.services.clock import Clock
 from memoguard.services.delivery import Delivery, backoff
-from memoguard.services.dispatch.pacing import AHEAD, LEASE, Budget, Call
+from memoguard.services.dispatch.pacing import AHEAD, LEASE, Budget, Call, held_note, record_held
 from memoguard.services.dispatch.planning import Planner, message
 from memoguard.services.dispatch.recording import Recorder, finish_reservation, what
 from memoguard.services.escalator import Escalator
@@ -107,14 +107,15 @@ class Dispatcher:
         for call in calls:
             until = self._recorder.throttled.get(call.provider)
             if until is not None:
-                self._hold(call, until)  # the provider said "slow down" earlier in this round
+                self._hold(call, until, f"{call.provider} asked to wait")  # it said "slow down" earlier this round
                 continue
             budget = self._budgets.get(call.provider)
             slot = call.slot if budget is None else max(call.slot, budget.recount().slot(self._clock.now()))
             wait = (slot - self._clock.now()).total_seconds()
             if wait > 0:
                 if self._pace is None:
-                    self._hold(call, slot)
+                    why = f"{call.provider} asked to wait" if budget is None else budget.why(call.provider, slot)
+                    self._hold(call, slot, why)
                     continue
                 self._pace(wait)
             self._run(call)
@@ -312,8 +313,10 @@ class Dispatcher:
             return None
         return f"{person.phone} answered STOP: no SMS but pages"
 
-    def _hold(self, call: Call, until: datetime) -> None:
-        """Put a planned call back unsent until ``until``: no attempt is counted, its slot is given back."""
+    def _hold(self, call: Call, until: datetime, why: str) -> None:
+        """Put a planned call back unsent until ``until``: no attempt is counted, its slot is given back,
+        and a page's timeline says it is held, why and until when."""
+        now = self._clock.now()
         with self._store.write() as unit:
             if call.reservation is not None:
                 unit.release_send(call.reservation)
@@ -328,9 +331,10 @@ class Dispatcher:
                     provider_index=n.provider_index,
                     attempts=n.attempts,
                     not_before=until,
-                    error=f"{call.provider} asked to wait",
+                    error=held_note(why),
                     tried_since=n.tried_since,
                 )
+                record_held(unit, n, until, why, now)
 
     def _release(self, call: Call) -> None:
         if call.reservation is not None:

@@ -20,7 +20,7 @@ from memoguard.domain.effect import Purpose
 from memoguard.domain.person import Person
 from memoguard.domain.rate import Rate, allowance
 from memoguard.services.delivery import Delivery
-from memoguard.services.dispatch.pacing import AHEAD, LEASE, Budget, Call
+from memoguard.services.dispatch.pacing import AHEAD, LEASE, Budget, Call, held_note, record_held
 from memoguard.services.provider import BatchProvider, Message, Provider
 from memoguard.services.record import Notification
 from memoguard.services.store import Unit
@@ -40,7 +40,7 @@ class Planner:
         """The calls to run now, claimed and with their rate slots reserved, and each provider's budget."""
         budgets: dict[str, Budget] = {}
         planned: list[Call] = []
-        deferred: dict[datetime, list[int]] = defaultdict(list)
+        deferred: dict[tuple[datetime, str], list[Notification]] = defaultdict(list)
         beyond: dict[str, datetime] = {}  # per provider: the first slot past this round's horizon
         for call in self._group(unit, rows, now):
             if call.provider not in budgets:
@@ -51,15 +51,17 @@ class Planner:
                 # Every later call waits at least for this slot: one update defers them all, and the next
                 # round, which comes no earlier, plans them again.
                 first = beyond.setdefault(call.provider, slot)
-                deferred[first].extend(r.id for r in call.rows)
+                deferred[(first, budget.why(call.provider, first))].extend(call.rows)
                 continue
             call.slot = slot
             budget.sends.append(slot)
             budget.planned += 1
             planned.append(call)
         claimed = set(unit.claim_notifications([r.id for c in planned for r in c.rows], now + self._ahead + LEASE))
-        for until, ids in deferred.items():
-            unit.defer_notifications(ids, until)
+        for (until, why), held in deferred.items():
+            unit.defer_notifications([r.id for r in held], until, held_note(why))
+            for r in held:
+                record_held(unit, r, until, why, now)
         calls = []
         limited: dict[str, list[Call]] = defaultdict(list)
         for call in planned:

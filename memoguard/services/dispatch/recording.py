@@ -20,7 +20,7 @@ from memoguard.domain.effect import Purpose
 from memoguard.domain.event import DeliveryFailed
 from memoguard.services.clock import Clock
 from memoguard.services.delivery import Delivery, backoff
-from memoguard.services.dispatch.pacing import Call
+from memoguard.services.dispatch.pacing import Call, instant
 from memoguard.services.escalator import Escalator
 from memoguard.services.provider import DeliveryError, Outcome
 from memoguard.services.record import Notification
@@ -112,7 +112,8 @@ class Recorder:
                 )
                 kind = "delivery_throttled" if throttled else "delivery_retry"
                 verb = "throttled" if throttled else "failed"
-                text = f"{what(n)} #{n.id}: {who} {verb} ({error.reason}); retrying in {seconds(wait)}"
+                held = f"held until {instant(now + wait)}, retrying in {seconds(wait)}"
+                text = f"{what(n)} #{n.id}: {who} {verb} ({error.reason}); {held}"
                 unit.add_entry(n.incident, now, kind, text, n.person or None)
                 return
             why = error.reason if not error.retryable else f"{error.reason}; still failing after the channel's deadline"
