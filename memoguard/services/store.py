@@ -141,6 +141,12 @@ class Unit(Protocol):
         """Handed to a provider's batch job: ask how it went at ``poll_at``."""
         ...
 
+    def notification_reopened(self, notification: int, reference: str, lease_until: datetime) -> bool:
+        """Take back a sent notification the network did not deliver, claimed as if being sent, so it can
+        fail over; only while it is still sent under ``reference`` (False otherwise: already taken back,
+        or sent again since)."""
+        ...
+
     def notification_failed(self, notification: int, error: str) -> None:
         """Failed for good (unless it was cancelled meanwhile)."""
         ...
@@ -219,6 +225,10 @@ class Unit(Protocol):
 
     def bundle(self, person: str, code: int) -> Bundle | None:
         """The person's latest bundle with this code that went out."""
+        ...
+
+    def bundle_notifications(self, bundle: int) -> list[Notification]:
+        """The notifications that went out in ``bundle``, in id order."""
         ...
 
     def bundle_incidents(self, bundle: int) -> list[str]: ...

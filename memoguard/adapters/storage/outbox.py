@@ -158,8 +158,19 @@ class SqlOutbox:
                 bundle_id=bundle,
                 claimed_until=None,
                 job=None,
+                receipt=None,  # receipts are about this send: an earlier one's no longer says anything
+                receipt_at=None,
             )
         )
+
+    def notification_reopened(self, notification: int, reference: str, lease_until: datetime) -> bool:
+        n = notification_t.c
+        result = self._c.execute(
+            update(notification_t)
+            .where(n.id == notification, n.status == NotificationStatus.SENT.value, n.reference == reference)
+            .values(status=_SENDING, claimed_until=lease_until)
+        )
+        return int(result.rowcount) == 1
 
     def notification_retry(
         self,
@@ -424,6 +435,10 @@ class SqlOutbox:
             .limit(1)
         ).first()
         return None if row is None else Bundle(row.id, row.person, row.channel, row.code, row.created_at)
+
+    def bundle_notifications(self, bundle: int) -> list[Notification]:
+        query = select(notification_t).where(notification_t.c.bundle_id == bundle).order_by(notification_t.c.id)
+        return [_notification(r) for r in self._c.execute(query)]
 
     def bundle_incidents(self, bundle: int) -> list[str]:
         n = notification_t.c

@@ -18,9 +18,10 @@ from datetime import datetime, timedelta
 
 from memoguard.domain.effect import Purpose
 from memoguard.domain.event import DeliveryFailed
+from memoguard.domain.incident import IncidentState
 from memoguard.services.clock import Clock
 from memoguard.services.delivery import Delivery, backoff
-from memoguard.services.dispatch.pacing import Call, instant
+from memoguard.services.dispatch.pacing import LEASE, Call, instant
 from memoguard.services.escalator import Escalator
 from memoguard.services.provider import DeliveryError, Outcome
 from memoguard.services.record import Notification
@@ -117,25 +118,69 @@ class Recorder:
                 unit.add_entry(n.incident, now, kind, text, n.person or None)
                 return
             why = error.reason if not error.retryable else f"{error.reason}; still failing after the channel's deadline"
-            if not n.outbound and index + 1 < len(providers):
-                following = providers[index + 1]
-                self._move(unit, n, n.channel_index, index + 1, now, why)
-                text = f"{what(n)} #{n.id}: {who} failed ({why}); trying {following}"
-                unit.add_entry(n.incident, now, "delivery_failover", text, n.person)
+            if not self._fail_over(unit, n, index, who, why, now, target=call.provider if n.outbound else n.person):
                 return
-            if not n.outbound and n.channel_index + 1 < len(n.channels):
-                following = n.channels[n.channel_index + 1]
-                self._move(unit, n, n.channel_index + 1, 0, now, why)
-                text = f"{what(n)} #{n.id}: {who} failed ({why}); trying {following}"
-                unit.add_entry(n.incident, now, "delivery_failover", text, n.person)
-                return
-            incident = unit.incident(n.incident)  # lock order: the incident first, as every decision does
-            unit.notification_failed(n.id, why)
-            target = call.provider if n.outbound else n.person
-            unit.add_entry(n.incident, now, "delivery_error", f"Could not reach {target}: {why}", n.person or None)
-            if incident is not None and n.purpose == Purpose.PAGE.value:
-                self._escalator.apply(unit, incident, DeliveryFailed(n.person, why), now)
         log.warning("notification %d (%s) to %s: %s", n.id, n.purpose, n.person or call.provider, why)
+
+    def stranded(self, unit: Unit, n: Notification) -> list[Notification]:
+        """The rows a delivery receipt saying ``n`` never arrived is about: ``n``, or every page of its
+        storm bundle. Their incidents are locked first, in id order, as every decision does."""
+        rows = [n]
+        if n.bundle_id is not None:
+            rows = [m for m in unit.bundle_notifications(n.bundle_id) if m.reference == n.reference] or [n]
+        rows.sort(key=lambda r: (int(r.incident), r.id))
+        for row in rows:
+            unit.incident(row.incident)
+        return rows
+
+    def undelivered(self, unit: Unit, rows: list[Notification], why: str, now: datetime) -> list[int]:
+        """A delivery receipt said these rows (``stranded``) never reached their person (UNDELIV, REJECTD,
+        EXPIRED, DELETED). A page whose incident still waits for an acknowledgement fails over exactly
+        like a refused send: the channel's next provider, then the person's next channel, and with none
+        left it becomes ``DeliveryFailed``. Once per send: only a row still sent under the reference
+        the receipt names is taken back, so another part's receipt, or the network repeating itself,
+        does nothing more. Returns the rows failed over (or failed)."""
+        moved = []
+        for n in rows:
+            if n.purpose != Purpose.PAGE.value or n.outbound:
+                continue  # only pages fail over on a receipt: a status notice lost is on the timeline
+            incident = unit.incident(n.incident)
+            if incident is None or incident.state != IncidentState.TRIGGERED:
+                continue  # acknowledged or resolved meanwhile: nobody needs this page any more
+            if n.reference is None or not unit.notification_reopened(n.id, n.reference, now + LEASE):
+                continue  # already failed over, or sent again since
+            providers = self._delivery.providers(n)
+            index = min(n.provider_index, max(len(providers) - 1, 0))
+            who = f"{n.channel} to {n.person} via {n.provider}"
+            if self._fail_over(unit, n, index, who, why, now, target=n.person):
+                log.warning("page %d to %s: %s", n.id, n.person, why)
+            moved.append(n.id)
+        return moved
+
+    def _fail_over(
+        self, unit: Unit, n: Notification, index: int, who: str, why: str, now: datetime, target: str
+    ) -> bool:
+        """Hand ``n`` (claimed) to its channel's next provider, else the person's next channel; with none
+        left it fails, and a page becomes ``DeliveryFailed`` for the state machine. True when it failed."""
+        providers = self._delivery.providers(n)
+        if not n.outbound and index + 1 < len(providers):
+            following = providers[index + 1]
+            self._move(unit, n, n.channel_index, index + 1, now, why)
+            text = f"{what(n)} #{n.id}: {who} failed ({why}); trying {following}"
+            unit.add_entry(n.incident, now, "delivery_failover", text, n.person)
+            return False
+        if not n.outbound and n.channel_index + 1 < len(n.channels):
+            following = n.channels[n.channel_index + 1]
+            self._move(unit, n, n.channel_index + 1, 0, now, why)
+            text = f"{what(n)} #{n.id}: {who} failed ({why}); trying {following}"
+            unit.add_entry(n.incident, now, "delivery_failover", text, n.person)
+            return False
+        incident = unit.incident(n.incident)  # lock order: the incident first, as every decision does
+        unit.notification_failed(n.id, why)
+        unit.add_entry(n.incident, now, "delivery_error", f"Could not reach {target}: {why}", n.person or None)
+        if incident is not None and n.purpose == Purpose.PAGE.value:
+            self._escalator.apply(unit, incident, DeliveryFailed(n.person, why), now)
+        return True
 
     def _move(
         self, unit: Unit, n: Notification, channel_index: int, provider_index: int, now: datetime, why: str
