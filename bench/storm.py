@@ -213,7 +213,7 @@ def run(args: Any) -> dict[str, Any]:
             "dedup_keys": args.keys,
             "seconds": args.seconds,
             "clients": args.clients,
-            "storm_bound": f"{args.pages} messages per person and channel per {args.per}",
+            "storm_bound": f"{args.pages} single pages per person and channel per {args.per}",
         }
         try:
             service.start()
