@@ -5,6 +5,7 @@ Nothing here runs at import time: every function builds what it is asked for whe
 
 from __future__ import annotations
 
+import random
 import time
 from pathlib import Path
 from typing import assert_never
@@ -34,6 +35,7 @@ from memoguard.services.application import Application
 from memoguard.services.clock import Clock
 from memoguard.services.delivery import Delivery
 from memoguard.services.dispatch import Dispatcher
+from memoguard.services.dispatch.recording import Recorder
 from memoguard.services.escalator import Escalator
 from memoguard.services.inbox import Inbox
 from memoguard.services.ingest import Ingest
@@ -200,7 +202,11 @@ def application(config: Config, clock: Clock, *, with_tokens: bool = True) -> Ap
     actions = Actions(sql, clock, config.people, escalator)
     # A receipt may beat the commit of its message's ids by a moment: the service waits that long for it.
     wait = 2.0 if isinstance(clock, SystemClock) else 0.0
-    replies = Replies(sql, clock, config.people, actions, renderer, config.phone_region, receipt_wait=wait)
+    # One recorder of delivery outcomes: a receipt saying a page was not delivered fails it over as a send does.
+    recorder = Recorder(sql, clock, delivery(config), escalator, random.Random())
+    replies = Replies(
+        sql, clock, config.people, actions, renderer, config.phone_region, receipt_wait=wait, recorder=recorder
+    )
     return Application(
         config=config,
         clock=clock,

@@ -14,9 +14,10 @@ from memoguard.services.queue import describe
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 @pass_app
 def queue(app: AppContext, as_json: bool) -> None:
-    """Per provider: queued, in flight, sent and failed notifications, rate window usage, when the next
-    send is allowed, and whether it is failing. Exit code 2 when a provider has been failing for longer
-    than its channel's deadline (so a cron job or a check can alert on it)."""
+    """Per provider: queued, in flight, sent and failed notifications, rate window usage, what is held
+    back (why and until when), when the next send is allowed, and whether it is failing. Exit code 2
+    when a provider has been failing for longer than its channel's deadline (so a cron job or a check
+    can alert on it)."""
     entries = app.application().queue.report()
     failing = any(entry.failing for entry in entries)
     if as_json:
@@ -24,15 +25,24 @@ def queue(app: AppContext, as_json: bool) -> None:
     else:
         zone = app.config().timezone
         table = Table(title=f"Outbox per provider ({zone})")
-        for column in ("provider", "queued", "in flight", "sent", "failed", "windows", "next send", "health"):
+        columns = ("provider", "queued", "in flight", "sent", "failed", "windows", "held", "next send", "health")
+        for column in columns:
             table.add_column(column, justify="right" if column in ("queued", "in flight", "sent", "failed") else "left")
         for entry in entries:
             windows = (
                 ", ".join(f"{w.used}/{w.limit} per {w.rate.split('/', 1)[1]}" for w in entry.windows) or "no limit"
             )
+            held = "\n".join(
+                f"{h.count} {h.purpose}{'s' if h.count > 1 else ''} until {show_instant(h.until, zone)}: {h.why}"
+                for h in entry.held
+            )
             next_send = show_instant(entry.next_send_at, zone) if entry.next_send_at else "now"
             if entry.blocked_until is not None:
                 next_send += " (provider asked to wait)"
+            elif (
+                entry.next_send_at is not None and entry.held and entry.next_send_at == min(h.first for h in entry.held)
+            ):
+                next_send += " (everything queued is held)"
             if entry.failing_since is None:
                 health = "ok"
             else:
@@ -45,6 +55,7 @@ def queue(app: AppContext, as_json: bool) -> None:
                 str(entry.sent),
                 str(entry.failed),
                 windows,
+                held or "-",
                 next_send,
                 health,
             )

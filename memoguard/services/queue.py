@@ -1,5 +1,9 @@
 """The outbox as an operator sees it: per provider, what waits, what is in flight, what went out or
-failed, how full each rate window is, when the next call is allowed, and whether it is failing."""
+failed, how full each rate window is, when the next call is allowed, and whether it is failing.
+
+What waits is split by why: a row held back (a full rate window, a provider that asked to wait, a
+retry's backoff) is listed with its reason and until when, and when everything queued is held, the next
+send is when the first of them may go — never "now" while a page is in fact waiting."""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ from datetime import datetime, timedelta
 from memoguard.domain.rate import allowance
 from memoguard.services.clock import Clock
 from memoguard.services.delivery import Delivery
-from memoguard.services.record import DIRECT, NotificationStatus, ProviderState, QueueCount
+from memoguard.services.record import DIRECT, HeldCount, NotificationStatus, ProviderState, QueueCount
 from memoguard.services.store import Store
 
 IN_FLIGHT = (NotificationStatus.SENDING, NotificationStatus.SUBMITTED)
@@ -23,6 +27,18 @@ class Window:
     limit: int
 
 
+@dataclass(frozen=True)
+class Held:
+    """Queued notifications that may not go yet: how many, of which purpose, why, and from when to when
+    they may go (the first and the last of them)."""
+
+    purpose: str
+    count: int
+    why: str
+    first: datetime
+    until: datetime
+
+
 @dataclass
 class ProviderQueue:
     name: str
@@ -32,6 +48,7 @@ class ProviderQueue:
     failed: int = 0
     cancelled: int = 0
     windows: list[Window] = field(default_factory=list)
+    held: list[Held] = field(default_factory=list)  # queued rows that may not go yet, by why
     next_send_at: datetime | None = None  # None: now, as far as limits go
     blocked_until: datetime | None = None  # the provider asked to wait (429, throttling)
     failing_since: datetime | None = None
@@ -50,6 +67,7 @@ class Queue:
         now = self._clock.now()
         with self._store.read() as unit:
             counts = unit.queue_counts()
+            held = unit.held_counts(now)
             states = {s.name: s for s in unit.provider_states()}
             sends = {
                 name: unit.provider_sends(name, now - self._delivery.longest_window(name))
@@ -61,6 +79,10 @@ class Queue:
             name = self._provider_of(count)
             entry = report.setdefault(name, ProviderQueue(name))
             _add(entry, count)
+        for hold in held:
+            name = self._provider_of(hold)
+            entry = report.setdefault(name, ProviderQueue(name))
+            entry.held.append(Held(hold.purpose, hold.count, _why(hold), hold.first, hold.last))
         for name, entry in report.items():
             rates = self._delivery.rates.get(name, ())
             times = [at if done else now for at, done in sends.get(name, [])]
@@ -71,13 +93,17 @@ class Queue:
                 allowed = allowance(rates, times, now)
                 entry.next_send_at = None if allowed.available > 0 else allowed.next_at
             self._health(entry, states.get(name), now)
+            waiting = sum(h.count for h in entry.held)
+            if entry.queued and waiting >= entry.queued:  # nothing queued may go now
+                first = min(h.first for h in entry.held)
+                entry.next_send_at = max(entry.next_send_at or first, first)
         return [report[name] for name in sorted(report)]
 
     def failing(self) -> list[ProviderQueue]:
         """Providers failing for longer than their deadline (what /readyz reports)."""
         return [entry for entry in self.report() if entry.failing]
 
-    def _provider_of(self, count: QueueCount) -> str:
+    def _provider_of(self, count: QueueCount | HeldCount) -> str:
         if count.purpose in DIRECT:
             return count.channel
         providers = self._delivery.channels.get(count.channel, ())
@@ -101,6 +127,14 @@ class Queue:
         go around it."""
         served = [channel for channel, names in self._delivery.channels.items() if provider in names]
         return min((self._delivery.deadline(channel) for channel in served), default=self._delivery.deadline(""))
+
+
+def _why(count: HeldCount) -> str:
+    if count.error is not None and count.error.startswith("held: "):
+        return count.error.removeprefix("held: ")
+    if count.attempts:
+        return f"retry after a failure ({count.error})" if count.error else "retry after a failure"
+    return count.error or "not before a later time"
 
 
 def _add(entry: ProviderQueue, count: QueueCount) -> None:
@@ -127,6 +161,16 @@ def describe(entry: ProviderQueue) -> dict[str, object]:
         "failed": entry.failed,
         "cancelled": entry.cancelled,
         "windows": [{"rate": w.rate, "used": w.used, "limit": w.limit} for w in entry.windows],
+        "held": [
+            {
+                "purpose": h.purpose,
+                "count": h.count,
+                "why": h.why,
+                "first": h.first.isoformat(),
+                "until": h.until.isoformat(),
+            }
+            for h in entry.held
+        ],
         "next_send_at": entry.next_send_at.isoformat() if entry.next_send_at else None,
         "blocked_until": entry.blocked_until.isoformat() if entry.blocked_until else None,
         "failing_since": entry.failing_since.isoformat() if entry.failing_since else None,

@@ -220,6 +220,22 @@ class QueueCount:
 
 
 @dataclass(frozen=True)
+class HeldCount:
+    """Pending notifications that may not go before a later time, per channel, provider position,
+    purpose and reason (``error``: "held: <why>" for a rate limit or a provider's "wait", else the failure
+    a retry waits out), with the earliest and latest time they may go."""
+
+    channel: str
+    provider_index: int
+    purpose: str
+    error: str | None
+    attempts: bool  # some of them failed before: they wait out a retry backoff
+    count: int
+    first: datetime
+    last: datetime
+
+
+@dataclass(frozen=True)
 class StoredOverride:
     id: int
     roster: str

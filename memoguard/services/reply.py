@@ -25,6 +25,7 @@ from memoguard.domain.policy import AckMode
 from memoguard.domain.reply import Command, ReplyVerb, Unparsed, parse_reply
 from memoguard.services.action import Actions, Outcome, Verb
 from memoguard.services.clock import Clock
+from memoguard.services.dispatch.recording import Recorder
 from memoguard.services.error import NotFound, Refused, ServiceError
 from memoguard.services.inbox import DELIVERED, FAILED_STATES, Inbound, Receipt
 from memoguard.services.record import REPLY, NotificationDraft
@@ -70,9 +71,12 @@ class Replies:
         renderer: Renderer,
         phone_region: str | None = None,
         receipt_wait: float = 0.0,
+        recorder: Recorder | None = None,
     ) -> None:
         """``receipt_wait``: how many real seconds a receipt for an id not yet recorded is retried (the
-        service gives the dispatcher's commit a moment; tests on a fake clock give none)."""
+        service gives the dispatcher's commit a moment; tests on a fake clock give none). ``recorder``:
+        the dispatcher's, through which a page the network did not deliver fails over (without one, a
+        receipt is only recorded)."""
         self._store = store
         self._clock = clock
         self._people = people
@@ -80,6 +84,7 @@ class Replies:
         self._renderer = renderer
         self._region = phone_region
         self._receipt_wait = receipt_wait
+        self._recorder = recorder
         self._by_phone: dict[str, list[Person]] = {}
         for person in people.values():
             if person.phone:
@@ -302,16 +307,22 @@ class Replies:
             time.sleep(0.05)
 
     def _apply(self, receipt: Receipt) -> bool:
-        """Record ``receipt``; False when no sent message has its id (yet)."""
+        """Record ``receipt``; False when no sent message has its id (yet). A receipt saying a page still
+        waiting for an acknowledgement was not delivered fails it over (``Recorder.undelivered``)."""
         now = self._clock.now()
         with self._store.write() as unit:
             found = unit.message_notification(receipt.provider, receipt.message_id)
             notification = unit.notification(found) if found is not None else None
             if notification is None:
                 return False
-            if notification.receipt is not None and _rank(receipt.state) <= _rank(notification.receipt):
+            # A receipt about an earlier send of this row (it failed over, then went again) is history.
+            current = receipt.message_id in (notification.reference or "").split()
+            if current and notification.receipt is not None and _rank(receipt.state) <= _rank(notification.receipt):
                 return True  # another part said as much or worse: a long message is as delivered as its worst part
-            unit.notification_receipt(notification.id, receipt.state, receipt.at or now)
+            failing = current and receipt.state in FAILED_STATES and self._recorder is not None
+            stranded = self._recorder.stranded(unit, notification) if failing and self._recorder else []
+            if current:
+                unit.notification_receipt(notification.id, receipt.state, receipt.at or now)
             if receipt.state == DELIVERED:
                 outcome = "delivered"
             elif receipt.state in FAILED_STATES:
@@ -319,11 +330,15 @@ class Replies:
             else:
                 outcome = "in progress"
             error = f", error {receipt.error}" if receipt.error and receipt.error.strip("0") else ""
+            earlier = "" if current else " (about an earlier attempt)"
             text = (
                 f"{notification.purpose.capitalize()} #{notification.id} to {notification.person} {outcome} "
-                f"({receipt.state}{error}), receipt from {receipt.provider}"
+                f"({receipt.state}{error}), receipt from {receipt.provider}{earlier}"
             )
             unit.add_entry(notification.incident, now, "delivery_receipt", text, notification.person or None)
+            if stranded and self._recorder is not None:
+                why = f"receipt {receipt.state}{error}"
+                self._recorder.undelivered(unit, stranded, why, now)
         return True
 
 

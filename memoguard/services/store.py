@@ -19,6 +19,7 @@ from memoguard.domain.incident import Incident, IncidentState
 from memoguard.services.record import (
     Bundle,
     DueTimer,
+    HeldCount,
     IncidentRow,
     NewIncident,
     Notification,
@@ -113,8 +114,9 @@ class Unit(Protocol):
         """Mark these as sending until ``lease_until``; returns those still claimable (not cancelled)."""
         ...
 
-    def defer_notifications(self, ids: Sequence[int], until: datetime) -> None:
-        """Leave these pending until ``until`` (a rate limit or a storm window is full)."""
+    def defer_notifications(self, ids: Sequence[int], until: datetime, note: str | None = None) -> None:
+        """Leave these pending until ``until`` (a provider's rate limit is full, or it asked to wait);
+        ``note`` (why, e.g. "held: rate limit of sms-main (20/s)") replaces their ``error`` when given."""
         ...
 
     def notification_sent(
@@ -137,6 +139,12 @@ class Unit(Protocol):
 
     def notification_submitted(self, ids: Sequence[int], job: str, poll_at: datetime, provider: str) -> None:
         """Handed to a provider's batch job: ask how it went at ``poll_at``."""
+        ...
+
+    def notification_reopened(self, notification: int, reference: str, lease_until: datetime) -> bool:
+        """Take back a sent notification the network did not deliver, claimed as if being sent, so it can
+        fail over; only while it is still sent under ``reference`` (False otherwise: already taken back,
+        or sent again since)."""
         ...
 
     def notification_failed(self, notification: int, error: str) -> None:
@@ -167,6 +175,10 @@ class Unit(Protocol):
         ...
 
     def queue_counts(self) -> list[QueueCount]: ...
+
+    def held_counts(self, now: datetime) -> list[HeldCount]:
+        """Pending notifications that may not go before a time after ``now``, grouped by why."""
+        ...
 
     # --- providers: rate-limit log, throttling and health
     def provider_state(self, name: str) -> ProviderState: ...
@@ -213,6 +225,10 @@ class Unit(Protocol):
 
     def bundle(self, person: str, code: int) -> Bundle | None:
         """The person's latest bundle with this code that went out."""
+        ...
+
+    def bundle_notifications(self, bundle: int) -> list[Notification]:
+        """The notifications that went out in ``bundle``, in id order."""
         ...
 
     def bundle_incidents(self, bundle: int) -> list[str]: ...

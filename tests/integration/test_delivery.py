@@ -1,4 +1,4 @@
-"""The dispatcher (memoguard/services/dispatch.py) against the database, on the fake clock: retries with
+"""The dispatcher (memoguard/services/dispatch/) against the database, on the fake clock: retries with
 jittered backoff, failover to the channel's next provider and then to the person's next channel,
 throttling, rate limits, priorities, storm bundles, policy notices and claims left by a dead dispatcher.
 
@@ -70,9 +70,11 @@ def test_transient_failures_are_retried_with_growing_jittered_backoff_then_sent_
     assert [m.id for _, m in console.sent] == [row.id]  # delivered exactly once
     assert [m.key for _, m in console.calls] == [f"memoguard-{row.id}"] * 4  # same idempotency key each time
     retries = w.timeline(incident, "delivery_retry")
+    failed = [T0 + sum(waits[:i], timedelta()) for i in range(3)]
     assert [e.text for e in retries] == [
-        f"Page #{row.id}: sms to alice via console failed (timeout); retrying in {wait.total_seconds():.1f}s"
-        for wait in waits
+        f"Page #{row.id}: sms to alice via console failed (timeout); held until "
+        f"{(at + wait):%Y-%m-%d %H:%M:%S} UTC, retrying in {wait.total_seconds():.1f}s"
+        for at, wait in zip(failed, waits, strict=True)
     ]
     assert w.kinds(incident)[-1] == "notified"
     with w.app.store.read() as unit:
@@ -265,7 +267,8 @@ def test_a_throttled_provider_holds_every_row_for_it_and_only_for_it(build: Buil
     assert (carol_1.person, carol_1.status, carol_1.provider, carol_1.sent_at) == ("carol", SENT, "voicer", T0)
     [throttled] = w.timeline(first, "delivery_throttled")
     assert throttled.text == (
-        f"Page #{alice_1.id}: sms to alice via console throttled (ESME_RTHROTTLED); retrying in 30s"
+        f"Page #{alice_1.id}: sms to alice via console throttled (ESME_RTHROTTLED); "
+        "held until 2026-11-17 10:00:30 UTC, retrying in 30s"
     )
     assert "delivery_retry" not in w.kinds(first)
     with w.app.store.read() as unit:
@@ -278,6 +281,8 @@ def test_a_throttled_provider_holds_every_row_for_it_and_only_for_it(build: Buil
     alice_2, carol_2 = w.rows(second)
     assert (alice_2.status, alice_2.not_before) == (PENDING, T0 + timedelta(seconds=30))  # held with the provider
     assert (carol_2.status, carol_2.sent_at) == (SENT, T0 + timedelta(seconds=10))  # other providers are not held
+    [held] = w.timeline(second, "delivery_held")
+    assert held.text == f"Page #{alice_2.id} to alice held until 2026-11-17 10:00:30 UTC: console asked to wait"
 
     w.clock.advance(timedelta(seconds=19))  # T0 + 29 s
     w.settle()
@@ -333,6 +338,35 @@ def test_a_rate_limited_provider_never_exceeds_any_window_and_sends_everything_o
     assert abs((sent[-1] - T0) - timedelta(seconds=123)) <= timedelta(seconds=1)
     assert abs((sent[20] - T0) - timedelta(seconds=60)) <= timedelta(seconds=1)
     assert all(w.row(i).status == SENT for i in incidents)
+
+
+def test_a_page_waiting_for_a_rate_limit_says_so_on_the_timeline_and_in_the_queue(build: Builder) -> None:
+    """A page the provider's rate limit keeps back is held, not "sent now": its timeline and the queue
+    report say why and until when (once per reason, not at every round that defers it again)."""
+    w = build(CONSOLE_ONLY.replace("console: {kind: console}", 'console: {kind: console, rate: ["1/min"]}'))
+    first, second = w.open("db-1", "db-2")
+    w.settle()
+    row = w.row(second)
+    free = row.not_before  # the first instant the minute's window allows (a microsecond past T0 + 1 min)
+    assert row.status == PENDING and free is not None
+    assert T0 + timedelta(minutes=1) <= free < T0 + timedelta(minutes=1, seconds=1)
+    w.clock.advance(timedelta(seconds=30))
+    w.settle()  # nothing due: no second entry
+
+    [held] = w.timeline(second, "delivery_held")
+    assert (held.at, held.person) == (T0, "alice")
+    assert held.text == f"Page #{row.id} to alice held until 2026-11-17 10:01:00 UTC: rate limit of console (1/min)"
+    assert w.timeline(first, "delivery_held") == []
+    [console] = w.app.queue.report()
+    assert (console.queued, console.next_send_at) == (1, free)
+    [waiting] = console.held
+    assert (waiting.purpose, waiting.count, waiting.why) == ("page", 1, "rate limit of console (1/min)")
+    assert waiting.first == waiting.until == free
+
+    w.clock.advance(free - w.clock.now())
+    w.settle()
+    assert w.row(second).status == SENT
+    assert w.app.queue.report()[0].held == []
 
 
 def test_pages_go_before_status_messages_waiting_for_the_same_rate_limited_provider(build: Builder) -> None:
@@ -442,7 +476,42 @@ def test_an_incident_resolved_before_the_bundle_goes_out_is_left_out_of_it(build
     assert not any(isinstance(r, Refused) for r in results.values())
 
 
-def test_pages_after_the_storm_window_is_full_wait_for_a_slot_and_then_go_bundled(build: Builder) -> None:
+def test_a_fourth_page_within_the_storm_window_goes_at_once_as_a_bundle(build: Builder) -> None:
+    """Four incidents for one person within a minute (default storm: 3 pages per 10 minutes). The fourth
+    page must not wait for the oldest page to leave the window while its step's ack clock runs (in the
+    field a critical page left 3 min 44 s late): it goes at once, as a bundle, and the timeline says so."""
+    w = build(CONSOLE_ONLY)
+    console = w.providers["console"]
+    first = []
+    for n in range(3):
+        first += w.open(f"db-{n}")
+        w.settle()
+        w.clock.advance(timedelta(seconds=15))
+    assert [m.key for _, m in console.sent] == [f"memoguard-{w.row(i).id}" for i in first]  # three singles
+
+    [fourth] = w.open("db-3")
+    w.settle()
+
+    row = w.row(fourth)
+    assert (row.status, row.sent_at) == (SENT, T0 + timedelta(seconds=45))
+    at, message = console.sent[3]
+    assert at == T0 + timedelta(seconds=45)
+    assert row.bundle_id is not None and message.key == f"memoguard-bundle-{row.bundle_id}"
+    assert message.subject == "[memoguard] 1 alarm"
+    assert message.text.startswith("memoguard : 1 alarme de plus pour vous :")
+    assert f"#{fourth} critical disk full on db-3 ;" in message.text
+    assert message.text.endswith("Répondez 100a pour l'acquitter.")
+    [notified] = w.timeline(fourth, "notified")
+    assert notified.text == (
+        f"Page #{row.id} sent to alice by sms via console (ref console-{row.id}), in a bundle under code 100: "
+        "alice had 3 pages on sms within 10m (the storm limit), so it went at once, bundled"
+    )
+    results = w.app.actions.act_on_bundle(100, Verb.ACK, "alice", "sms")
+    assert list(results) == [fourth]
+    assert w.incident(fourth).state == IncidentState.ACKNOWLEDGED
+
+
+def test_pages_after_the_storm_window_is_full_go_at_once_in_one_bundle(build: Builder) -> None:
     w = build(CONSOLE_ONLY)
     console = w.providers["console"]
     w.open(*(f"db-{n}" for n in range(10)))
@@ -452,26 +521,19 @@ def test_pages_after_the_storm_window_is_full_wait_for_a_slot_and_then_go_bundle
     w.clock.advance(timedelta(minutes=1))
     later = w.open(*(f"late-{n}" for n in range(5)))
     w.settle()
-    waiting = [w.row(i) for i in later]
-    assert all(r.status == PENDING for r in waiting)
-    free_at = {r.not_before for r in waiting}
-    assert len(free_at) == 1
-    [slot] = free_at
-    assert slot is not None and T0 + timedelta(minutes=10) < slot <= T0 + timedelta(minutes=10, seconds=1)
 
-    w.clock.advance(T0 + timedelta(minutes=10) - w.clock.now())
-    w.settle()
-    assert len(console.sent) == 3  # the window still holds the first three
-
-    w.clock.advance(slot - w.clock.now())
-    w.settle()
-    assert times(console)[3:] == [slot] * 3  # two pages and one bundle of the other three
-    bundle = console.sent[5][1]
-    assert bundle.text.startswith("memoguard : 3 alarmes de plus pour vous :")
+    assert times(console)[3:] == [T0 + timedelta(minutes=1)]  # one bundle for the five, at once
+    bundle = console.sent[3][1]
+    assert bundle.text.startswith("memoguard : 5 alarmes de plus pour vous :")
     assert bundle.text.endswith("Répondez 101a pour toutes les acquitter.")  # 100 is not reused within 72 h
     rows = [w.row(i) for i in later]
-    assert all(r.status == SENT and r.sent_at == slot for r in rows)
-    assert [r.bundle_id is not None for r in rows] == [False, False, True, True, True]
+    assert all(r.status == SENT and r.sent_at == T0 + timedelta(minutes=1) for r in rows)
+    assert len({r.bundle_id for r in rows}) == 1 and rows[0].bundle_id is not None
+    notified = w.timeline(later[0], "notified")[-1]
+    assert notified.text.endswith(
+        "bundled with 4 other alarm(s) under code 101: "
+        "alice had 3 pages on sms within 10m (the storm limit), so it went at once, bundled"
+    )
 
 
 def test_a_bundle_whose_send_fails_is_retried_after_its_backoff_not_after_the_storm_window(build: Builder) -> None:

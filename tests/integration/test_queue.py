@@ -72,6 +72,7 @@ def _queue(config_dir: Path, clock: FakeClock, *args: str) -> Result:
 def test_queue_shows_each_provider_with_its_counts_and_windows(config_dir: Path, fake_clock: FakeClock) -> None:
     with _app(config_dir, fake_clock) as app:
         _fail_for(app, fake_clock, timedelta(seconds=20))  # within the deadline: still retrying the hook
+        app.dispatcher.drain_all()  # whatever the jitter drew, the page now waits out a backoff
         with app.store.read() as unit:
             attempts = sum(1 for entry in unit.timeline("1") if entry.kind == "delivery_retry")
 
@@ -84,7 +85,11 @@ def test_queue_shows_each_provider_with_its_counts_and_windows(config_dir: Path,
     assert (hook["queued"], hook["in_flight"], hook["sent"], hook["failed"]) == (1, 0, 0, 0)
     assert attempts >= 2
     assert hook["windows"] == [{"rate": "5/min", "used": attempts, "limit": 5}]  # each attempt took a slot
-    assert hook["next_send_at"] is None  # slots are left in the minute
+    # Slots are left in the minute, but the page waits out its retry backoff: that is the next send.
+    [held] = hook["held"]
+    assert (held["purpose"], held["count"]) == ("page", 1)
+    assert held["why"].startswith("retry after a failure (") and "ConnectError" in held["why"]
+    assert hook["next_send_at"] == held["until"]
     assert hook["failing_since"] is not None and "ConnectError" in hook["last_error"]
     assert hook["failing"] is False
     assert providers["console"]["windows"] == []
@@ -123,3 +128,31 @@ def test_readyz_reports_a_provider_failing_past_its_deadline(config_dir: Path, f
     assert body["status"] == "unavailable"
     assert [p["provider"] for p in body["providers"]] == ["hook"]
     assert body["problems"][0].startswith("provider hook failing since ")
+
+
+def test_queue_says_a_page_is_held_why_and_until_when(service_dir: Path, fake_clock: FakeClock) -> None:
+    """A page kept back by the provider's rate limit is not "send now": the table and the JSON say it is
+    held, why and until when, and the next send is then."""
+    main = service_dir / "memoguard.yaml"
+    text = main.read_text(encoding="utf-8")
+    main.write_text(text.replace("{kind: console, file: pages.jsonl}", '{kind: console, rate: ["1/min"]}'), "utf-8")
+    with _app(service_dir, fake_clock) as app:
+        app.ingest.receive(
+            [Alarm("monitoring", key, AlarmStatus.FIRING, "critical", f"disk full on {key}") for key in ("a", "b")]
+        )
+        app.dispatcher.drain_all()
+    fake_clock.advance(timedelta(seconds=20))
+
+    table = _queue(service_dir, fake_clock)
+    as_json = _queue(service_dir, fake_clock, "--json")
+
+    assert table.exit_code == 0, table.output
+    # 10:01:00 UTC is 11:01:00 in Europe/Paris, the configuration's zone.
+    assert "1 page until 2026-11-17 11:01:00: rate limit of console (1/min)" in table.stdout
+    assert "2026-11-17 11:01:00 (everything queued is held)" in table.stdout
+    assert " now " not in table.stdout
+    [console] = json.loads(as_json.stdout)["providers"]
+    assert console["queued"] == 1
+    [held] = console["held"]
+    assert (held["purpose"], held["count"], held["why"]) == ("page", 1, "rate limit of console (1/min)")
+    assert held["until"].startswith("2026-11-17T10:01:00") and held["until"] == console["next_send_at"]

@@ -7,7 +7,7 @@ whose providers are recording fakes of an external system (they fail when told t
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -18,7 +18,7 @@ from memoguard.adapters.template import TemplateRenderer
 from memoguard.domain.incident import Incident
 from memoguard.services.application import Application
 from memoguard.services.dispatch import Dispatcher
-from memoguard.services.provider import DeliveryError, Message
+from memoguard.services.provider import DeliveryError, Message, Provider
 from memoguard.services.record import Alarm, AlarmStatus, Notification, NotificationStatus, TimelineEntry
 from tests.conftest import FakeClock
 
@@ -104,7 +104,10 @@ class FakeProvider:
 class World:
     """One application on the fake clock, with a dispatcher whose providers are fakes."""
 
-    def __init__(self, app: Application, clock: FakeClock, fakes: Sequence[str]) -> None:
+    def __init__(
+        self, app: Application, clock: FakeClock, fakes: Sequence[str], real: Mapping[str, Provider] | None = None
+    ) -> None:
+        """``real``: providers of the real kind (an SMPP link to the test SMSC) beside the fakes."""
         self.app = app
         self.clock = clock
         self.providers = {name: FakeProvider(name, clock) for name in fakes}
@@ -114,7 +117,7 @@ class World:
             clock,
             config.people,
             bootstrap.delivery(config),
-            dict(self.providers),
+            {**self.providers, **(real or {})},
             app.escalator,
             TemplateRenderer(),
             random.Random(SEED),
@@ -192,9 +195,12 @@ class Builder:
         *,
         storm: str = "",
         alice: str | None = None,
+        real: Callable[[Application], Mapping[str, Provider]] | None = None,
     ) -> World:
         """Rewrite the copied configuration's channels and providers (``delivery``), storm control and
-        alice's channel preference, add the test policies and their routes, and build the application."""
+        alice's channel preference, add the test policies and their routes, and build the application.
+        ``real(app)`` builds providers of the real kind for the dispatcher (given the application, whose
+        ``replies`` takes what they receive)."""
         main = self._directory / "memoguard.yaml"
         text = main.read_text(encoding="utf-8")
         head = text[: text.index("channels:\n")].replace("routes:\n", "routes:\n" + ROUTES, 1)
@@ -207,7 +213,7 @@ class Builder:
             (self._directory / "escalation_policies" / name).write_text(body, encoding="utf-8")
         app = bootstrap.application(bootstrap.load(self._directory), self._clock)
         self._apps.append(app)
-        return World(app, self._clock, fakes)
+        return World(app, self._clock, fakes, real(app) if real is not None else None)
 
     def close(self) -> None:
         for app in self._apps:

@@ -28,6 +28,7 @@ from memoguard.services.record import (
     OUTBOUND,
     REPLY,
     Bundle,
+    HeldCount,
     Notification,
     NotificationDraft,
     NotificationStatus,
@@ -129,16 +130,17 @@ class SqlOutbox:
         )
         return sorted(int(r.id) for r in rows)
 
-    def defer_notifications(self, ids: Sequence[int], until: datetime) -> None:
+    def defer_notifications(self, ids: Sequence[int], until: datetime, note: str | None = None) -> None:
         if not ids:
             return
         n = notification_t.c
         chosen = n.id.in_(list(ids))
+        noted: dict[str, Any] = {} if note is None else {"error": note}
         # A lapsed claim deferred goes back to pending: a stale lease would otherwise make it ready at once.
         self._c.execute(
             update(notification_t)
             .where(chosen, n.status.in_([_PENDING, _SENDING]))
-            .values(status=_PENDING, claimed_until=None, not_before=until)
+            .values(status=_PENDING, claimed_until=None, not_before=until, **noted)
         )
         self._c.execute(update(notification_t).where(chosen, n.status == _SUBMITTED).values(not_before=until))
 
@@ -156,8 +158,19 @@ class SqlOutbox:
                 bundle_id=bundle,
                 claimed_until=None,
                 job=None,
+                receipt=None,  # receipts are about this send: an earlier one's no longer says anything
+                receipt_at=None,
             )
         )
+
+    def notification_reopened(self, notification: int, reference: str, lease_until: datetime) -> bool:
+        n = notification_t.c
+        result = self._c.execute(
+            update(notification_t)
+            .where(n.id == notification, n.status == NotificationStatus.SENT.value, n.reference == reference)
+            .values(status=_SENDING, claimed_until=lease_until)
+        )
+        return int(result.rowcount) == 1
 
     def notification_retry(
         self,
@@ -285,6 +298,32 @@ class SqlOutbox:
             for (channel, index, purpose, status), count in sorted(counts.items())
         ]
 
+    def held_counts(self, now: datetime) -> list[HeldCount]:
+        n = notification_t.c
+        query = (
+            select(
+                n.channels,
+                n.channel_index,
+                n.provider_index,
+                n.purpose,
+                n.error,
+                func.max(n.attempts),
+                func.count(),
+                func.min(n.not_before),
+                func.max(n.not_before),
+            )
+            .where(n.status == _PENDING, n.not_before > now)
+            .group_by(n.channels, n.channel_index, n.provider_index, n.purpose, n.error)
+        )
+        held = []
+        for channels, channel_index, provider_index, purpose, error, attempts, count, first, last in self._c.execute(
+            query
+        ):
+            names = json.loads(channels)
+            channel = names[min(channel_index, len(names) - 1)]
+            held.append(HeldCount(channel, provider_index, purpose, error, int(attempts) > 0, int(count), first, last))
+        return sorted(held, key=lambda h: (h.channel, h.provider_index, h.first))
+
     # --- providers
 
     def provider_state(self, name: str) -> ProviderState:
@@ -396,6 +435,10 @@ class SqlOutbox:
             .limit(1)
         ).first()
         return None if row is None else Bundle(row.id, row.person, row.channel, row.code, row.created_at)
+
+    def bundle_notifications(self, bundle: int) -> list[Notification]:
+        query = select(notification_t).where(notification_t.c.bundle_id == bundle).order_by(notification_t.c.id)
+        return [_notification(r) for r in self._c.execute(query)]
 
     def bundle_incidents(self, bundle: int) -> list[str]:
         n = notification_t.c
