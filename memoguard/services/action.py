@@ -67,12 +67,14 @@ class Actions:
         if who is None:
             known = ", ".join(sorted(self._people))
             raise Invalid(f"unknown person {person!r} (people: {known})")
-        now = self._clock.now()
         try:
             with self._store.write() as unit:
                 incident = unit.incident(incident_id)
                 if incident is None:
                     raise NotFound(f"no incident {incident_id!r}")
+                # Read with the incident held (SQLite's write lock, PostgreSQL's row lock): a wait for the
+                # lock must not come off the ack or confirm window this decision starts.
+                now = self._clock.now()
                 decided, effects = self._escalator.apply(unit, incident, _event(verb, person, who.admin, via), now)
                 records = tuple(e for e in effects if isinstance(e, Record))
                 refusal = next((r for r in records if r.kind in ("refused", "ignored")), None)

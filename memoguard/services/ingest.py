@@ -4,8 +4,9 @@ The caller answers the source only once its alarms are committed, so a 2xx alway
 batch (an Alertmanager payload) is all or nothing.
 
 Group commit: one writer thread takes every request queued while it wrote the previous group and writes
-them in one transaction: one read of the open incidents of all their dedup keys, the decisions, one
-insert of all the alarms. A commit (an fsync on SQLite) and a statement's round trip are the dear parts
+them in one transaction: one read of the open incidents of all their dedup keys, the decisions (in
+(source, dedup key) order, so that two instances lock the same incidents in the same order), one insert
+of all the alarms. A commit (an fsync on SQLite) and a statement's round trip are the dear parts
 of a small write, so concurrent sources share them instead of queueing for one each. If a group fails,
 each of its requests is written again alone, in its own transaction: a request that cannot be stored
 takes only its own alarms with it, and none is answered before its own commit.
@@ -146,12 +147,21 @@ class Ingest:
     def write_group(self, batches: Sequence[Sequence[Alarm]]) -> list[list[Receipt]]:
         """Write these requests' alarms in one transaction, in the calling thread, and return each one's
         receipts (what the writer thread does with each group; for benchmarks and tools)."""
-        now = self._clock.now()
         alarms = [alarm for batch in batches for alarm in batch]
+        # Decided in (source, dedup key) order, not in the payloads' order: an incident's row is locked (or,
+        # new, its key taken) when it is decided, so two instances writing crossing batches ([a, b] and
+        # [b, a]) would each hold one key and wait for the other's, a deadlock PostgreSQL ends by failing one
+        # of them. A stable sort: the alarms of one key keep their order (firing, then resolved). The alarms
+        # are stored, and the receipts returned, in the requests' order.
+        order = sorted(range(len(alarms)), key=lambda i: (alarms[i].source, alarms[i].dedup_key))
         with self._store.write() as unit:
             found = unit.open_incidents([(alarm.source, alarm.dedup_key) for alarm in alarms])
+            # Read with the incidents held (SQLite's write lock, PostgreSQL's row locks): a wait for a lock
+            # must not come off the ack window of the step these alarms start.
+            now = self._clock.now()
             unit.overrides_in_force([r.name for f in found.values() for r in f.incident.rosters], now)
-            written = [self._one(unit, alarm, now, found) for alarm in alarms]
+            decided = {i: self._one(unit, alarms[i], now, found) for i in order}
+            written = [decided[i] for i in range(len(alarms))]
             ids = unit.add_alarms(written, now)
         receipts = [Receipt(i, stored.outcome, stored.incident) for i, stored in zip(ids, written, strict=True)]
         split: list[list[Receipt]] = []

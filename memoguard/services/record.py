@@ -108,6 +108,7 @@ class DueTimer:
     kind: TimerKind
     due_at: datetime
     version: int
+    id: int = field(default=0, compare=False)  # the row, to postpone this very timer (0: not from a row)
 
 
 class NotificationStatus(StrEnum):

@@ -2,7 +2,13 @@
 
 Decisions use the time they run at, not the timer's due time: after an outage every overdue step fires
 at once (in due order) and the person paged then gets the step's full ack window, instead of the
-escalation racing through every step in one go.
+escalation racing through every step in one go. "The time they run at" is read once the transaction
+holds its incidents (SQLite's write lock, PostgreSQL's row locks): read before, a long wait for a lock
+would come off the next step's ack window.
+
+A timer whose decision fails is postponed by its own row (and only if its version is still the one
+claimed): re-claiming "the first due timer" for that, as this did, could take another instance's timer
+whose claim had just rolled back, and leave the failing one due, to fail again at once.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from datetime import timedelta
 from memoguard.domain.event import TimerFired
 from memoguard.services.clock import Clock
 from memoguard.services.escalator import Escalator
+from memoguard.services.record import DueTimer
 from memoguard.services.store import Store
 
 log = logging.getLogger(__name__)
@@ -40,24 +47,29 @@ class Timers:
             log.exception("firing a batch of timers failed; retrying them one by one")
         fired = 0
         for _ in range(limit):
+            claimed: list[DueTimer] = []
             try:
-                claimed = self._fire(1)
+                fired_now = self._fire(1, claimed)
             except Exception:
                 log.exception("a timer could not be fired; postponing it by %s", POSTPONE)
-                self._postpone_first()
+                for timer in claimed:
+                    self._postpone(timer)
                 fired += 1
                 continue
-            if claimed == 0:
+            if fired_now == 0:
                 break
-            fired += claimed
+            fired += fired_now
         return fired
 
-    def _fire(self, limit: int) -> int:
-        now = self._clock.now()
+    def _fire(self, limit: int, claimed: list[DueTimer] | None = None) -> int:
+        """``claimed`` receives the timers taken, for the caller to postpone should the decision raise."""
         with self._store.write() as unit:
-            due = unit.claim_due_timers(now, limit)
-            # One read for the batch, of its incidents and of their rosters' overrides.
+            due = unit.claim_due_timers(self._clock.now(), limit)
+            if claimed is not None:
+                claimed.extend(due)
+            # One read for the batch, of its incidents (locked on PostgreSQL) and of their rosters' overrides.
             incidents = unit.incidents_by_id([timer.incident for timer in due])
+            now = self._clock.now()  # with the incidents held: a wait for their locks is not an ack window's
             unit.overrides_in_force([r.name for i in incidents.values() for r in i.rosters], now)
             for timer in due:
                 incident = incidents.get(timer.incident)
@@ -72,13 +84,13 @@ class Timers:
             log.debug("fired %d timer(s), up to %.3fs late", len(due), late)
         return len(due)
 
-    def _postpone_first(self) -> None:
-        now = self._clock.now()
+    def _postpone(self, timer: DueTimer) -> None:
         with self._store.write() as unit:
-            for timer in unit.claim_due_timers(now, 1):
-                unit.add_timer(timer.incident, timer.kind, now + POSTPONE, timer.version)
-                text = f"The {timer.kind.value} timer could not be processed (see the service log); retrying at +1m"
-                unit.add_entry(timer.incident, now, "timer_error", text, None)
+            now = self._clock.now()
+            if not unit.postpone_timer(timer, now + POSTPONE):
+                return  # fired or superseded by another instance meanwhile
+            text = f"The {timer.kind.value} timer could not be processed (see the service log); retrying at +1m"
+            unit.add_entry(timer.incident, now, "timer_error", text, None)
 
     def fire_all_due(self) -> int:
         """Fire every timer due now, batch after batch (start-up, tests)."""

@@ -327,7 +327,16 @@ class SqlUnit(SqlOutbox, SqlSms):
             )
         )
         claimed.sort(key=lambda r: (r.due_at, r.id))
-        return [DueTimer(str(r.incident_id), TimerKind(r.kind), r.due_at, r.version) for r in claimed]
+        return [DueTimer(str(r.incident_id), TimerKind(r.kind), r.due_at, r.version, r.id) for r in claimed]
+
+    def postpone_timer(self, timer: DueTimer, due_at: datetime) -> bool:
+        moved = self._c.execute(
+            update(timer_t)
+            .where(timer_t.c.id == timer.id, timer_t.c.version == timer.version)
+            .values(due_at=due_at)
+            .returning(timer_t.c.id)
+        )
+        return moved.one_or_none() is not None
 
     def next_timer_due(self) -> datetime | None:
         value: datetime | None = self._c.execute(select(func.min(timer_t.c.due_at))).scalar_one_or_none()
@@ -335,7 +344,8 @@ class SqlUnit(SqlOutbox, SqlSms):
 
     def timers(self, incident: str) -> list[DueTimer]:
         query = select(timer_t).where(timer_t.c.incident_id == int(incident)).order_by(timer_t.c.due_at)
-        return [DueTimer(str(r.incident_id), TimerKind(r.kind), r.due_at, r.version) for r in self._c.execute(query)]
+        rows = self._c.execute(query)
+        return [DueTimer(str(r.incident_id), TimerKind(r.kind), r.due_at, r.version, r.id) for r in rows]
 
     # --- overrides
 
@@ -459,6 +469,17 @@ class SqlStore:
             yield
         finally:
             self._sqlite_writer.release()
+
+    def writers_waiting(self) -> int:
+        """Transactions waiting for a lock: this process's threads queued for SQLite's writer, or on
+        PostgreSQL every session of this database waiting for a lock (tests, diagnostics)."""
+        if self._sqlite_writer is not None:
+            return self._sqlite_writer.waiting
+        with self.engine.connect() as connection:
+            query = text(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+            return int(connection.execute(query).scalar_one())
 
     @contextmanager
     def read(self) -> Iterator[SqlUnit]:

@@ -37,6 +37,12 @@ class Turns:
             self._waiting.remove((me, turn))
             return False
 
+    @property
+    def waiting(self) -> int:
+        """Threads waiting for their turn."""
+        with self._mutex:
+            return len(self._waiting)
+
     def release(self) -> None:
         with self._mutex:
             if self._owner != threading.get_ident():
