@@ -27,9 +27,11 @@ from memoguard.domain.event import TimerKind
 from memoguard.services.action import Verb
 from memoguard.services.application import Application
 from memoguard.services.ingest import Ingest
+from memoguard.services.provider import DeliveryError, Message
 from memoguard.services.record import Alarm, AlarmStatus, DueTimer, NewIncident, Outcome, Receipt
 from memoguard.services.store import Store, Unit
 from tests.conftest import T0, FakeClock
+from tests.support.delivery import CONSOLE_ONLY, Builder
 
 MINUTE = timedelta(minutes=1)
 
@@ -251,3 +253,45 @@ def test_crossing_batches_on_two_instances_do_not_deadlock(
     assert [r.outcome for r in theirs[0]] == [Outcome.OPENED, Outcome.OPENED]
     assert [r.outcome for r in mine[0]] == [Outcome.ATTACHED, Outcome.ATTACHED]
     assert [r.incident for r in mine[0]] == [r.incident for r in reversed(theirs[0])]
+
+
+def test_a_page_that_failed_while_its_incident_was_held_moves_on_from_when_it_got_it(
+    build: Builder, fake_clock: FakeClock
+) -> None:
+    w = build(CONSOLE_ONLY)  # alice's page goes by SMS, then by e-mail: both refused
+    store = _sql(w.app.store)
+    holding, done = threading.Event(), threading.Event()
+    holders: list[_Thread] = []
+
+    def hold(incident: str) -> None:
+        with w.app.store.write() as unit:
+            assert unit.incident(incident) is not None
+            holding.set()
+            done.wait(30)
+
+    def fail(message: Message) -> DeliveryError | None:
+        if message.person is None or message.person.name != "alice":
+            return None
+        if message.channel != "email":
+            return DeliveryError("console: invalid number", retryable=False)
+        # Another writer takes the incident between the last refused send and its recording.
+        holder = _Thread(lambda: hold(message.incident))
+        holders.append(holder)
+        holder.start()
+        assert holding.wait(10)
+        return DeliveryError("console: invalid number", retryable=False)
+
+    w.providers["console"].fail = fail
+    [incident] = w.open("db-1")
+    dispatch = _Thread(w.settle)
+    dispatch.start()
+    assert holding.wait(10)
+    _until_waiting(store)
+    fake_clock.advance(7 * MINUTE)
+    done.set()
+    holders[0].result()
+    dispatch.result()
+
+    assert "delivery_failed" in w.kinds(incident)
+    assert w.incident(incident).step == 1
+    assert [t.due_at for t in _timers(w.app, incident, TimerKind.ACK_TIMEOUT)] == [T0 + 12 * MINUTE]

@@ -96,9 +96,9 @@ class Dispatcher:
 
     def drain(self, limit: int = BATCH) -> int:
         """Plan and run one round; returns how many rows it looked at (``limit`` means: call again)."""
-        now = self._clock.now()
         with self._store.write() as unit:
             unit.lock_dispatch()
+            now = self._clock.now()  # once planning is ours: a wait for the lock is not time already spent
             rows = unit.ready_notifications(now, limit)
             if not rows:
                 return 0

@@ -176,6 +176,7 @@ class Recorder:
             unit.add_entry(n.incident, now, "delivery_failover", text, n.person)
             return False
         incident = unit.incident(n.incident)  # lock order: the incident first, as every decision does
+        now = self._clock.now()  # with the incident held: a wait for its lock is not the next step's window
         unit.notification_failed(n.id, why)
         unit.add_entry(n.incident, now, "delivery_error", f"Could not reach {target}: {why}", n.person or None)
         if incident is not None and n.purpose == Purpose.PAGE.value:
