@@ -18,6 +18,7 @@ from memoguard.adapters.console import ConsoleProvider
 from memoguard.adapters.storage import migration
 from memoguard.adapters.storage.database import open_engine
 from memoguard.adapters.storage.listener import PostgresListener
+from memoguard.adapters.storage.parts import SqlSmsParts
 from memoguard.adapters.storage.store import SqlStore
 from memoguard.adapters.template import TemplateRenderer
 from memoguard.adapters.webhook import WebhookProvider
@@ -37,7 +38,7 @@ from memoguard.services.delivery import Delivery
 from memoguard.services.dispatch import Dispatcher
 from memoguard.services.dispatch.recording import Recorder
 from memoguard.services.escalator import Escalator
-from memoguard.services.inbox import Inbox
+from memoguard.services.inbox import Inbox, SmsParts
 from memoguard.services.ingest import Ingest
 from memoguard.services.override import Overrides
 from memoguard.services.provider import Provider
@@ -102,16 +103,17 @@ def store(config: Config) -> SqlStore:
     return SqlStore(db)
 
 
-def providers(config: Config, clock: Clock, inbox: Inbox) -> dict[str, Provider]:
+def providers(config: Config, clock: Clock, inbox: Inbox, parts: SmsParts) -> dict[str, Provider]:
     """Every configured provider, built: the schema only accepts the kinds this release can drive
     (config.schema.PROVIDER_KINDS), and the match below covers each. ``inbox`` takes what SMS providers
-    receive (replies, delivery receipts). Nothing connects here: links open on ``start``."""
+    receive (replies, delivery receipts), ``parts`` keeps the parts of long texts until they are whole.
+    Nothing connects here: links open on ``start``."""
     built: dict[str, Provider] = {}
     for name, settings in config.providers.items():
         try:
             match settings:
                 case SmppSettings():
-                    built[name] = _smpp(name, settings, config, clock, inbox)
+                    built[name] = _smpp(name, settings, config, clock, inbox, parts)
                 case ConsoleSettings():
                     file = None
                     if settings.file is not None:
@@ -147,7 +149,7 @@ def providers(config: Config, clock: Clock, inbox: Inbox) -> dict[str, Provider]
     return built
 
 
-def _smpp(name: str, settings: SmppSettings, config: Config, clock: Clock, inbox: Inbox) -> Provider:
+def _smpp(name: str, settings: SmppSettings, config: Config, clock: Clock, inbox: Inbox, parts: SmsParts) -> Provider:
     try:
         from memoguard.adapters.smpp import SmppProvider  # noqa: PLC0415 (only when a link is configured)
     except ImportError as error:  # smpplib is an optional extra
@@ -159,7 +161,7 @@ def _smpp(name: str, settings: SmppSettings, config: Config, clock: Clock, inbox
         password = read_secret(
             f"provider {name!r}", "password", settings.password_file, settings.password_env, config.directory
         )
-    return SmppProvider(name, settings, password, inbox, clock)
+    return SmppProvider(name, settings, password, inbox, clock, parts)
 
 
 def delivery(config: Config) -> Delivery:
@@ -221,7 +223,7 @@ def application(config: Config, clock: Clock, *, with_tokens: bool = True) -> Ap
             clock,
             config.people,
             delivery(config),
-            providers(config, clock, replies),
+            providers(config, clock, replies, SqlSmsParts(sql)),
             escalator,
             renderer,
             # Pacing waits in real time: only with the real clock (tests drive an injected one themselves).

@@ -5,6 +5,9 @@ sent and text messages people sent to memoguard's number. It hands each to an ``
 has it whole (a concatenated SMS is reassembled first) and acknowledges it to the network only once
 the inbox call returned: an inbox call that raises (the database is down) must leave the message
 unacknowledged, so the network delivers it again rather than it being lost.
+
+The parts of a long text are kept by an ``SmsParts`` (the database) as they come, not in the link's
+memory: a restart between two parts must still give the whole text once the last one comes.
 """
 
 from __future__ import annotations
@@ -52,4 +55,44 @@ class Inbox(Protocol):
     def reply(self, message: Inbound) -> None:
         """Handle a text from a phone (an acknowledgement by SMS, STOP…). Raises only when it could not
         be recorded."""
+        ...
+
+
+@dataclass(frozen=True)
+class SmsPart:
+    """Part ``seq`` of ``total`` of a long text ``sender`` sent under ``reference`` (concatenated SMS),
+    as raw payload octets: the text is decoded once whole (a character may straddle two parts)."""
+
+    provider: str
+    sender: str
+    reference: int
+    total: int
+    seq: int
+    payload: bytes
+    data_coding: int
+
+
+@dataclass(frozen=True)
+class DroppedParts:
+    """The parts of one long text pruned before its last part came."""
+
+    provider: str
+    sender: str
+    reference: int
+    total: int
+    parts: int
+
+
+class SmsParts(Protocol):
+    def add(self, part: SmsPart, at: datetime) -> list[SmsPart]:
+        """Keep ``part`` (committed when this returns; a part that comes twice replaces itself) and return
+        every part of its text kept so far, in ``seq`` order."""
+        ...
+
+    def remove(self, part: SmsPart) -> None:
+        """Forget every part of the text ``part`` belongs to (it was taken whole)."""
+        ...
+
+    def prune(self, before: datetime) -> list[DroppedParts]:
+        """Forget the parts received at or before ``before``; returns what went, per text."""
         ...

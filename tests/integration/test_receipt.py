@@ -16,6 +16,8 @@ from collections.abc import Callable, Iterator, Mapping
 import pytest
 
 from memoguard.adapters.smpp import SmppProvider
+from memoguard.adapters.storage.parts import SqlSmsParts
+from memoguard.adapters.storage.store import SqlStore
 from memoguard.domain.incident import IncidentState
 from memoguard.services.action import Verb
 from memoguard.services.application import Application
@@ -60,7 +62,7 @@ def link(smsc: Smsc) -> Iterator[Callable[[Application], Mapping[str, Provider]]
     built: list[SmppProvider] = []
 
     def build(app: Application) -> Mapping[str, Provider]:
-        provider = SmppProvider("smsc", settings(smsc), PASSWORD, app.replies, app.clock)
+        provider = SmppProvider("smsc", settings(smsc), PASSWORD, app.replies, app.clock, SqlSmsParts(_sql(app.store)))
         built.append(provider)
         return {"smsc": provider}
 
@@ -175,3 +177,8 @@ def test_an_undelivered_storm_bundle_fails_over_with_every_page_in_it(
     assert [w.row(i).provider for i in incidents] == ["smsc", "smsc", "backup", "backup", "backup"]
     assert all(len(w.timeline(i, "delivery_failover")) == 1 for i in incidents[2:])
     assert [w.row(i).status for i in incidents] == [SENT] * 5
+
+
+def _sql(store: object) -> SqlStore:
+    assert isinstance(store, SqlStore)
+    return store

@@ -26,6 +26,7 @@ from memoguard.domain.person import Person
 from memoguard.services.inbox import Inbound, Receipt
 from memoguard.services.provider import DeliveryError, Message
 from tests.conftest import T0, FakeClock
+from tests.support.parts import MemoryParts
 from tests.support.smsc import RINVDSTADR, RINVPASWD, RMSGQFUL, RSYSERR, RTHROTTLED, Smsc, free_port, whole_text
 
 ALICE = Person("alice", phone="+33612345678", language="fr")
@@ -109,7 +110,9 @@ def make(smsc: Smsc, inbox: Inbox) -> Iterator[Make]:
     built: list[SmppProvider] = []
 
     def build(password: str = PASSWORD, *, server: Smsc | None = None, **changes: Any) -> SmppProvider:
-        provider = SmppProvider("smpp-main", settings(server or smsc, **changes), password, inbox, FakeClock())
+        provider = SmppProvider(
+            "smpp-main", settings(server or smsc, **changes), password, inbox, FakeClock(), MemoryParts()
+        )
         built.append(provider)
         return provider
 

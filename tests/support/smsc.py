@@ -16,7 +16,7 @@ cannot do is done by a gate in front of it, a relay on the public port that read
   binds, so a receiver bind is passed to it as a transceiver bind (and its answer renamed back).
 
     with Smsc(password="secret") as smsc:
-        provider = SmppProvider("smpp-main", settings(smsc), "secret", inbox, clock)
+        provider = SmppProvider("smpp-main", settings(smsc), "secret", inbox, clock, parts)
         provider.send(page)
         [submit] = smsc.wait_for(1)
         assert submit.text == page.text

@@ -16,6 +16,7 @@ from memoguard.config.loader import load_config
 from memoguard.config.problem import ConfigError
 from memoguard.domain.errors import InvalidValueError
 from memoguard.domain.policy import CrisisCell
+from tests.support.parts import MemoryParts
 
 PEOPLE = """\
 people:
@@ -146,7 +147,7 @@ def test_bootstrap_builds_a_provider_for_every_kind_the_schema_accepts(tmp_path:
     from memoguard.config.schema import PROVIDER_KINDS  # noqa: PLC0415 - next to what it is compared with
 
     assert sorted(p.kind for p in config.providers.values()) == sorted(PROVIDER_KINDS)
-    built = bootstrap.providers(config, bootstrap.clock(), inbox=_NoInbox())
+    built = bootstrap.providers(config, bootstrap.clock(), inbox=_NoInbox(), parts=MemoryParts())
     assert sorted(built) == sorted(config.providers)
 
 

@@ -14,6 +14,7 @@ from memoguard.adapters.smpp.reception import Reception
 from memoguard.config.schema import SmppSource
 from memoguard.services.inbox import Inbound, Receipt
 from tests.conftest import T0, FakeClock
+from tests.support.parts import MemoryParts
 
 TEXT = "id:5A000001 sub:001 dlvrd:001 submit date:2611171000 done date:2611171001 stat:DELIVRD err:000 text:Disk full"
 
@@ -225,20 +226,23 @@ class Inbox:
 
 def test_reception_of_a_receipt() -> None:
     inbox = Inbox()
-    assert Reception("smpp", inbox, FakeClock())(deliver(TEXT.encode(), esm_class=0x04)) == status.ROK
+    assert Reception("smpp", inbox, FakeClock(), MemoryParts())(deliver(TEXT.encode(), esm_class=0x04)) == status.ROK
     assert inbox.items == [Receipt("smpp", "5A000001", "DELIVRD", None, T0)]
 
 
 def test_a_receipt_that_cannot_be_read_is_refused_for_good(caplog: pytest.LogCaptureFixture) -> None:
     inbox = Inbox()
-    assert Reception("smpp", inbox, FakeClock())(deliver(b"id:1 stat:LOST", esm_class=0x04)) == status.RX_P_APPN
+    assert (
+        Reception("smpp", inbox, FakeClock(), MemoryParts())(deliver(b"id:1 stat:LOST", esm_class=0x04))
+        == status.RX_P_APPN
+    )
     assert inbox.items == []
     assert "smpp: refused a delivery receipt from 33612345678: unknown delivery receipt state 'LOST'" in caplog.text
 
 
 def test_an_inbox_failure_asks_for_the_receipt_again(caplog: pytest.LogCaptureFixture) -> None:
     inbox = Inbox(failures=1)
-    reception = Reception("smpp", inbox, FakeClock())
+    reception = Reception("smpp", inbox, FakeClock(), MemoryParts())
     assert reception(deliver(TEXT.encode(), esm_class=0x04)) == status.RX_T_APPN
     assert "the inbox could not take the receipt for 5A000001 (RuntimeError: database is locked)" in caplog.text
     assert reception(deliver(TEXT.encode(), esm_class=0x04)) == status.ROK
@@ -248,13 +252,13 @@ def test_an_inbox_failure_asks_for_the_receipt_again(caplog: pytest.LogCaptureFi
 def test_reception_of_a_text_in_message_payload() -> None:
     inbox = Inbox()
     message = deliver(tlvs={pdu.MESSAGE_PAYLOAD: "12a reçu".encode("utf-16-be")}, data_coding=0x08)
-    assert Reception("smpp", inbox, FakeClock())(message) == status.ROK
+    assert Reception("smpp", inbox, FakeClock(), MemoryParts())(message) == status.ROK
     assert inbox.items == [Inbound("smpp", "+33612345678", "20000", "12a reçu")]
 
 
 def test_parts_told_by_sar_parameters() -> None:
     inbox = Inbox()
-    reception = Reception("smpp", inbox, FakeClock())
+    reception = Reception("smpp", inbox, FakeClock(), MemoryParts())
 
     def part(seq: int, text: bytes) -> pdu.DeliverSm:
         sar = {pdu.SAR_MSG_REF_NUM: b"\x01\x02", pdu.SAR_TOTAL_SEGMENTS: b"\x02", pdu.SAR_SEGMENT_SEQNUM: bytes((seq,))}
@@ -268,7 +272,7 @@ def test_parts_told_by_sar_parameters() -> None:
 
 def test_a_failed_inbox_keeps_the_parts_until_the_last_comes_again() -> None:
     inbox = Inbox(failures=1)
-    reception = Reception("smpp", inbox, FakeClock())
+    reception = Reception("smpp", inbox, FakeClock(), MemoryParts())
     first = deliver(b"\x05\x00\x03\x07\x02\x01r\x05", esm_class=0x40)  # "ré", GSM-7
     last = deliver(b"\x05\x00\x03\x07\x02\x02solu", esm_class=0x40)
     assert reception(first) == status.ROK
@@ -279,7 +283,9 @@ def test_a_failed_inbox_keeps_the_parts_until_the_last_comes_again() -> None:
 
 def test_a_bad_header_is_refused_for_good(caplog: pytest.LogCaptureFixture) -> None:
     inbox = Inbox()
-    assert Reception("smpp", inbox, FakeClock())(deliver(b"\x09\x00", esm_class=0x40)) == status.RX_P_APPN
+    assert (
+        Reception("smpp", inbox, FakeClock(), MemoryParts())(deliver(b"\x09\x00", esm_class=0x40)) == status.RX_P_APPN
+    )
     assert "refused an SMS from 33612345678: the user data header announces 9 octets" in caplog.text
     assert inbox.items == []
 

@@ -8,7 +8,6 @@ from hypothesis import strategies as st
 from smpplib import gsm as smpplib_gsm
 
 from memoguard.adapters.smpp import udh
-from memoguard.adapters.smpp.assembly import Assembly
 from memoguard.adapters.smpp.encoding import (
     GSM,
     UCS2,
@@ -189,36 +188,3 @@ def test_split_header(data: bytes, concat: udh.Concatenation | None, payload: by
 def test_bad_headers(data: bytes, error: str) -> None:
     with pytest.raises(udh.HeaderError, match=error):
         udh.split(data)
-
-
-class Ticker:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def test_reassembly_in_any_order_and_with_a_repeated_part() -> None:
-    assembly = Assembly()
-    assert assembly.add("+33612345678", 7, 3, 3, b"c", 0) is None
-    assert assembly.add("+33612345678", 7, 3, 1, b"a", 0) is None
-    assert assembly.add("+33612345678", 7, 3, 1, b"a", 0) is None  # delivered twice: still one part
-    assert assembly.add("+33699999999", 7, 3, 2, b"X", 0) is None  # same reference, other sender
-    whole = assembly.add("+33612345678", 7, 3, 2, b"b", 0)
-    assert whole is not None
-    assert whole.payload == b"abc"
-    assembly.done(whole.key)
-    assert assembly.pending() == 1
-
-
-def test_incomplete_sets_are_dropped_after_a_while(caplog: pytest.LogCaptureFixture) -> None:
-    ticker = Ticker()
-    assembly = Assembly(keep=600, now=ticker)
-    assembly.add("+33612345678", 7, 2, 1, b"a", 0)
-    ticker.now = 599
-    assembly.add("+33699999999", 8, 2, 1, b"x", 0)
-    assert assembly.pending() == 2
-    ticker.now = 600
-    assert assembly.add("+33612345678", 7, 2, 2, b"b", 0) is None  # part 1 went with its set
-    assert "dropped an incomplete SMS from +33612345678 (reference 7): 1 of 2 parts arrived within 600s" in caplog.text

@@ -19,19 +19,22 @@ from memoguard.adapters.smpp.link import Link, LinkDown, NoAnswer, Response
 from memoguard.adapters.smpp.reception import Reception
 from memoguard.config.schema import SmppProvider as SmppSettings
 from memoguard.services.clock import Clock
-from memoguard.services.inbox import Inbox
+from memoguard.services.inbox import Inbox, SmsParts
 from memoguard.services.provider import DeliveryError, Message
 
 
 class SmppProvider:
     sms = True  # STOP opt-outs apply to what it sends
 
-    def __init__(self, name: str, settings: SmppSettings, password: str, inbox: Inbox, clock: Clock) -> None:
+    def __init__(
+        self, name: str, settings: SmppSettings, password: str, inbox: Inbox, clock: Clock, parts: SmsParts
+    ) -> None:
+        """``parts`` keeps the parts of long texts received until they are whole."""
         self.name = name
         self._settings = settings
         self._source = address.source(settings.source)
         self._timeout = settings.timeout.total_seconds()
-        reception = Reception(name, inbox, clock)
+        reception = Reception(name, inbox, clock, parts)
         self._transmitter: Link
         if settings.bind == "transceiver":
             self._transmitter = Link(name, settings, password, "transceiver", clock, reception)

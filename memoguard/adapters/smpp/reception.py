@@ -1,8 +1,9 @@
 """What the provider does with each deliver_sm, and the command_status it answers with.
 
 A delivery receipt goes to ``Inbox.receipt``; any other deliver_sm is a text from a phone, decoded,
-reassembled when it came in parts, then handed to ``Inbox.reply``. The answer is ESME_ROK once the
-inbox has returned; ESME_RX_T_APPN when the inbox raised, so the SMSC delivers it again later; and
+reassembled when it came in parts (each part kept in the database as it comes), then handed to
+``Inbox.reply``. The answer is ESME_ROK once the inbox has returned (or a part is kept); ESME_RX_T_APPN
+when the inbox raised or a part could not be kept, so the SMSC delivers it again later; and
 ESME_RX_P_APPN for a PDU that can never be read, so the SMSC does not try forever.
 """
 
@@ -14,17 +15,17 @@ from memoguard.adapters.smpp import address, pdu, receipt, status, udh
 from memoguard.adapters.smpp.assembly import Assembly
 from memoguard.adapters.smpp.encoding import decode
 from memoguard.services.clock import Clock
-from memoguard.services.inbox import Inbound, Inbox, Receipt
+from memoguard.services.inbox import Inbound, Inbox, Receipt, SmsParts
 
 log = logging.getLogger(__name__)
 
 
 class Reception:
-    def __init__(self, provider: str, inbox: Inbox, clock: Clock, assembly: Assembly | None = None) -> None:
+    def __init__(self, provider: str, inbox: Inbox, clock: Clock, parts: SmsParts) -> None:
         self._provider = provider
         self._inbox = inbox
         self._clock = clock
-        self._assembly = assembly or Assembly()
+        self._assembly = Assembly(provider, parts, clock)
 
     def __call__(self, message: pdu.DeliverSm) -> int:
         if receipt.is_receipt(message):
@@ -66,12 +67,27 @@ class Reception:
         sender = address.sender(message.source_addr, message.source_addr_ton)
         if part is None or part.total == 1:
             return self._reply(sender, message.destination_addr, decode(body, message.data_coding))
-        whole = self._assembly.add(sender, part.reference, part.total, part.seq, body, message.data_coding)
+        try:
+            whole = self._assembly.add(sender, part.reference, part.total, part.seq, body, message.data_coding)
+        except Exception as error:
+            log.warning(
+                "%s: could not keep part %d of %d of an SMS from %s (%s: %s); the SMSC will deliver it again",
+                self._provider,
+                part.seq,
+                part.total,
+                sender,
+                type(error).__name__,
+                error,
+            )
+            return status.RX_T_APPN
         if whole is None:
             return status.ROK
         code = self._reply(sender, message.destination_addr, decode(whole.payload, whole.data_coding))
         if code == status.ROK:
-            self._assembly.done(whole.key)
+            try:
+                self._assembly.done(whole)
+            except Exception as error:  # taken: its parts go when pruned
+                log.warning("%s: could not forget the parts of an SMS from %s (%s)", self._provider, sender, error)
         return code
 
     def _reply(self, sender: str, recipient: str, text: str) -> int:

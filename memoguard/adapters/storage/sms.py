@@ -1,10 +1,12 @@
-"""The SMS half of ``SqlUnit``: reply codes per phone number, STOP opt-outs, and the provider ids of
-sent messages that delivery receipts name.
+"""The SMS half of ``SqlUnit``: reply codes per phone number, STOP opt-outs, the provider ids of sent
+messages that delivery receipts name, and the parts of long inbound texts until they are whole.
 
 A reply code is held by its phone number while its incident is open and until ``expires_at`` (72 hours
 after the last page that showed it), so a late "3a" never lands on another incident. Codes are handed
 out under a per-number lock on PostgreSQL: two alarms paging the same person at once must not both get
-code 1 (on SQLite the write lock taken at BEGIN already serialises them).
+code 1 (on SQLite the write lock taken at BEGIN already serialises them). The parts of one long text
+are kept under a lock of that text on PostgreSQL for the same reason: two instances each given one of
+its two parts must not each see only its own and both wait for the other.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, insert, literal, or_, select, text, union_all, update
+from sqlalchemy import and_, bindparam, delete, func, insert, literal, or_, select, text, union_all, update
 from sqlalchemy.engine import Connection
 
 from memoguard.adapters.storage.table import (
@@ -23,9 +25,11 @@ from memoguard.adapters.storage.table import (
     OptOutTable,
     ProviderMessageTable,
     ReplyCodeTable,
+    SmsPartTable,
 )
 from memoguard.domain.incident import IncidentState
 from memoguard.domain.reply import CODE_REUSE, INCIDENT_CODES, OVERFLOW_CODES_START
+from memoguard.services.inbox import DroppedParts, SmsPart
 from memoguard.services.record import REPLY, NotificationStatus
 
 code_t = ReplyCodeTable.__table__  # type: ignore[attr-defined]
@@ -33,8 +37,10 @@ incident_t = IncidentTable.__table__  # type: ignore[attr-defined]
 notification_t = NotificationTable.__table__  # type: ignore[attr-defined]
 opt_out_t = OptOutTable.__table__  # type: ignore[attr-defined]
 message_t = ProviderMessageTable.__table__  # type: ignore[attr-defined]
+part_t = SmsPartTable.__table__  # type: ignore[attr-defined]
 
 CODE_LOCK = 0x736D73  # "sms": the first key of the per-number PostgreSQL advisory lock
+PART_LOCK = 0x736D70  # "smp": the first key of the per-text PostgreSQL advisory lock of inbound parts
 _OPEN = [s.value for s in IncidentState if s != IncidentState.RESOLVED]
 
 
@@ -163,6 +169,54 @@ class SqlSms:
             .where(n.id == notification, n.status == NotificationStatus.SENT.value)
             .values(receipt=state, receipt_at=at)
         )
+
+    # --- parts of long inbound texts
+
+    def add_sms_part(self, part: SmsPart, at: datetime) -> list[SmsPart]:
+        """Keep ``part`` (replacing the same part received before); every part of its text kept so far."""
+        if self._postgres:
+            name = f"{part.provider}\0{part.sender}\0{part.reference}\0{part.total}"
+            key = zlib.crc32(name.encode()) - 2**31
+            self._c.execute(text("SELECT pg_advisory_xact_lock(:space, :key)"), {"space": PART_LOCK, "key": key})
+        same = _same_text(part)
+        self._c.execute(delete(part_t).where(same, part_t.c.seq == part.seq))
+        self._c.execute(
+            insert(part_t).values(
+                provider=part.provider,
+                sender=part.sender,
+                reference=part.reference,
+                total=part.total,
+                seq=part.seq,
+                data_coding=part.data_coding,
+                payload=part.payload,
+                received_at=at,
+            )
+        )
+        rows = self._c.execute(select(part_t).where(same).order_by(part_t.c.seq))
+        return [
+            SmsPart(r.provider, r.sender, r.reference, r.total, r.seq, bytes(r.payload), r.data_coding) for r in rows
+        ]
+
+    def remove_sms_parts(self, part: SmsPart) -> None:
+        self._c.execute(delete(part_t).where(_same_text(part)))
+
+    def prune_sms_parts(self, before: datetime) -> list[DroppedParts]:
+        p = part_t.c
+        rows = self._c.execute(
+            delete(part_t).where(p.received_at <= before).returning(p.provider, p.sender, p.reference, p.total)
+        )
+        counts: dict[tuple[str, str, int, int], int] = {}
+        for r in rows:
+            key = (r.provider, r.sender, r.reference, r.total)
+            counts[key] = counts.get(key, 0) + 1
+        return [DroppedParts(*key, parts=n) for key, n in sorted(counts.items())]
+
+
+def _same_text(part: SmsPart) -> Any:
+    p = part_t.c
+    return and_(
+        p.provider == part.provider, p.sender == part.sender, p.reference == part.reference, p.total == part.total
+    )
 
 
 def _held(now: Any, since: Any) -> Any:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Column, DateTime, Dialect, Index, Integer, Text, TypeDecorator, text
+from sqlalchemy import Column, DateTime, Dialect, Index, Integer, LargeBinary, Text, TypeDecorator, text
 from sqlmodel import Field, SQLModel
 
 
@@ -237,6 +237,27 @@ class ProviderMessageTable(SQLModel, table=True):
     provider: str = Field(max_length=200)
     message_id: str = Field(max_length=200)
     notification_id: int = Field(sa_column=Column(Integer, nullable=False))
+
+
+class SmsPartTable(SQLModel, table=True):
+    """One part of a long text a phone sent in several, kept until the whole text is taken (or pruned):
+    a restart between two parts must not lose the first."""
+
+    __tablename__ = "sms_part"
+    __table_args__ = (
+        Index("ix_sms_part_key", "provider", "sender", "reference", "total", "seq", unique=True),
+        Index("ix_sms_part_received_at", "received_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    provider: str = Field(max_length=200)
+    sender: str = Field(max_length=64)
+    reference: int
+    total: int
+    seq: int
+    data_coding: int
+    payload: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    received_at: datetime = _when()
 
 
 METADATA = SQLModel.metadata
