@@ -45,7 +45,7 @@ PRIORITY = {"page": 0, "status": 1, REPLY: 1, "ticket": 2, "webhook": 2}
 DISPATCH_LOCK = 0x6D656D6F  # "memo": the PostgreSQL advisory lock key of dispatch planning
 
 _PENDING = NotificationStatus.PENDING.value
-_ADD_NOTIFICATION = insert(notification_t).returning(notification_t.c.id)  # built once: see store.py
+_ADD_NOTIFICATION = insert(notification_t).returning(notification_t.c.id)  # built once: see incident.py
 _SENDING = NotificationStatus.SENDING.value
 _SUBMITTED = NotificationStatus.SUBMITTED.value
 _UNSENT = (_PENDING, _SENDING, _SUBMITTED)
