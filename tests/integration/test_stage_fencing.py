@@ -102,6 +102,31 @@ def test_pages_of_steps_that_are_over_are_dropped_not_sent_late(build: Builder) 
     assert rows[0].error == "not sent: step 1 is over, step 2 was paged since"
 
 
+def test_a_page_drafted_before_an_ack_expiry_is_not_sent_beside_the_page_after_it(build: Builder) -> None:
+    """Same step, same pass: alice's first page, still queued (the dispatcher has not come round) when
+    she acknowledged and when her acknowledgement expired, must not go out as well as the new page."""
+    w = build(CONSOLE_ONLY)
+    console = w.providers["console"]
+    [incident] = w.open("db-1", policy="expiry")  # reack_after: 30m
+    [before] = w.rows(incident)
+    w.clock.advance(timedelta(minutes=1))
+    w.app.actions.act(incident, Verb.ACK, "alice", "api")
+    w.clock.advance(timedelta(minutes=30))
+    assert w.app.timers.fire_due() == 1  # the ack expired: alice is paged again, and told
+
+    w.settle()
+
+    rows = w.rows(incident)
+    assert [(r.reason, r.purpose, r.status) for r in rows] == [
+        ("triggered", "page", NotificationStatus.CANCELLED),
+        ("ack_expired", "status", SENT),
+        ("reack", "page", SENT),
+    ]
+    assert before.id not in [m.id for _, m in console.sent]
+    [dropped] = w.timeline(incident, "notification_dropped")
+    assert dropped.text == f"Page #{before.id} to alice not sent: step 1 is over, it was paged again or timed out since"
+
+
 def test_a_page_to_someone_who_acknowledged_since_is_dropped_and_the_others_go(build: Builder) -> None:
     w = build(CONSOLE_ONLY)
     console = w.providers["console"]
