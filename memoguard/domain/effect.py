@@ -7,6 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from memoguard.domain.event import TimerKind
+from memoguard.domain.stage import Stage
 
 
 class Purpose(StrEnum):
@@ -17,13 +18,15 @@ class Purpose(StrEnum):
 @dataclass(frozen=True)
 class Notify:
     """Send ``person`` a message on ``channels`` (in order of preference). ``step`` is the step index,
-    None for the crisis cell; ``reason`` is a short machine-readable cause (``escalation``, ``reack``…)."""
+    None for the crisis cell; ``reason`` is a short machine-readable cause (``escalation``, ``reack``…).
+    A page carries its ``stage`` (see ``domain.stage``): it is dropped unsent once that stage is over."""
 
     person: str
     channels: tuple[str, ...]
     purpose: Purpose
     step: int | None
     reason: str
+    stage: Stage | None = None
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ The crisis cell has a quorum of its own, so entering it starts a new ack stage (
 Whenever an ack stage is abandoned — ack expiry, confirm timeout, escalate-now — the incident goes back
 to TRIGGERED, the ackers are cleared and each previous acker (except whoever asked to escalate) gets a
 STATUS notification saying so. Beyond the crisis cell there is nothing further: once it is paged,
-escalate-now and a confirm timeout page it again, and failed deliveries to it are only recorded.
+escalate-now and a confirm timeout page it again, and failed deliveries to it never escalate.
 Confirmation implies acknowledgement: a confirmer is also added to ``acked_by``. An ack or a
 confirmation by a new person once the stage is complete is noted (``ack_noted``/``confirm_noted``)
 and changes nothing but the lists.
@@ -31,6 +31,16 @@ cancels them all: acknowledged, confirmed, resolved, exhausted); such a decision
 with another version, or on a resolved or not yet triggered incident, does nothing at all. A due time
 is never before ``now``. Double mode arms CONFIRM_TIMEOUT and (with ``reack_after``) ACK_EXPIRY
 together; whichever fires first bumps the version and so disarms the other.
+
+Stages (``domain.stage``). Every paging is a stage — (cycle, step) or the crisis cell — identified by
+the version its decision ends at, and every page (``Notify.stage``) and ``DeliveryFailed`` carries the
+stage it belongs to. A ``DeliveryFailed`` of a stage that is over (the incident was acknowledged,
+resolved, or paged another stage, or the same one again, since) is recorded (``delivery_failed``,
+saying it is late) and changes nothing else. One of the current stage marks the person unreachable on
+it; when the acknowledgements so far plus the people still reachable on the stage cannot make the
+quorum (with a quorum of 1: nobody paged on the step can be reached), the step escalates at once
+(``unreachable``, reason ``undeliverable``). In the crisis cell there is nothing beyond: that the
+quorum is out of reach is recorded once (``unreachable``).
 
 Who may act. Acked, Confirmed, EscalateRequested and Resolved by a person need that person to have
 been paged for the incident (ever, any step or the crisis cell), to be an acker of the current stage
@@ -53,19 +63,18 @@ Record kinds (``Record.kind``), stable identifiers:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
 
+from memoguard.domain.decision import Decision, Timer
 from memoguard.domain.duration import format_duration
 from memoguard.domain.effect import (
     CancelNotifications,
-    CancelTimers,
     Effect,
     Notify,
     Publish,
     Purpose,
     Record,
-    ScheduleTimer,
 )
 from memoguard.domain.event import (
     Acked,
@@ -83,6 +92,7 @@ from memoguard.domain.event import (
 from memoguard.domain.incident import Incident, IncidentState
 from memoguard.domain.paging import crisis_callout, step_callout
 from memoguard.domain.policy import AckMode
+from memoguard.domain.stage import Stage, over, reach
 
 
 def decide(incident: Incident, event: Event, now: datetime) -> tuple[Incident, list[Effect]]:
@@ -96,7 +106,7 @@ def decide(incident: Incident, event: Event, now: datetime) -> tuple[Incident, l
     elif incident.step < 0 and not isinstance(event, Triggered | AlarmAttached | Resolved):
         text = f"{_describe(event)} ignored: the incident has not been triggered yet"
         return incident, [Record("ignored", text, _actor(event))]
-    decision = _Decision(incident, now)
+    decision = Decision(incident, now)
     match event:
         case Triggered():
             _on_triggered(decision)
@@ -117,53 +127,10 @@ def decide(incident: Incident, event: Event, now: datetime) -> tuple[Incident, l
     return decision.finish()
 
 
-NOTICES = ("acknowledged", "confirmed", "escalated", "resolved")  # events a policy may send notices about
-
-
-@dataclass
-class _Decision:
-    """What one call to ``decide`` builds up: the evolving incident, its effects and the timer plan
-    (None: leave the pending timers alone; a list, even empty: replace them)."""
-
-    incident: Incident
-    now: datetime
-    effects: list[Effect] = field(default_factory=list)
-    timers: list[ScheduleTimer] | None = None
-
-    def record(self, kind: str, text: str, person: str | None = None) -> None:
-        self.effects.append(Record(kind, text, person))
-
-    def rearm(self, *timers: tuple[TimerKind, timedelta]) -> None:
-        """Replace the pending timers with ``timers`` (kind, delay from now); none cancels them all."""
-        version = self.incident.version + 1
-        self.timers = [ScheduleTimer(kind, max(self.now, self.now + d), version) for kind, d in timers]
-
-    def finish(self) -> tuple[Incident, list[Effect]]:
-        self._drop_redundant_notices()
-        if self.timers is None:
-            return self.incident, self.effects
-        incident = replace(self.incident, version=self.incident.version + 1)
-        return incident, [CancelTimers(), *self.effects, *self.timers]
-
-    def _drop_redundant_notices(self) -> None:
-        """A policy notice (``_announce``) is dropped for someone paged or told otherwise in the same
-        decision: one message says enough."""
-        paged = {e.person for e in self.effects if isinstance(e, Notify) and e.purpose == Purpose.PAGE}
-        told = {e.person for e in self.effects if isinstance(e, Notify) and e.reason not in NOTICES}
-        kept: list[Effect] = []
-        for effect in self.effects:
-            if isinstance(effect, Notify) and effect.reason in NOTICES:
-                if effect.person in paged or effect.person in told:
-                    continue
-                told.add(effect.person)
-            kept.append(effect)
-        self.effects = kept
-
-
 # --- events -------------------------------------------------------------------------------------------
 
 
-def _on_triggered(d: _Decision) -> None:
+def _on_triggered(d: Decision) -> None:
     if d.incident.step >= 0:
         d.record("ignored", "Trigger ignored: the incident is already triggered")
         return
@@ -173,7 +140,7 @@ def _on_triggered(d: _Decision) -> None:
     _advance(d, "triggered")
 
 
-def _on_timer(d: _Decision, kind: TimerKind) -> None:
+def _on_timer(d: Decision, kind: TimerKind) -> None:
     inc = d.incident
     if kind == TimerKind.ACK_TIMEOUT and inc.state == IncidentState.TRIGGERED and not inc.crisis:
         step = inc.policy.steps[inc.step]
@@ -199,7 +166,7 @@ def _on_timer(d: _Decision, kind: TimerKind) -> None:
         _page_crisis(d, "crisis_repeat", "crisis_repeat", "Crisis cell not acknowledged yet")
 
 
-def _on_acked(d: _Decision, event: Acked | Confirmed) -> None:
+def _on_acked(d: Decision, event: Acked | Confirmed) -> None:
     inc, person, via = d.incident, event.person, _via(event)
     verb = "acknowledged" if isinstance(event, Acked) else "confirmed (counted as an acknowledgement)"
     if person in inc.acked_by:
@@ -219,7 +186,7 @@ def _on_acked(d: _Decision, event: Acked | Confirmed) -> None:
         _acknowledge(d, f"{person} {verb}{via}", person)
 
 
-def _on_confirmed(d: _Decision, event: Confirmed) -> None:
+def _on_confirmed(d: Decision, event: Confirmed) -> None:
     inc, person, via = d.incident, event.person, _via(event)
     if person in inc.confirmed_by:
         d.record("duplicate", f"{person} confirmed again{via}: already counted", person)
@@ -245,7 +212,7 @@ def _on_confirmed(d: _Decision, event: Confirmed) -> None:
         d.record("confirm_partial", text, person)
 
 
-def _on_escalate(d: _Decision, event: EscalateRequested) -> None:
+def _on_escalate(d: Decision, event: EscalateRequested) -> None:
     if not _may_act(d.incident, event):
         _refuse(d, event, "escalate")
         return
@@ -256,7 +223,7 @@ def _on_escalate(d: _Decision, event: EscalateRequested) -> None:
     _escalate(d, "escalate_requested")
 
 
-def _on_resolved(d: _Decision, event: Resolved) -> None:
+def _on_resolved(d: Decision, event: Resolved) -> None:
     if event.person is not None and not _may_act(d.incident, event):
         _refuse(d, event, "resolve")
         return
@@ -269,23 +236,38 @@ def _on_resolved(d: _Decision, event: Resolved) -> None:
     _announce(d, "resolved", event.person, text)
 
 
-def _on_delivery_failed(d: _Decision, event: DeliveryFailed) -> None:
+def _on_delivery_failed(d: Decision, event: DeliveryFailed) -> None:
+    """A failure of a stage that is over is only recorded. Otherwise the person is unreachable on this
+    stage, and once the acks so far plus the people still reachable cannot make the quorum the step
+    escalates at once (beyond the crisis cell there is nothing: that is only recorded)."""
     inc, person = d.incident, event.person
+    late = over(inc, event.stage)
+    if late is not None:
+        text = f"Could not reach {person}: {event.reason} (a late failure: {late}; nothing else changes)"
+        d.record("delivery_failed", text, person)
+        return
     d.record("delivery_failed", f"Could not reach {person}: {event.reason}", person)
     d.incident = replace(inc, undeliverable=inc.undeliverable | {person})
-    stage = d.incident.stage_paged
-    unreachable = bool(stage) and d.incident.undeliverable.issuperset(stage)
-    if unreachable and inc.state == IncidentState.TRIGGERED and not inc.crisis:
+    left = reach(d.incident)
+    if left >= inc.quorum or (reach(inc) < inc.quorum and inc.crisis):
+        return  # the quorum is still within reach (or, in the crisis cell, was already out of it)
+    short = f"{len(inc.acked_by)} acknowledged, {left - len(inc.acked_by)} still reachable"
+    if inc.crisis:
+        d.record("unreachable", f"The crisis cell can no longer reach its quorum of {inc.quorum} ({short})")
+        return
+    if left == len(inc.acked_by) == 0:
         text = f"Nobody paged at step {inc.step + 1} can be reached; escalating now"
-        d.record("unreachable", text)
-        _announce(d, "escalated", None, text)
-        _advance(d, "undeliverable")
+    else:
+        text = f"Step {inc.step + 1} can no longer reach the quorum of {inc.quorum} ({short}); escalating now"
+    d.record("unreachable", text)
+    _announce(d, "escalated", None, text)
+    _advance(d, "undeliverable")
 
 
 # --- ack stages ---------------------------------------------------------------------------------------
 
 
-def _acknowledge(d: _Decision, what: str, person: str) -> None:
+def _acknowledge(d: Decision, what: str, person: str) -> None:
     """The ack quorum is met: stop escalating and arm the confirmation and expiry timers, if any."""
     inc = d.incident
     rule = inc.policy.ack
@@ -305,7 +287,7 @@ def _acknowledge(d: _Decision, what: str, person: str) -> None:
     _announce(d, "acknowledged", person, text)
 
 
-def _release_ackers(d: _Decision, reason: str, but: str | None = None) -> None:
+def _release_ackers(d: Decision, reason: str, but: str | None = None) -> None:
     """Abandon the ack stage: back to TRIGGERED, ackers cleared and told (except ``but``)."""
     inc = d.incident
     channels, step = _stage_channels(inc), None if inc.crisis else inc.step
@@ -315,7 +297,7 @@ def _release_ackers(d: _Decision, reason: str, but: str | None = None) -> None:
     d.incident = replace(inc, state=IncidentState.TRIGGERED, acked_by=(), confirmed_by=())
 
 
-def _announce(d: _Decision, event: str, person: str | None, text: str) -> None:
+def _announce(d: Decision, event: str, person: str | None, text: str) -> None:
     """Tell the outside about a change: a STATUS notice to everyone already paged (except whoever caused
     it) when the policy asks for notices of ``event``, and the event to the policy's outbound providers."""
     inc = d.incident
@@ -330,7 +312,7 @@ def _announce(d: _Decision, event: str, person: str | None, text: str) -> None:
 # --- escalation ---------------------------------------------------------------------------------------
 
 
-def _escalate(d: _Decision, reason: str) -> None:
+def _escalate(d: Decision, reason: str) -> None:
     """Move on: the next step, or the crisis cell again when it is already paged."""
     if reason == "confirm_timeout":
         _announce(d, "escalated", None, "Acknowledgement not confirmed in time; escalation resumes")
@@ -340,14 +322,14 @@ def _escalate(d: _Decision, reason: str) -> None:
         _advance(d, reason)
 
 
-def _repage_current(d: _Decision, reason: str) -> None:
+def _repage_current(d: Decision, reason: str) -> None:
     if d.incident.crisis:
         _page_crisis(d, reason, "crisis_repeat", "Crisis cell paged again")
     elif not _page_step(d, d.incident.step, reason):
         _advance(d, reason, skipped=1)
 
 
-def _advance(d: _Decision, reason: str, skipped: int = 0) -> None:
+def _advance(d: Decision, reason: str, skipped: int = 0) -> None:
     """Page the next step that has someone to page; past the last one repeat, then crisis or exhausted.
 
     ``skipped`` counts steps in a row that paged nobody in this decision: once it covers every step, a
@@ -377,7 +359,7 @@ def _advance(d: _Decision, reason: str, skipped: int = 0) -> None:
         skipped += 1
 
 
-def _page_step(d: _Decision, index: int, reason: str) -> bool:
+def _page_step(d: Decision, index: int, reason: str) -> bool:
     """Page step ``index``; False (and the step recorded as skipped) when nobody could be paged."""
     callout = step_callout(d.incident, index, d.now)
     step = d.incident.policy.steps[index]
@@ -388,16 +370,15 @@ def _page_step(d: _Decision, index: int, reason: str) -> bool:
         why = f"{_names(acked)} already acknowledged" if acked else "no target"
         d.record("step_skipped", f"Step {index + 1} skipped: nobody to page ({why}); moving on")
         return False
-    _page(d, callout.people, step.channels, index, reason)
+    _page(d, callout.people, step.channels, index, reason, (TimerKind.ACK_TIMEOUT, step.ack_within))
     within = format_duration(step.ack_within)
     cycle = f", pass {d.incident.cycle + 1}" if d.incident.cycle else ""
     text = f"Paged {_names(callout.people)} for step {index + 1}{cycle} via {', '.join(step.channels)}"
     d.record("paged", f"{text}; acknowledgement expected within {within}")
-    d.rearm((TimerKind.ACK_TIMEOUT, step.ack_within))
     return True
 
 
-def _end(d: _Decision) -> None:
+def _end(d: Decision) -> None:
     """Every step and repeat is spent: page the crisis cell, or record that the escalation is exhausted."""
     inc = d.incident
     if inc.policy.crisis_cell is None:
@@ -409,24 +390,26 @@ def _end(d: _Decision) -> None:
     _page_crisis(d, "crisis", "crisis", "Escalation steps exhausted; crisis cell paged")
 
 
-def _page_crisis(d: _Decision, reason: str, kind: str, headline: str) -> None:
+def _page_crisis(d: Decision, reason: str, kind: str, headline: str) -> None:
     """Page every crisis cell member who has not acked in this stage; rearm CRISIS_REPEAT if set."""
     cell = d.incident.policy.crisis_cell
     assert cell is not None  # only reached with a crisis cell
     people = crisis_callout(d.incident).people
-    _page(d, people, cell.channels, None, reason)
+    repeat = () if cell.repeat_every is None else ((TimerKind.CRISIS_REPEAT, cell.repeat_every),)
+    _page(d, people, cell.channels, None, reason, *repeat)
     bridge = f"; conference bridge {cell.bridge}" if cell.bridge else ""
     who = _names(people) if people else "nobody left to page"
     d.record(kind, f"{headline}: {who} via {', '.join(cell.channels)} (quorum {cell.quorum}){bridge}")
-    if cell.repeat_every is not None:
-        d.rearm((TimerKind.CRISIS_REPEAT, cell.repeat_every))
-    else:
-        d.rearm()
 
 
-def _page(d: _Decision, people: tuple[str, ...], via: tuple[str, ...], step: int | None, why: str) -> None:
-    """PAGE each of ``people``; they become the current stage and count as paged for the incident."""
-    d.effects.extend(Notify(person, via, Purpose.PAGE, step, why) for person in people)
+def _page(
+    d: Decision, people: tuple[str, ...], via: tuple[str, ...], step: int | None, why: str, *timers: Timer
+) -> None:
+    """Start a stage: PAGE each of ``people`` and replace the pending timers with ``timers``. The pages
+    carry the stage (identified by the version this decision ends at); the people become the current
+    stage and count as paged for the incident."""
+    stage = Stage(d.incident.cycle, step, d.rearm(*timers))
+    d.effects.extend(Notify(person, via, Purpose.PAGE, step, why, stage) for person in people)
     inc = d.incident
     d.incident = replace(inc, paged=inc.paged | set(people), stage_paged=people, undeliverable=frozenset())
 
@@ -439,7 +422,7 @@ def _may_act(incident: Incident, action: Action | Resolved) -> bool:
     return action.admin or action.person in incident.paged or action.person in incident.acked_by
 
 
-def _refuse(d: _Decision, event: Action | Resolved, verb: str) -> None:
+def _refuse(d: Decision, event: Action | Resolved, verb: str) -> None:
     who = event.person or "someone"
     text = f"{who}{_via(event)} may not {verb}: not paged for this incident and not an admin"
     d.record("refused", text, event.person)

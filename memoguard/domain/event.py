@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from memoguard.domain.stage import Stage
+
 
 class TimerKind(StrEnum):
     ACK_TIMEOUT = "ack_timeout"  # nobody acknowledged the current step in time
@@ -67,10 +69,12 @@ class Resolved:
 
 @dataclass(frozen=True)
 class DeliveryFailed:
-    """A page to ``person`` finally could not be delivered on any of its channels."""
+    """A page to ``person`` finally could not be delivered on any of its channels. ``stage`` is the
+    stage the page was drafted for: a failure of a stage that is over is only recorded."""
 
     person: str
     reason: str
+    stage: Stage
 
 
 Event = Triggered | AlarmAttached | TimerFired | Acked | Confirmed | EscalateRequested | Resolved | DeliveryFailed

@@ -128,6 +128,7 @@ class Escalator:
             subject=f"[memoguard #{incident.id}] {incident.summary}"[:200],
             text=text,
             created_at=now,
+            stage_version=notify.stage.version if notify.stage is not None else None,
         )
 
 

@@ -13,6 +13,7 @@ from memoguard.domain.event import TimerKind
 from memoguard.domain.incident import Incident
 from memoguard.domain.policy import Policy
 from memoguard.domain.roster import Roster
+from memoguard.domain.stage import Stage
 
 
 class AlarmStatus(StrEnum):
@@ -137,6 +138,7 @@ class NotificationDraft:
     text: str
     created_at: datetime
     payload: str | None = None
+    stage_version: int | None = None  # a page: the version of the stage it was drafted for (domain.stage)
 
 
 @dataclass(frozen=True)
@@ -167,10 +169,16 @@ class Notification:
     not_before: datetime | None = None
     receipt: str | None = None  # the last delivery receipt state (DELIVRD, UNDELIV…)
     receipt_at: datetime | None = None
+    stage_version: int | None = None  # a page: the version of its stage; None for rows before revision 0005
 
     @property
     def channel(self) -> str:
         return self.channels[self.channel_index]
+
+    @property
+    def stage(self) -> Stage:
+        """The stage a page was drafted for: it is sent, and its failure counts, only while it is current."""
+        return Stage(self.cycle, self.step, self.stage_version)
 
     @property
     def outbound(self) -> bool:

@@ -12,6 +12,7 @@ is answered (deliver_sm_resp) only after the application committed what it did w
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
+from datetime import timedelta
 
 import pytest
 
@@ -156,6 +157,30 @@ def test_a_receipt_for_a_page_no_longer_needed_is_only_recorded(
     assert w.providers["backup"].calls == []
     assert w.timeline(incident, "delivery_failover") == []
     assert w.timeline(incident, "delivery_receipt")[-1].text.startswith(f"Page #{row.id} to alice NOT delivered")
+
+
+def test_a_receipt_for_a_page_of_a_step_that_is_over_is_only_recorded(
+    build: Builder, smsc: Smsc, link: Callable[[Application], Mapping[str, Provider]]
+) -> None:
+    """Stage fencing (memoguard/domain/stage.py): once step 2 has paged bob, alice's step-1 page is not
+    failed over to another provider on a late receipt: it would wake her after the step is over."""
+    w = build(SMSC_THEN_BACKUP, ("backup", "mailer"), real=link)
+    [incident] = w.open("db-1", policy="quiet")  # alice, then bob five minutes later
+    w.settle()
+    [message_id] = sent_ids(smsc, 1)
+    w.clock.advance(timedelta(minutes=5))
+    assert w.app.timers.fire_due() == 1
+    w.settle()
+    sent_ids(smsc, 2)  # bob's page
+
+    assert smsc.receipt(message_id, "UNDELIV", "034") == 0
+    w.settle()
+
+    alice = w.rows(incident)[0]
+    assert (alice.person, alice.status, alice.provider, alice.receipt) == ("alice", SENT, "smsc", "UNDELIV")
+    assert w.providers["backup"].calls == []
+    assert w.timeline(incident, "delivery_failover") == []
+    assert w.incident(incident).step == 1
 
 
 def test_an_undelivered_storm_bundle_fails_over_with_every_page_in_it(

@@ -33,6 +33,7 @@ from memoguard.domain.incident import Incident, IncidentState
 from memoguard.domain.paging import step_callout
 from memoguard.domain.policy import AckMode, AckRule, CrisisCell, Policy, Step, Target
 from memoguard.domain.roster import Layer, Level, Roster, Window
+from memoguard.domain.stage import Stage, current
 
 PARIS = ZoneInfo("Europe/Paris")
 # Tuesday 2026-01-06 04:00 in Paris: first week of the rotation, so alice is primary and bob secondary.
@@ -126,6 +127,11 @@ def minutes(n: int) -> datetime:
     return NOW + timedelta(minutes=n)
 
 
+def failed(incident: Incident, person: str, reason: str) -> DeliveryFailed:
+    """A page to ``person`` of the incident's current stage could not be delivered."""
+    return DeliveryFailed(person, reason, current(incident))
+
+
 # --- trigger and steps --------------------------------------------------------------------------------
 
 
@@ -133,7 +139,7 @@ def test_trigger_pages_step_zero_and_arms_the_ack_timeout() -> None:
     incident, effects = decide(new_incident(), Triggered(), NOW)
 
     assert effects[0] == CancelTimers()
-    assert pages(effects) == [Notify("alice", SMS_VOICE, Purpose.PAGE, 0, "triggered")]
+    assert pages(effects) == [Notify("alice", SMS_VOICE, Purpose.PAGE, 0, "triggered", Stage(0, 0, 1))]
     assert timers(effects) == [ScheduleTimer(TimerKind.ACK_TIMEOUT, minutes(5), 1)]
     assert effects[-1] == timers(effects)[0]
     assert kinds(effects) == ["triggered", "paged"]
@@ -449,7 +455,8 @@ def test_ack_expiry_retriggers_and_repages_the_current_step() -> None:
     assert incident.state == TRIGGERED
     assert incident.acked_by == ()
     assert incident.step == 0
-    assert pages(effects) == [Notify("alice", SMS_VOICE, Purpose.PAGE, 0, "reack")]
+    assert pages(effects) == [Notify("alice", SMS_VOICE, Purpose.PAGE, 0, "reack", current(incident))]
+    assert current(incident) == Stage(0, 0, 3)  # paged (1), acknowledged (2), paged again (3)
     assert statuses(effects) == [Notify("alice", SMS_VOICE, Purpose.STATUS, 0, "ack_expired")]
     assert kinds(effects) == ["ack_expired", "paged"]
     assert timers(effects) == [ScheduleTimer(TimerKind.ACK_TIMEOUT, later + FIVE_MINUTES, incident.version)]
@@ -559,7 +566,7 @@ def test_resolve_by_someone_not_paged_is_refused_and_by_an_admin_accepted() -> N
         Confirmed("alice"),
         Resolved(),
         Resolved("alice"),
-        DeliveryFailed("alice", "unreachable"),
+        DeliveryFailed("alice", "unreachable", Stage(0, 0, 1)),
     ],
 )
 def test_events_after_resolve_are_only_recorded_as_ignored(event: Event) -> None:
@@ -631,7 +638,7 @@ def test_repeat_then_crisis_cell_with_bridge() -> None:
     assert incident.crisis
     assert incident.quorum == 2
     assert pages(effects) == [
-        Notify(person, ("sms", "voice", "email"), Purpose.PAGE, None, "crisis")
+        Notify(person, ("sms", "voice", "email"), Purpose.PAGE, None, "crisis", Stage(1, None, incident.version))
         for person in ("director", "cto", "comms")
     ]
     crisis = records(effects, "crisis")[0]
@@ -696,7 +703,8 @@ def test_exhausted_incident_can_still_be_acked() -> None:
 
 
 def test_delivery_failure_of_everyone_on_the_step_escalates_early() -> None:
-    incident, effects = decide(triggered(), DeliveryFailed("alice", "no route to +336…"), minutes(1))
+    incident = triggered()
+    incident, effects = decide(incident, failed(incident, "alice", "no route to +336…"), minutes(1))
     assert kinds(effects) == ["delivery_failed", "unreachable", "paged"]
     assert "no route" in records(effects, "delivery_failed")[0].text
     assert paged_people(effects) == ["bob", "manager"]
@@ -707,17 +715,18 @@ def test_delivery_failure_of_everyone_on_the_step_escalates_early() -> None:
 
 def test_delivery_failure_of_part_of_the_step_only_records() -> None:
     incident, _ = fire(triggered(), TimerKind.ACK_TIMEOUT, minutes(5))
-    after, effects = decide(incident, DeliveryFailed("bob", "bounced"), minutes(6))
+    after, effects = decide(incident, failed(incident, "bob", "bounced"), minutes(6))
     assert kinds(effects) == ["delivery_failed"]
     assert after.undeliverable == {"bob"}
     assert after.version == incident.version
-    after, effects = decide(after, DeliveryFailed("manager", "bounced"), minutes(7))
+    after, effects = decide(after, failed(after, "manager", "bounced"), minutes(7))
     assert kinds(effects) == ["delivery_failed", "unreachable", "exhausted"]
 
 
 def test_delivery_failure_once_acknowledged_does_not_escalate() -> None:
-    incident, _ = decide(triggered(), Acked("alice"), minutes(1))
-    after, effects = decide(incident, DeliveryFailed("alice", "late failure"), minutes(2))
+    paged = triggered()
+    incident, _ = decide(paged, Acked("alice"), minutes(1))
+    after, effects = decide(incident, failed(paged, "alice", "late failure"), minutes(2))
     assert kinds(effects) == ["delivery_failed"]
     assert after.state == ACKNOWLEDGED
 

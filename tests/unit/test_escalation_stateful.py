@@ -34,6 +34,7 @@ from memoguard.domain.event import (
 from memoguard.domain.incident import Incident, IncidentState
 from memoguard.domain.policy import AckMode, AckRule, CrisisCell, Policy, Step, Target
 from memoguard.domain.roster import Layer, Level, Roster, Window
+from memoguard.domain.stage import is_current
 
 PARIS = ZoneInfo("Europe/Paris")
 START = datetime(2026, 1, 6, 3, 0, tzinfo=UTC)
@@ -98,6 +99,7 @@ class EscalationMachine(RuleBasedStateMachine):
         self.pending: list[ScheduleTimer] = []
         self.highest_version_scheduled = 0
         self.claimed_acks: set[str] = set()  # everyone who ever sent an ack or a confirmation
+        self.pages: list[Notify] = []  # every page drafted so far, with its stage
 
     # --- driving decide -------------------------------------------------------------------------------
 
@@ -109,6 +111,7 @@ class EscalationMachine(RuleBasedStateMachine):
         if CancelTimers() in effects:
             self.pending = []
         self.pending += [e for e in effects if isinstance(e, ScheduleTimer)]
+        self.pages += [e for e in effects if isinstance(e, Notify) and e.purpose == Purpose.PAGE]
         return after, effects
 
     def check_decision(self, before: Incident, event: Event, after: Incident, effects: list[Effect]) -> None:
@@ -160,6 +163,15 @@ class EscalationMachine(RuleBasedStateMachine):
         if isinstance(event, TimerFired) and event.version != before.version:
             assert (after, effects) == (before, [])
 
+        # Every page belongs to the stage its decision starts, current until something ends it; a
+        # delivery failure of a stage that is over is only recorded.
+        for page in pages:
+            assert page.stage is not None and page.stage.version == after.version
+            assert is_current(after, page.stage)
+        if isinstance(event, DeliveryFailed) and not is_current(before, event.stage):
+            assert after == before
+            assert [type(e) for e in effects] == [Record]
+
     # --- rules ----------------------------------------------------------------------------------------
 
     @initialize(policy=st.sampled_from(POLICIES))
@@ -209,11 +221,17 @@ class EscalationMachine(RuleBasedStateMachine):
         if roll == 0:
             self.apply(Resolved(None if by_source else self.someone(data), admin))
 
+    @precondition(lambda self: self.pages)
     @rule(data=st.data(), roll=st.integers(0, 3))
     def delivery_fails(self, data: st.DataObject, roll: int) -> None:
+        """A page of the current stage (half the time, when there is one), else any page drafted so far."""
         if roll == 0:
-            people = self.incident.stage_paged or PEOPLE
-            self.apply(DeliveryFailed(data.draw(st.sampled_from(people)), "no route"))
+            live = [p for p in self.pages if p.stage is not None and p.stage.version == self.incident.version]
+            page = data.draw(
+                st.sampled_from(live) | st.sampled_from(self.pages) if live else st.sampled_from(self.pages)
+            )
+            assert page.stage is not None
+            self.apply(DeliveryFailed(page.person, "no route", page.stage))
 
     @rule(roll=st.integers(0, 3))
     def alarm_attached(self, roll: int) -> None:

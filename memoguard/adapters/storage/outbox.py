@@ -73,6 +73,7 @@ class SqlOutbox:
             "subject": draft.subject,
             "text": draft.text,
             "payload": draft.payload,
+            "stage_version": draft.stage_version,
             "status": _PENDING,
             "attempts": 0,
             "created_at": draft.created_at,
@@ -494,4 +495,5 @@ def _notification(r: Row[Any]) -> Notification:
         not_before=r.not_before,
         receipt=r.receipt,
         receipt_at=r.receipt_at,
+        stage_version=r.stage_version,
     )

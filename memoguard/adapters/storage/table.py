@@ -144,6 +144,8 @@ class NotificationTable(SQLModel, table=True):
     # From revision 0003: the network's last word on it (an SMS delivery receipt).
     receipt: str | None = Field(default=None, max_length=20)
     receipt_at: datetime | None = _when(nullable=True)
+    # From revision 0005: a page's stage, as the incident version its paging ended at (domain.stage).
+    stage_version: int | None = None
 
 
 class ProviderStateTable(SQLModel, table=True):

@@ -2,8 +2,10 @@
 
 ``drain`` plans a round (``planning``) and then runs its calls one by one outside the transaction, each
 waiting for its rate slot (with pacing) or put back until it (without). Just before each send the
-claim is renewed and, for a page, the incident must still wait for an acknowledgement: a page queued
-behind a rate limit, a retry or a slow batch is dropped once the incident was acknowledged or resolved.
+claim is renewed and a page must still be wanted: its stage current (``domain.stage``) and its person
+not an acker. A page queued behind a rate limit, a retry, a slow batch or a dead instance's claim is
+dropped (``notification_dropped``, saying why) once the incident was acknowledged or resolved, once
+another stage was paged, and once its person acknowledged.
 What each call's provider answered is handed to ``recording``. This module is the only one that talks
 to providers; the provider's own errors never escape it (a bug is retried like a transient failure).
 """
@@ -17,9 +19,9 @@ from datetime import datetime, timedelta
 
 from memoguard.domain.duration import format_duration
 from memoguard.domain.effect import Purpose
-from memoguard.domain.incident import IncidentState
 from memoguard.domain.person import Person
 from memoguard.domain.reply import CODE_REUSE
+from memoguard.domain.stage import unwanted
 from memoguard.services.clock import Clock
 from memoguard.services.delivery import Delivery, backoff
 from memoguard.services.dispatch.pacing import AHEAD, LEASE, Budget, Call, held_note, record_held
@@ -272,11 +274,12 @@ class Dispatcher:
         return result if result is None else str(result)
 
     def _still_wanted(self, rows: Sequence[Notification], reservation: int | None, provider: str) -> list[Notification]:
-        """Just before sending: the claim is still ours (not cancelled by a resolve) and, for a page, the
-        incident still waits for an acknowledgement. A page queued behind a rate limit, a retry or a slow
-        batch must not wake someone after the incident was acknowledged or resolved. The call's rate
-        slot is stamped with this moment: the window it fills ends a period after the call, not after
-        the planning of its round."""
+        """Just before sending: the claim is still ours (not cancelled by a resolve) and, for a page, its
+        stage is still current and its person has not acknowledged (``domain.stage.unwanted``). A page
+        queued behind a rate limit, a retry, a slow batch or a dead instance's claim must not wake
+        someone after the incident was acknowledged or resolved, after the escalation moved on to
+        another stage, or after that person answered. The call's rate slot is stamped with this moment:
+        the window it fills ends a period after the call, not after the planning of its round."""
         now = self._clock.now()
         wanted = set()
         with self._store.write() as unit:
@@ -287,17 +290,17 @@ class Dispatcher:
                 incident = unit.incident(n.incident) if n.purpose == Purpose.PAGE.value else None
                 if not unit.renew_claim(n.id, now + LEASE):
                     continue
-                if n.purpose != Purpose.PAGE.value or (
-                    incident is not None and incident.state == IncidentState.TRIGGERED
-                ):
+                why = None
+                if n.purpose == Purpose.PAGE.value:
+                    why = "the incident is gone" if incident is None else unwanted(incident, n.stage, n.person)
+                if why is None:
                     wanted.add(n.id)
                     stopped = self._opted_out(unit, n, provider)
                     if stopped is not None:
                         self._stopped[n.id] = stopped
                     continue
-                state = "gone" if incident is None else incident.state.value
-                unit.notification_cancelled(n.id, f"incident {state} before it was sent")
-                text = f"Page #{n.id} to {n.person} not sent: the incident was {state} in the meantime"
+                unit.notification_cancelled(n.id, f"not sent: {why}")
+                text = f"Page #{n.id} to {n.person} not sent: {why}"
                 unit.add_entry(n.incident, now, "notification_dropped", text, n.person)
         return [n for n in rows if n.id in wanted]
 

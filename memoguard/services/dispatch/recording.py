@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 
 from memoguard.domain.effect import Purpose
 from memoguard.domain.event import DeliveryFailed
-from memoguard.domain.incident import IncidentState
+from memoguard.domain.stage import is_current
 from memoguard.services.clock import Clock
 from memoguard.services.delivery import Delivery, backoff
 from memoguard.services.dispatch.pacing import LEASE, Call, instant
@@ -135,8 +135,9 @@ class Recorder:
 
     def undelivered(self, unit: Unit, rows: list[Notification], why: str, now: datetime) -> list[int]:
         """A delivery receipt said these rows (``stranded``) never reached their person (UNDELIV, REJECTD,
-        EXPIRED, DELETED). A page whose incident still waits for an acknowledgement fails over exactly
-        like a refused send: the channel's next provider, then the person's next channel, and with none
+        EXPIRED, DELETED). A page whose stage is still current (``domain.stage``: the incident still
+        waits for an acknowledgement and has not paged another stage since) fails over exactly like a
+        refused send: the channel's next provider, then the person's next channel, and with none
         left it becomes ``DeliveryFailed``. Once per send: only a row still sent under the reference
         the receipt names is taken back, so another part's receipt, or the network repeating itself,
         does nothing more. Returns the rows failed over (or failed)."""
@@ -145,8 +146,8 @@ class Recorder:
             if n.purpose != Purpose.PAGE.value or n.outbound:
                 continue  # only pages fail over on a receipt: a status notice lost is on the timeline
             incident = unit.incident(n.incident)
-            if incident is None or incident.state != IncidentState.TRIGGERED:
-                continue  # acknowledged or resolved meanwhile: nobody needs this page any more
+            if incident is None or not is_current(incident, n.stage):
+                continue  # acknowledged, resolved or escalated meanwhile: nobody needs this page any more
             if n.reference is None or not unit.notification_reopened(n.id, n.reference, now + LEASE):
                 continue  # already failed over, or sent again since
             providers = self._delivery.providers(n)
@@ -180,7 +181,7 @@ class Recorder:
         unit.notification_failed(n.id, why)
         unit.add_entry(n.incident, now, "delivery_error", f"Could not reach {target}: {why}", n.person or None)
         if incident is not None and n.purpose == Purpose.PAGE.value:
-            self._escalator.apply(unit, incident, DeliveryFailed(n.person, why), now)
+            self._escalator.apply(unit, incident, DeliveryFailed(n.person, why, n.stage), now)
         return True
 
     def _move(
