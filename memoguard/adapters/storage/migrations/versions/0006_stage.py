@@ -2,8 +2,8 @@
 stage that is over is dropped unsent and its failure changes nothing (see memoguard/domain/stage.py).
 Rows written before have none: they are judged by their step and cycle alone.
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: 0006
+Revises: 0005
 Create Date: 2026-12-03
 """
 
@@ -12,8 +12,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0005"
-down_revision = "0004"
+revision = "0006"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
