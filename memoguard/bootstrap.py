@@ -102,6 +102,24 @@ def store(config: Config) -> SqlStore:
     return SqlStore(db)
 
 
+def secret_problems(config: Config) -> list[str]:
+    """Every provider secret named in the configuration that cannot be read here, as one line each.
+    ``check`` prints them as warnings (it may run without the service's secrets); ``serve`` refuses to
+    start on the first (``providers``)."""
+    problems = []
+    for name, settings in config.providers.items():
+        for prefix in ("password", "secret", "token"):
+            file = getattr(settings, f"{prefix}_file", None)
+            env = getattr(settings, f"{prefix}_env", None)
+            if file is None and env is None:
+                continue
+            try:
+                read_secret(f"provider {name!r}", prefix, file, env, config.directory)
+            except SecretError as error:
+                problems.append(str(error))
+    return problems
+
+
 def providers(config: Config, clock: Clock, inbox: Inbox) -> dict[str, Provider]:
     """Every configured provider, built: the schema only accepts the kinds this release can drive
     (config.schema.PROVIDER_KINDS), and the match below covers each. ``inbox`` takes what SMS providers
@@ -193,9 +211,12 @@ def tokens(config: Config) -> SourceTokens:
     return SourceTokens(values)
 
 
-def application(config: Config, clock: Clock, *, with_tokens: bool = True) -> Application:
+def application(config: Config, clock: Clock, *, with_tokens: bool = True, with_providers: bool = True) -> Application:
     """Every use case on one store. ``with_tokens=False`` for CLI commands that never authenticate
-    a source (they must work without the sources' secrets)."""
+    a source, ``with_providers=False`` for those that never send (only ``serve`` sends: every other
+    command reads or writes the database, and queued messages wait there for a service). Either way
+    such commands work without the sources' or the providers' secrets; the dispatcher of an
+    application without providers has nothing to send through and must not be run."""
     sql = store(config)
     renderer = TemplateRenderer()
     escalator = Escalator(config.people, renderer, outbound_purposes(config), config.http.public_url)
@@ -221,7 +242,7 @@ def application(config: Config, clock: Clock, *, with_tokens: bool = True) -> Ap
             clock,
             config.people,
             delivery(config),
-            providers(config, clock, replies),
+            providers(config, clock, replies) if with_providers else {},
             escalator,
             renderer,
             # Pacing waits in real time: only with the real clock (tests drive an injected one themselves).
