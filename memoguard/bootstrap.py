@@ -37,6 +37,7 @@ from memoguard.services.delivery import Delivery
 from memoguard.services.dispatch import Dispatcher
 from memoguard.services.dispatch.recording import Recorder
 from memoguard.services.escalator import Escalator
+from memoguard.services.heartbeat import Engines
 from memoguard.services.inbox import Inbox
 from memoguard.services.ingest import Ingest
 from memoguard.services.override import Overrides
@@ -218,6 +219,16 @@ def application(config: Config, clock: Clock, *, with_tokens: bool = True, with_
     such commands work without the sources' or the providers' secrets; the dispatcher of an
     application without providers has nothing to send through and must not be run."""
     sql = store(config)
+    try:
+        return _application(sql, config, clock, with_tokens=with_tokens, with_providers=with_providers)
+    except BaseException:
+        sql.close()  # a secret missing: the caller reports it, and no connection is left open behind it
+        raise
+
+
+def _application(
+    sql: SqlStore, config: Config, clock: Clock, *, with_tokens: bool, with_providers: bool
+) -> Application:
     renderer = TemplateRenderer()
     escalator = Escalator(config.people, renderer, outbound_purposes(config), config.http.public_url)
     actions = Actions(sql, clock, config.people, escalator)
@@ -252,6 +263,7 @@ def application(config: Config, clock: Clock, *, with_tokens: bool = True, with_
         incidents=Incidents(sql),
         tokens=tokens(config) if with_tokens else SourceTokens({}),
         queue=Queue(sql, clock, delivery(config), config.providers),
+        engines=Engines(sql, clock),
     )
 
 

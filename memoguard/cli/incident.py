@@ -10,6 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from memoguard.cli.context import AppContext, pass_app
+from memoguard.cli.heartbeat import warn_unless_running
 from memoguard.cli.output import console, emit_json, show_duration, show_instant, show_state, show_time
 from memoguard.domain.incident import IncidentState
 from memoguard.services.error import NotFound
@@ -73,13 +74,15 @@ def incidents(app: AppContext, states: tuple[str, ...], only_open: bool, limit: 
 def incident(app: AppContext, incident_id: str, as_json: bool) -> None:
     """One incident: its facts, timeline, notifications and pending timers.
 
-    Times are shown in the configuration's time zone (`timezone:` in memoguard.yaml). Exit code 1 when
-    there is no incident ID.
+    Times are shown in the configuration's time zone (`timezone:` in memoguard.yaml). A warning on
+    stderr says when no service runs its engine on the database (queued pages are not being sent).
+    Exit code 1 when there is no incident ID.
     """
     try:
         shown = app.application().incidents.show(incident_id)
     except NotFound as error:
         raise click.ClickException(str(error)) from None
+    warn_unless_running(app)
     if as_json:
         emit_json(shown)
         return

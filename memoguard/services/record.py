@@ -245,3 +245,16 @@ class StoredOverride:
     level: str
     note: str
     created_at: datetime
+
+
+@dataclass(frozen=True)
+class EngineBeat:
+    """The last sign of life of one running engine (``memoguard serve``): which process, since when it
+    runs, when it last beat, and when it stopped (a clean stop), if it did."""
+
+    instance: str
+    host: str
+    pid: int
+    started_at: datetime
+    last_beat: datetime
+    stopped_at: datetime | None = None

@@ -11,16 +11,28 @@ fake clock; their heartbeat job is called by hand instead of waiting for APSched
 from __future__ import annotations
 
 import json
+import os
+import socket
 from collections.abc import Iterator, Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from click.testing import CliRunner, Result
 
+from memoguard import bootstrap
 from memoguard.cli import cli
 from memoguard.cli.context import AppContext
+from memoguard.engine.runtime import Engine
+from memoguard.http.app import create_app
+from memoguard.services.heartbeat import ALIVE_WITHIN
 from tests.conftest import FakeClock
+from tests.integration.test_http import serving
+
+NO_ENGINE = "pages are queued, not sent, and escalation timers wait until `memoguard serve` runs on it"
+NEVER = f"warning: no memoguard service has run its engine on this database: {NO_ENGINE}"
 
 SMPP_LINK = "  smsc: {kind: smpp, host: 127.0.0.1, port: 9, system_id: mg, password_env: MEMOGUARD_TEST_UNSET_SMPP}\n"
 
@@ -87,3 +99,100 @@ def test_check_warns_about_a_provider_secret_it_cannot_read(service_dir: Path, c
         " empty: `memoguard serve` refuses to start without it"
     ]
     assert "is valid" in result.stdout
+
+
+# --- whether a service runs its engine ----------------------------------------------------------------
+
+
+@pytest.fixture
+def engine(service_dir: Path, fake_clock: FakeClock) -> Iterator[Engine]:
+    """A service's engine on the test database and clock, started as ``serve`` starts it (which beats
+    once); its periodic beat is set far away so that only the test decides when it beats again."""
+    app = bootstrap.application(bootstrap.load(service_dir), fake_clock)
+    running = Engine(app, sweep_seconds=60.0, beat_seconds=3600.0)
+    yield running
+    running.stop()
+    app.store.close()
+
+
+def warnings(result: Result) -> list[str]:
+    return [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+
+
+def test_without_a_service_the_commands_say_pages_are_only_queued(ctx: AppContext) -> None:
+    sent = run(ctx, ["alarm", "send", "--summary", "disk full on db1"])
+    assert "opened incident 1" in sent.stdout
+    assert warnings(sent) == [NEVER]
+    assert warnings(run(ctx, ["incident", "1"])) == [NEVER]
+    assert warnings(run(ctx, ["incident", "1", "--json"])) == [NEVER]  # stdout stays JSON
+    queue = run(ctx, ["queue"])
+    assert warnings(queue) == [NEVER]
+    assert "when a service runs" in queue.stdout and "not sending: no service runs" in queue.stdout
+    assert run_json(ctx, ["queue"])["engines"] == []
+
+
+def test_a_running_engine_silences_the_warning_until_its_beat_is_stale(
+    ctx: AppContext, engine: Engine, fake_clock: FakeClock
+) -> None:
+    engine.start()
+    sent = run(ctx, ["alarm", "send", "--summary", "disk full on db1"])
+    assert warnings(sent) == []
+    assert warnings(run(ctx, ["incident", "1"])) == []
+    queue = run_json(ctx, ["queue"])
+    assert [(e["host"], e["pid"], e["stopped_at"]) for e in queue["engines"]] == [
+        (socket.gethostname(), os.getpid(), None)
+    ]
+    assert queue["engines"][0]["last_beat"] == fake_clock.now().isoformat()
+
+    fake_clock.advance(ALIVE_WITHIN)  # three beats missed, to the second: still taken for running
+    assert warnings(run(ctx, ["queue"])) == []
+    fake_clock.advance(timedelta(seconds=1))
+    since = "2026-11-17 11:00:00"  # its last beat, in Paris
+    stale = (
+        f"warning: no memoguard service has run its engine on this database since {since}"
+        f" ({socket.gethostname()}, pid {os.getpid()}, last seen): {NO_ENGINE}"
+    )
+    for command in (["alarm", "send", "--summary", "cpu"], ["incident", "1"], ["queue"]):
+        assert warnings(run(ctx, command)) == [stale], command
+
+    engine.beat()  # the engine's beat job, come round again
+    assert warnings(run(ctx, ["queue"])) == []
+
+
+def test_an_engine_that_stopped_says_when(ctx: AppContext, engine: Engine, fake_clock: FakeClock) -> None:
+    engine.start()
+    fake_clock.advance(timedelta(seconds=5))
+    engine.stop()
+    stopped = (
+        "warning: no memoguard service has run its engine on this database since 2026-11-17 11:00:05"
+        f" ({socket.gethostname()}, pid {os.getpid()}, stopped): {NO_ENGINE}"
+    )
+    assert warnings(run(ctx, ["queue"])) == [stopped]
+
+
+def test_a_stalled_engine_does_not_beat(ctx: AppContext, engine: Engine, fake_clock: FakeClock) -> None:
+    engine.start()
+    engine.timers.stop()  # a loop that no longer comes round: the engine is not alive
+    fake_clock.advance(ALIVE_WITHIN + timedelta(seconds=1))
+    engine.beat()
+    assert len(warnings(run(ctx, ["queue"]))) == 1
+
+
+def test_readyz_of_another_instance_lists_the_engines_seen_alive(
+    service_dir: Path, engine: Engine, fake_clock: FakeClock
+) -> None:
+    other = bootstrap.application(bootstrap.load(service_dir), fake_clock)
+    api = create_app(other, lambda: True)
+    try:
+        with serving(api) as url, httpx.Client(base_url=url, timeout=10) as client:
+            assert client.get("/readyz").json() == {"status": "ready", "engines": []}
+            engine.start()
+            body = client.get("/readyz").json()
+            assert [(e["instance"], e["host"], e["pid"]) for e in body["engines"]] == [
+                (engine.heartbeat.instance, socket.gethostname(), os.getpid())
+            ]
+            assert body["engines"][0]["started_at"] == fake_clock.now().isoformat()
+            fake_clock.advance(ALIVE_WITHIN + timedelta(seconds=1))
+            assert client.get("/readyz").json()["engines"] == []
+    finally:
+        other.store.close()

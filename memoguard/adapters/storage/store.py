@@ -23,6 +23,7 @@ from sqlalchemy.exc import IntegrityError
 
 from memoguard.adapters.storage import snapshot
 from memoguard.adapters.storage.batch import Batch
+from memoguard.adapters.storage.beat import SqlBeats
 from memoguard.adapters.storage.database import SQLITE_BUSY_TIMEOUT_MS
 from memoguard.adapters.storage.outbox import SqlOutbox
 from memoguard.adapters.storage.sms import SqlSms
@@ -96,7 +97,7 @@ def _names(values: Sequence[str] | frozenset[str]) -> str:
     return json.dumps(sorted(values) if isinstance(values, frozenset) else list(values))
 
 
-class SqlUnit(SqlOutbox, SqlSms):
+class SqlUnit(SqlOutbox, SqlSms, SqlBeats):
     """One transaction (see ``memoguard.services.store.Unit``)."""
 
     _c: Batch  # type: ignore[assignment]  # a Connection to the mixins: Batch has what they use
