@@ -335,14 +335,14 @@ def _escalate(d: _Decision, reason: str) -> None:
     if reason == "confirm_timeout":
         _announce(d, "escalated", None, "Acknowledgement not confirmed in time; escalation resumes")
     if d.incident.crisis:
-        _page_crisis(d, reason, "crisis_repeat", "Crisis cell paged again")
+        _page_crisis(d, reason, "crisis_repeat", "Crisis cell called again, pages queued")
     else:
         _advance(d, reason)
 
 
 def _repage_current(d: _Decision, reason: str) -> None:
     if d.incident.crisis:
-        _page_crisis(d, reason, "crisis_repeat", "Crisis cell paged again")
+        _page_crisis(d, reason, "crisis_repeat", "Crisis cell called again, pages queued")
     elif not _page_step(d, d.incident.step, reason):
         _advance(d, reason, skipped=1)
 
@@ -391,7 +391,9 @@ def _page_step(d: _Decision, index: int, reason: str) -> bool:
     _page(d, callout.people, step.channels, index, reason)
     within = format_duration(step.ack_within)
     cycle = f", pass {d.incident.cycle + 1}" if d.incident.cycle else ""
-    text = f"Paged {_names(callout.people)} for step {index + 1}{cycle} via {', '.join(step.channels)}"
+    # The pages are queued with this decision; their own entries say when each one went out.
+    pages = "Pages" if len(callout.people) > 1 else "Page"
+    text = f"{pages} queued for {_names(callout.people)}: step {index + 1}{cycle} via {', '.join(step.channels)}"
     d.record("paged", f"{text}; acknowledgement expected within {within}")
     d.rearm((TimerKind.ACK_TIMEOUT, step.ack_within))
     return True
@@ -406,7 +408,7 @@ def _end(d: _Decision) -> None:
         d.rearm()
         return
     d.incident = replace(inc, crisis=True, acked_by=(), confirmed_by=())
-    _page_crisis(d, "crisis", "crisis", "Escalation steps exhausted; crisis cell paged")
+    _page_crisis(d, "crisis", "crisis", "Escalation steps exhausted; crisis cell called, pages queued")
 
 
 def _page_crisis(d: _Decision, reason: str, kind: str, headline: str) -> None:

@@ -166,6 +166,7 @@ class Notification:
     not_before: datetime | None = None
     receipt: str | None = None  # the last delivery receipt state (DELIVRD, UNDELIV…)
     receipt_at: datetime | None = None
+    tries: int = 0  # calls made to providers for it, whichever provider (``attempts``: failures on this one)
 
     @property
     def channel(self) -> str:

@@ -142,6 +142,10 @@ class Unit(Protocol):
         """Handed to a provider's batch job: ask how it went at ``poll_at``."""
         ...
 
+    def notification_tried(self, notification: int) -> None:
+        """A call to a provider for it ended (sent or not): its ``tries`` count, which no failover resets."""
+        ...
+
     def notification_reopened(self, notification: int, reference: str, lease_until: datetime) -> bool:
         """Take back a sent notification the network did not deliver, claimed as if being sent, so it can
         fail over; only while it is still sent under ``reference`` (False otherwise: already taken back,

@@ -27,9 +27,13 @@ from memoguard.cli import cli
 from memoguard.cli.context import AppContext
 from memoguard.engine.runtime import Engine
 from memoguard.http.app import create_app
+from memoguard.services.action import Verb
 from memoguard.services.heartbeat import ALIVE_WITHIN
+from memoguard.services.inbox import Inbound, Receipt
+from memoguard.services.provider import DeliveryError
 from tests.conftest import FakeClock
 from tests.integration.test_http import serving
+from tests.support.delivery import CONSOLE_ONLY, TWO_SMS_PROVIDERS, Builder, World
 
 NO_ENGINE = "pages are queued, not sent, and escalation timers wait until `memoguard serve` runs on it"
 NEVER = f"warning: no memoguard service has run its engine on this database: {NO_ENGINE}"
@@ -196,3 +200,125 @@ def test_readyz_of_another_instance_lists_the_engines_seen_alive(
             assert client.get("/readyz").json()["engines"] == []
     finally:
         other.store.close()
+
+
+# --- how the incident view words each notification ----------------------------------------------------
+
+ALICE = "+33612345601"
+
+
+@pytest.fixture
+def build(service_dir: Path, fake_clock: FakeClock) -> Iterator[Builder]:
+    """Worlds of tests/support/delivery.py: an application whose dispatcher's providers are fakes."""
+    builder = Builder(service_dir, fake_clock)
+    yield builder
+    builder.close()
+
+
+def view(w: World, clock: FakeClock, incident: str) -> tuple[dict[str, Any], str]:
+    """``incident ID --json`` and the table, through the CLI on the world's configuration and database."""
+    context = AppContext(w.app.config.directory, clock=clock)
+    try:
+        return run_json(context, ["incident", incident]), run(context, ["incident", incident]).stdout
+    finally:
+        context.close()
+
+
+def row_of(out: str, notification: int) -> str:
+    [line] = [line for line in out.splitlines() if line.startswith(f"│ {notification:>2} │")]
+    return " ".join(line.replace("│", " ").split())
+
+
+def test_a_page_sent_at_the_first_try_counts_one_attempt_and_shows_its_receipt(
+    build: Builder, fake_clock: FakeClock
+) -> None:
+    w = build(CONSOLE_ONLY)
+    [incident] = w.open("db-1", policy="quiet")
+    w.settle()
+    shown, out = view(w, fake_clock, incident)
+    [page] = shown["notifications"]
+    assert (page["status"], page["attempts"], page["provider"], page["error"], page["receipt"]) == (
+        "sent",
+        1,
+        "console",
+        None,
+        None,
+    )
+    assert row_of(out, page["id"]) == f"{page['id']} alice sms page sent 1 via console"
+    assert "alice (queued" not in out
+
+    fake_clock.advance(timedelta(seconds=7))
+    w.app.replies.receipt(Receipt("console", f"console-{page['id']}", "DELIVRD", at=fake_clock.now()))
+    shown, out = view(w, fake_clock, incident)
+    assert shown["notifications"][0]["receipt"] == {
+        "state": "DELIVRD",
+        "delivered": True,
+        "at": fake_clock.now().isoformat(),
+    }
+    assert row_of(out, page["id"]).endswith("sent 1 via console; delivered (DELIVRD) at 2026-11-17 11:00:07")
+
+
+def test_attempts_go_on_counting_across_a_failover_and_the_last_error_goes_once_sent(
+    build: Builder, fake_clock: FakeClock
+) -> None:
+    w = build(TWO_SMS_PROVIDERS, ("console", "backup", "mailer"))
+    w.providers["console"].failures = [DeliveryError("SMSC timeout", retryable=True)]
+    [incident] = w.open("db-1", policy="quiet")
+    w.settle()
+    shown, out = view(w, fake_clock, incident)
+    [page] = shown["notifications"]
+    assert (page["status"], page["attempts"], page["error"]) == ("pending", 1, "SMSC timeout")
+    assert row_of(out, page["id"]) == f"{page['id']} alice sms page queued 1 retrying after: SMSC timeout"
+
+    w.providers["console"].failures = [DeliveryError("invalid destination", retryable=False)]
+    w.run()
+    shown, out = view(w, fake_clock, incident)
+    [page] = shown["notifications"]
+    assert (page["status"], page["attempts"], page["provider"], page["provider_index"], page["error"]) == (
+        "sent",
+        3,
+        "backup",
+        1,
+        None,
+    )
+    assert row_of(out, page["id"]) == f"{page['id']} alice sms page sent 3 via backup (after console failed)"
+
+
+def test_a_receipt_saying_not_delivered_is_shown_on_the_notification(build: Builder, fake_clock: FakeClock) -> None:
+    w = build(CONSOLE_ONLY)
+    [incident] = w.open("db-1", policy="quiet")
+    w.settle()
+    w.app.actions.act(incident, Verb.ACK, "alice", "cli")  # nobody waits for the page: the receipt is only recorded
+    [page] = [n for n in w.rows(incident) if n.purpose == "page"]
+    w.app.replies.receipt(Receipt("console", f"console-{page.id}", "UNDELIV", at=fake_clock.now()))
+    shown, out = view(w, fake_clock, incident)
+    [viewed] = [n for n in shown["notifications"] if n["id"] == page.id]
+    assert viewed["receipt"] == {"state": "UNDELIV", "delivered": False, "at": fake_clock.now().isoformat()}
+    assert row_of(out, page.id).endswith("via console; NOT delivered (UNDELIV) at 2026-11-17 11:00:00")
+
+
+def test_the_answer_to_an_sms_reply_reads_naturally(build: Builder, fake_clock: FakeClock) -> None:
+    w = build(CONSOLE_ONLY)
+    [incident] = w.open("db-1", policy="quiet")
+    w.settle()
+    w.app.replies.reply(Inbound("console", ALICE, "memoguard", "1a"))
+    w.settle()
+    [answer] = [n for n in w.rows(incident) if n.purpose == "reply"]
+    w.app.replies.receipt(Receipt("console", f"console-{answer.id}", "DELIVRD", at=fake_clock.now()))
+    shown, _ = view(w, fake_clock, incident)
+    notified = [e["text"] for e in shown["timeline"] if e["kind"] in ("notified", "delivery_receipt")]
+    assert notified[-2:] == [
+        f"Answer to alice's reply #{answer.id} sent via console (ref console-{answer.id})",
+        f"Answer to alice's reply #{answer.id} delivered (DELIVRD), receipt from console",
+    ]
+
+
+def test_a_page_not_sent_yet_is_not_said_to_be_sent(ctx: AppContext) -> None:
+    run(ctx, ["alarm", "send", "--summary", "disk full on db1"])
+    shown = run_json(ctx, ["incident", "1"])
+    assert [e["text"] for e in shown["timeline"] if e["kind"] == "paged"] == [
+        "Page queued for alice: step 1 via sms, email; acknowledgement expected within 5m"
+    ]
+    out = run(ctx, ["incident", "1"]).stdout
+    assert "paged            alice (queued, not sent yet)" in out
+    assert row_of(out, 1) == "1 alice sms page queued 0 not sent yet"
