@@ -335,14 +335,14 @@ def _escalate(d: _Decision, reason: str) -> None:
     if reason == "confirm_timeout":
         _announce(d, "escalated", None, "Acknowledgement not confirmed in time; escalation resumes")
     if d.incident.crisis:
-        _page_crisis(d, reason, "crisis_repeat", "Crisis cell called again, pages queued")
+        _page_crisis(d, reason, "crisis_repeat", "Pages queued again for the crisis cell")
     else:
         _advance(d, reason)
 
 
 def _repage_current(d: _Decision, reason: str) -> None:
     if d.incident.crisis:
-        _page_crisis(d, reason, "crisis_repeat", "Crisis cell called again, pages queued")
+        _page_crisis(d, reason, "crisis_repeat", "Pages queued again for the crisis cell")
     elif not _page_step(d, d.incident.step, reason):
         _advance(d, reason, skipped=1)
 
@@ -408,7 +408,7 @@ def _end(d: _Decision) -> None:
         d.rearm()
         return
     d.incident = replace(inc, crisis=True, acked_by=(), confirmed_by=())
-    _page_crisis(d, "crisis", "crisis", "Escalation steps exhausted; crisis cell called, pages queued")
+    _page_crisis(d, "crisis", "crisis", "Escalation steps exhausted; pages queued for the crisis cell")
 
 
 def _page_crisis(d: _Decision, reason: str, kind: str, headline: str) -> None:
