@@ -46,8 +46,6 @@ def queue(app: AppContext, as_json: bool) -> None:
                 for h in entry.held
             )
             next_send = show_instant(entry.next_send_at, zone) if entry.next_send_at else "now"
-            if not engines.running and (entry.queued or entry.in_flight):
-                next_send = "when a service runs"  # nothing sends while no engine runs (see the warning)
             if entry.blocked_until is not None:
                 next_send += " (provider asked to wait)"
             elif (
@@ -55,7 +53,7 @@ def queue(app: AppContext, as_json: bool) -> None:
             ):
                 next_send += " (everything queued is held)"
             if entry.failing_since is None:
-                health = "ok" if engines.running else "not sending: no service runs"
+                health = "ok" if engines.running else "no service"
             else:
                 since = show_instant(entry.failing_since, zone)
                 health = f"{'FAILING' if entry.failing else 'failing'} since {since}: {entry.last_error}"
