@@ -11,8 +11,8 @@ fake clock; their heartbeat job is called by hand instead of waiting for APSched
 from __future__ import annotations
 
 import json
-import re
 import os
+import re
 import socket
 from collections.abc import Iterator, Sequence
 from datetime import timedelta
