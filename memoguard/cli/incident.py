@@ -77,14 +77,17 @@ def incident(app: AppContext, incident_id: str, as_json: bool) -> None:
     """One incident: its facts, timeline, notifications and pending timers.
 
     Times are shown in the configuration's time zone (`timezone:` in memoguard.yaml). A warning on
-    stderr says when no service runs its engine on the database (queued pages are not being sent).
+    stderr says when something waits (a queued page, a timer) and no service runs its engine on the
+    database to send or fire it.
     Exit code 1 when there is no incident ID.
     """
     try:
         shown = app.application().incidents.show(incident_id)
     except NotFound as error:
         raise click.ClickException(str(error)) from None
-    warn_unless_running(app)
+    waiting = shown["timers"] or any(n["status"] in ("pending", "sending", "submitted") for n in shown["notifications"])
+    if waiting:  # a resolved incident with nothing left to send or fire needs no service
+        warn_unless_running(app)
     if as_json:
         emit_json(shown)
         return

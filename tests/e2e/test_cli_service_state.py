@@ -134,6 +134,8 @@ def test_without_a_service_the_commands_say_pages_are_only_queued(ctx: AppContex
     assert warnings(queue) == [NEVER]
     assert re.search(r"│ console\s+│\s+1 │\s+0 │\s+0 │\s+0 │ no limit │ -\s+│ now\s+│ no service │", queue.stdout)
     assert run_json(ctx, ["queue"])["engines"] == []
+    run(ctx, ["resolve", "1", "--as", "alice"])
+    assert warnings(run(ctx, ["incident", "1"])) == []  # nothing left to send or to fire: nothing to say
 
 
 def test_a_running_engine_silences_the_warning_until_its_beat_is_stale(
