@@ -38,6 +38,7 @@ from memoguard.services.delivery import Delivery
 from memoguard.services.dispatch import Dispatcher
 from memoguard.services.dispatch.recording import Recorder
 from memoguard.services.escalator import Escalator
+from memoguard.services.heartbeat import Engines
 from memoguard.services.inbox import Inbox, SmsParts
 from memoguard.services.ingest import Ingest
 from memoguard.services.override import Overrides
@@ -101,6 +102,24 @@ def store(config: Config) -> SqlStore:
         db.dispose()
         raise
     return SqlStore(db)
+
+
+def secret_problems(config: Config) -> list[str]:
+    """Every provider secret named in the configuration that cannot be read here, as one line each.
+    ``check`` prints them as warnings (it may run without the service's secrets); ``serve`` refuses to
+    start on the first (``providers``)."""
+    problems = []
+    for name, settings in config.providers.items():
+        for prefix in ("password", "secret", "token"):
+            file = getattr(settings, f"{prefix}_file", None)
+            env = getattr(settings, f"{prefix}_env", None)
+            if file is None and env is None:
+                continue
+            try:
+                read_secret(f"provider {name!r}", prefix, file, env, config.directory)
+            except SecretError as error:
+                problems.append(str(error))
+    return problems
 
 
 def providers(config: Config, clock: Clock, inbox: Inbox, parts: SmsParts) -> dict[str, Provider]:
@@ -195,10 +214,23 @@ def tokens(config: Config) -> SourceTokens:
     return SourceTokens(values)
 
 
-def application(config: Config, clock: Clock, *, with_tokens: bool = True) -> Application:
+def application(config: Config, clock: Clock, *, with_tokens: bool = True, with_providers: bool = True) -> Application:
     """Every use case on one store. ``with_tokens=False`` for CLI commands that never authenticate
-    a source (they must work without the sources' secrets)."""
+    a source, ``with_providers=False`` for those that never send (only ``serve`` sends: every other
+    command reads or writes the database, and queued messages wait there for a service). Either way
+    such commands work without the sources' or the providers' secrets; the dispatcher of an
+    application without providers has nothing to send through and must not be run."""
     sql = store(config)
+    try:
+        return _application(sql, config, clock, with_tokens=with_tokens, with_providers=with_providers)
+    except BaseException:
+        sql.close()  # a secret missing: the caller reports it, and no connection is left open behind it
+        raise
+
+
+def _application(
+    sql: SqlStore, config: Config, clock: Clock, *, with_tokens: bool, with_providers: bool
+) -> Application:
     renderer = TemplateRenderer()
     escalator = Escalator(config.people, renderer, outbound_purposes(config), config.http.public_url)
     actions = Actions(sql, clock, config.people, escalator)
@@ -223,7 +255,7 @@ def application(config: Config, clock: Clock, *, with_tokens: bool = True) -> Ap
             clock,
             config.people,
             delivery(config),
-            providers(config, clock, replies, SqlSmsParts(sql)),
+            providers(config, clock, replies, SqlSmsParts(sql)) if with_providers else {},
             escalator,
             renderer,
             # Pacing waits in real time: only with the real clock (tests drive an injected one themselves).
@@ -233,6 +265,7 @@ def application(config: Config, clock: Clock, *, with_tokens: bool = True) -> Ap
         incidents=Incidents(sql),
         tokens=tokens(config) if with_tokens else SourceTokens({}),
         queue=Queue(sql, clock, delivery(config), config.providers),
+        engines=Engines(sql, clock),
     )
 
 

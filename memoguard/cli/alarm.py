@@ -7,6 +7,7 @@ import uuid
 import click
 
 from memoguard.cli.context import AppContext, pass_app
+from memoguard.cli.heartbeat import warn_unless_running
 from memoguard.cli.output import emit_json
 from memoguard.services.record import Alarm, AlarmStatus, Outcome, Receipt
 
@@ -61,7 +62,8 @@ def send(
     The alarm is routed like any other and opens, joins or resolves an incident. It is written straight
     to the database through the ingest use case: no running service is needed. This command sends
     nothing itself; a `memoguard serve` running on the same database notices within its ~1 s sweep and
-    pages. Prints the outcome and the incident id.
+    pages. Prints the outcome and the incident id, and a warning on stderr when no service has run its
+    engine on the database lately (nothing would be sent).
     """
     if resolved and dedup_key is None:
         raise click.UsageError("--resolved needs --dedup-key: the key of the alarm to resolve")
@@ -92,6 +94,7 @@ def send(
     )
     application = app.application()
     (receipt,) = application.ingest.receive([item])
+    warn_unless_running(app)
     policy = None
     if receipt.outcome == Outcome.OPENED and receipt.incident is not None:
         policy = application.incidents.show(receipt.incident)["policy"]

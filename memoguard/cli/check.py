@@ -8,6 +8,7 @@ from typing import Any
 import click
 from rich.table import Table
 
+from memoguard import bootstrap
 from memoguard.cli.context import AppContext, pass_app
 from memoguard.cli.output import console, emit_json
 from memoguard.cli.roster import double_duty, double_duty_warnings
@@ -33,18 +34,25 @@ from memoguard.domain.route import Route
 def check(app: AppContext, config_dir: Path | None, days: int, start_text: str | None, as_json: bool) -> None:
     """Validate CONFIG_DIR (default: --config) and print a summary, or every problem found.
 
-    Warnings (someone on call at two levels of a roster at once, over the coming --days) are printed on
-    stderr. Exit code 0 when the configuration is valid, warnings or not; 1 when it has problems.
+    Warnings (someone on call at two levels of a roster at once, over the coming --days; a provider
+    secret that cannot be read here) are printed on stderr. Exit code 0 when the configuration is
+    valid, warnings or not; 1 when it has problems.
     """
     if config_dir is not None:
         app.config_dir = config_dir
     config = app.config()
     start = resolve_when(start_text, app.clock.now(), config.timezone, "--from")
     doubled = double_duty(config.rosters.values(), start, days_later(start, days, config.timezone))
+    # A secret that cannot be read here is not a problem of the configuration (check may run where the
+    # secrets are not), but serve would refuse to start on it.
+    secrets = [
+        f"warning: {problem}: `memoguard serve` refuses to start without it"
+        for problem in bootstrap.secret_problems(config)
+    ]
     if as_json:
-        emit_json(_summary(config) | {"warnings": double_duty_warnings(doubled, config, start, days)})
+        emit_json(_summary(config) | {"warnings": double_duty_warnings(doubled, config, start, days) + secrets})
         return
-    for line in double_duty_warnings(doubled, config, start, days):
+    for line in [*double_duty_warnings(doubled, config, start, days), *secrets]:
         click.echo(line, err=True)
     out = console()
     people = Table(title="People")

@@ -71,11 +71,14 @@ class AppContext:
     _application: Application | None = None
 
     def application(self) -> Application:
-        """The use cases on the configured database (created at head if empty). Source tokens are not
-        read: CLI commands write to the database directly and never authenticate a source."""
+        """The use cases on the configured database (created at head if empty). Neither source tokens
+        nor provider secrets are read: CLI commands write to the database directly, never authenticate
+        a source and never send (what they queue waits for a running ``memoguard serve``)."""
         if self._application is None:
             try:
-                self._application = bootstrap.application(self.config(), self.clock, with_tokens=False)
+                self._application = bootstrap.application(
+                    self.config(), self.clock, with_tokens=False, with_providers=False
+                )
             except (SchemaBehind, bootstrap.StartupError, SQLAlchemyError) as error:
                 raise StorageUnavailable.about(self.config().database_url, error) from None
         return self._application

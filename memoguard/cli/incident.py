@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, tzinfo
 from typing import Any
 
@@ -10,9 +11,11 @@ from rich.markup import escape
 from rich.table import Table
 
 from memoguard.cli.context import AppContext, pass_app
+from memoguard.cli.heartbeat import warn_unless_running
 from memoguard.cli.output import console, emit_json, show_duration, show_instant, show_state, show_time
 from memoguard.domain.incident import IncidentState
 from memoguard.services.error import NotFound
+from memoguard.services.record import DIRECT
 
 OPEN_STATES = (IncidentState.TRIGGERED, IncidentState.ACKNOWLEDGED, IncidentState.CONFIRMED)
 
@@ -73,13 +76,18 @@ def incidents(app: AppContext, states: tuple[str, ...], only_open: bool, limit: 
 def incident(app: AppContext, incident_id: str, as_json: bool) -> None:
     """One incident: its facts, timeline, notifications and pending timers.
 
-    Times are shown in the configuration's time zone (`timezone:` in memoguard.yaml). Exit code 1 when
-    there is no incident ID.
+    Times are shown in the configuration's time zone (`timezone:` in memoguard.yaml). A warning on
+    stderr says when something waits (a queued page, a timer) and no service runs its engine on the
+    database to send or fire it.
+    Exit code 1 when there is no incident ID.
     """
     try:
         shown = app.application().incidents.show(incident_id)
     except NotFound as error:
         raise click.ClickException(str(error)) from None
+    waiting = shown["timers"] or any(n["status"] in ("pending", "sending", "submitted") for n in shown["notifications"])
+    if waiting:  # a resolved incident with nothing left to send or fire needs no service
+        warn_unless_running(app)
     if as_json:
         emit_json(shown)
         return
@@ -105,10 +113,17 @@ def incident(app: AppContext, incident_id: str, as_json: bool) -> None:
         notifications = Table(title="Notifications")
         for column in ("id", "person", "channel", "purpose", "status", "attempts", "detail"):
             notifications.add_column(column, justify="right" if column in ("id", "attempts") else "left")
+        channels = app.config().channels
         for n in shown["notifications"]:
-            detail = n["error"] or (f"via {n['provider']}" if n["provider"] else "")
+            status = "queued" if n["status"] == "pending" else n["status"]
             notifications.add_row(
-                str(n["id"]), n["person"], n["channel"], n["purpose"], n["status"], str(n["attempts"]), escape(detail)
+                str(n["id"]),
+                n["person"],
+                n["channel"],
+                n["purpose"],
+                status,
+                str(n["attempts"]),
+                escape(_detail(n, channels.get(n["channel"], ()), zone)),
             )
         out.print(notifications)
     else:
@@ -125,6 +140,59 @@ def incident(app: AppContext, incident_id: str, as_json: bool) -> None:
         out.print(timers)
     else:
         out.print("No pending timers.")
+
+
+def _detail(n: dict[str, Any], providers: Sequence[str], zone: tzinfo) -> str:
+    """What became of a notification, in words: who sent it (and what failed before), the network's
+    receipt; or why it waits, and that nothing went yet; or why it failed or was cancelled."""
+    match n["status"]:
+        case "sent":
+            text = f"via {n['provider']}"
+            earlier = _failed_before(n, providers)
+            if earlier:
+                text += f" (after {', '.join(earlier)} failed)"
+            receipt = n["receipt"]
+            if receipt is not None:
+                said = {True: "delivered", False: "NOT delivered", None: "in progress"}[receipt["delivered"]]
+                at = f" at {show_instant(receipt['at'], zone)}" if receipt["at"] else ""
+                text += f"; {said} ({receipt['state']}){at}"
+            return text
+        case "pending" | "sending":
+            error = n["error"]
+            if n["attempts"] == 0 and error is None:
+                return "not sent yet"
+            if error is not None and error.startswith("held: "):
+                return f"not sent yet, {error}" if n["attempts"] == 0 else error
+            return f"retrying after: {error}" if error else "retrying"
+        case "submitted":
+            return f"in a batch job of {n['provider']}"
+        case _:
+            return n["error"] or ""
+
+
+def _failed_before(n: dict[str, Any], providers: Sequence[str]) -> list[str]:
+    """The channels and providers a sent notification failed over from."""
+    if n["purpose"] in DIRECT:
+        return []  # an event or an answer has one provider, the one that sent it
+    channels: list[str] = n["channels"]
+    earlier = channels[: channels.index(n["channel"])] if n["channel"] in channels else []
+    return [*earlier, *providers[: n["provider_index"]]]
+
+
+def _paged(shown: dict[str, Any]) -> str:
+    """Who the escalation paged, each marked while none of their pages went out."""
+    pages: dict[str, list[str]] = {}
+    for n in shown["notifications"]:
+        if n["purpose"] == "page":
+            pages.setdefault(n["person"], []).append(n["status"])
+    names = []
+    for person in shown["paged"]:
+        statuses = pages.get(person, [])
+        if statuses and "sent" not in statuses and any(s in ("pending", "sending") for s in statuses):
+            names.append(f"{person} (queued, not sent yet)")
+        else:
+            names.append(person)
+    return ", ".join(names) or "-"
 
 
 def _step(row: dict[str, Any]) -> str:
@@ -155,7 +223,7 @@ def _facts(shown: dict[str, Any], zone: tzinfo) -> list[tuple[str, str]]:
     if shown["resolved_at"] is not None:
         facts.append(("resolved", show_instant(shown["resolved_at"], zone)))
     facts += [
-        ("paged", ", ".join(shown["paged"]) or "-"),
+        ("paged", _paged(shown)),
         ("acknowledged by", ", ".join(shown["acknowledged_by"]) or "-"),
     ]
     if shown["confirmed_by"]:

@@ -6,7 +6,9 @@ import click
 from rich.table import Table
 
 from memoguard.cli.context import AppContext, pass_app
+from memoguard.cli.heartbeat import warn_unless_running
 from memoguard.cli.output import console, emit_json, show_instant
+from memoguard.services.heartbeat import describe as describe_engine
 from memoguard.services.queue import describe
 
 
@@ -15,13 +17,20 @@ from memoguard.services.queue import describe
 @pass_app
 def queue(app: AppContext, as_json: bool) -> None:
     """Per provider: queued, in flight, sent and failed notifications, rate window usage, what is held
-    back (why and until when), when the next send is allowed, and whether it is failing. Exit code 2
+    back (why and until when), when the next send is allowed, and whether it is failing. A warning on
+    stderr says when no service runs its engine on the database (then nothing is sent). Exit code 2
     when a provider has been failing for longer than its channel's deadline (so a cron job or a check
     can alert on it)."""
     entries = app.application().queue.report()
     failing = any(entry.failing for entry in entries)
+    engines = warn_unless_running(app)
     if as_json:
-        emit_json({"providers": [describe(entry) for entry in entries]})
+        emit_json(
+            {
+                "providers": [describe(entry) for entry in entries],
+                "engines": [describe_engine(beat) for beat in engines.alive],
+            }
+        )
     else:
         zone = app.config().timezone
         table = Table(title=f"Outbox per provider ({zone})")
@@ -44,7 +53,7 @@ def queue(app: AppContext, as_json: bool) -> None:
             ):
                 next_send += " (everything queued is held)"
             if entry.failing_since is None:
-                health = "ok"
+                health = "ok" if engines.running else "no service"
             else:
                 since = show_instant(entry.failing_since, zone)
                 health = f"{'FAILING' if entry.failing else 'failing'} since {since}: {entry.last_error}"

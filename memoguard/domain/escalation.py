@@ -317,14 +317,14 @@ def _escalate(d: Decision, reason: str) -> None:
     if reason == "confirm_timeout":
         _announce(d, "escalated", None, "Acknowledgement not confirmed in time; escalation resumes")
     if d.incident.crisis:
-        _page_crisis(d, reason, "crisis_repeat", "Crisis cell paged again")
+        _page_crisis(d, reason, "crisis_repeat", "Pages queued again for the crisis cell")
     else:
         _advance(d, reason)
 
 
 def _repage_current(d: Decision, reason: str) -> None:
     if d.incident.crisis:
-        _page_crisis(d, reason, "crisis_repeat", "Crisis cell paged again")
+        _page_crisis(d, reason, "crisis_repeat", "Pages queued again for the crisis cell")
     elif not _page_step(d, d.incident.step, reason):
         _advance(d, reason, skipped=1)
 
@@ -373,7 +373,9 @@ def _page_step(d: Decision, index: int, reason: str) -> bool:
     _page(d, callout.people, step.channels, index, reason, (TimerKind.ACK_TIMEOUT, step.ack_within))
     within = format_duration(step.ack_within)
     cycle = f", pass {d.incident.cycle + 1}" if d.incident.cycle else ""
-    text = f"Paged {_names(callout.people)} for step {index + 1}{cycle} via {', '.join(step.channels)}"
+    # The pages are queued with this decision; their own entries say when each one went out.
+    pages = "Pages" if len(callout.people) > 1 else "Page"
+    text = f"{pages} queued for {_names(callout.people)}: step {index + 1}{cycle} via {', '.join(step.channels)}"
     d.record("paged", f"{text}; acknowledgement expected within {within}")
     return True
 
@@ -387,7 +389,7 @@ def _end(d: Decision) -> None:
         d.rearm()
         return
     d.incident = replace(inc, crisis=True, acked_by=(), confirmed_by=())
-    _page_crisis(d, "crisis", "crisis", "Escalation steps exhausted; crisis cell paged")
+    _page_crisis(d, "crisis", "crisis", "Escalation steps exhausted; pages queued for the crisis cell")
 
 
 def _page_crisis(d: Decision, reason: str, kind: str, headline: str) -> None:

@@ -16,7 +16,7 @@ ack expiry, the crisis cell again) or the end of the escalation (``exhausted``) 
 A page is also not sent to someone who acknowledged since it was drafted (``unwanted``: with a quorum
 above 1 the stage goes on, but that person has answered).
 
-Pages written before stages were stored (revision 0005) have no version: for them the stage is the
+Pages written before stages were stored (revision 0006) have no version: for them the stage is the
 (cycle, step) alone, the best that can be told.
 """
 
@@ -30,7 +30,7 @@ from memoguard.domain.incident import Incident, IncidentState
 @dataclass(frozen=True)
 class Stage:
     """One paging: ``step`` 0-based, None for the crisis cell; ``version`` the incident version it was
-    paged at (None: not known, a page written before revision 0005)."""
+    paged at (None: not known, a page written before revision 0006)."""
 
     cycle: int
     step: int | None

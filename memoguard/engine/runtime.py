@@ -3,13 +3,18 @@
 The database holds every deadline; the loops only decide when to look. The timer loop sleeps until the
 earliest due timer (capped), and is woken early by the store when this process writes one, by
 PostgreSQL NOTIFY when another process does, and by the sweep job otherwise. APScheduler, with its
-in-memory job store only, runs the periodic jobs (the sweep); it never holds an incident deadline.
+in-memory job store only, runs the periodic jobs (the sweep, the heartbeat); it never holds an incident
+deadline. The heartbeat (``services/heartbeat.py``) tells CLI commands and other instances that this
+engine runs: it beats once its loops are started, then every ``BEAT_EVERY`` while they come round.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import time
+import uuid
 from datetime import datetime
 
 from apscheduler.executors.pool import ThreadPoolExecutor
@@ -19,6 +24,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from memoguard.engine.worker import Worker
 from memoguard.services.application import Application
 from memoguard.services.dispatch import BATCH as DISPATCH_BATCH
+from memoguard.services.heartbeat import BEAT_EVERY, Heartbeat
 from memoguard.services.timer import BATCH as TIMER_BATCH
 
 log = logging.getLogger(__name__)
@@ -29,9 +35,13 @@ STALE_AFTER = 15.0  # a loop that has not come round for this long makes /readyz
 
 
 class Engine:
-    def __init__(self, app: Application, sweep_seconds: float = SWEEP_SECONDS) -> None:
+    def __init__(
+        self, app: Application, sweep_seconds: float = SWEEP_SECONDS, beat_seconds: float | None = None
+    ) -> None:
         self._app = app
         self._sweep = sweep_seconds
+        self._beat_every = BEAT_EVERY.total_seconds() if beat_seconds is None else beat_seconds
+        self.heartbeat = Heartbeat(app.store, app.clock, uuid.uuid4().hex, socket.gethostname(), os.getpid())
         self.timers = Worker("timers", self._timer_tick)
         self.dispatcher = Worker("dispatcher", self._dispatch_tick)
         self._scheduler = BackgroundScheduler(
@@ -55,8 +65,10 @@ class Engine:
         self.timers.start()
         self.dispatcher.start()
         self._scheduler.add_job(self.wake, "interval", seconds=self._sweep, id="sweep")
+        self._scheduler.add_job(self.beat, "interval", seconds=self._beat_every, id="heartbeat")
         self._scheduler.start()
         self._started = True
+        self.heartbeat.beat()
 
     def stop(self) -> None:
         if not self._started:
@@ -65,6 +77,15 @@ class Engine:
         self.timers.stop()
         self.dispatcher.stop()
         self._started = False
+        try:
+            self.heartbeat.stop()
+        except Exception:  # the database may be what stopped us: the beat then just goes stale
+            log.warning("could not record this engine's stop", exc_info=True)
+
+    def beat(self) -> None:
+        """The heartbeat job: only while the loops come round (a stalled engine must look stopped)."""
+        if self.alive:
+            self.heartbeat.beat()
 
     def wake(self) -> None:
         self.timers.wake()

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 
 from memoguard.http.state import Wiring, wiring
+from memoguard.services.heartbeat import describe as describe_engine
 from memoguard.services.queue import describe
 
 router = APIRouter(tags=["health"])
@@ -21,15 +22,20 @@ def healthz() -> dict[str, str]:
 @router.get(
     "/readyz",
     summary="The database answers, the engine loops are alive and no provider fails past its deadline",
+    description="Also lists `engines`: every memoguard engine (this one or another instance on the same "
+    "database) whose heartbeat was seen within the last 30 s.",
     response_model=None,
 )
 def readyz(state: Annotated[Wiring, Depends(wiring)]) -> dict[str, Any] | JSONResponse:
     problems = []
     failing: list[dict[str, object]] = []
+    engines: list[dict[str, object]] = []
     try:
         state.application.store.ping()
         # A provider failing past its channel's deadline means pages are going around it, or nowhere.
         failing = [describe(entry) for entry in state.application.queue.failing()]
+        # Every instance whose engine beat lately, this one included: who sends what is queued.
+        engines = [describe_engine(beat) for beat in state.application.engines.status().alive]
     except Exception as error:  # any driver error means "not ready"; the message says which
         problems.append(f"database unreachable: {error}")
     if not state.engine_alive():
@@ -38,8 +44,8 @@ def readyz(state: Annotated[Wiring, Depends(wiring)]) -> dict[str, Any] | JSONRe
         problems.append(f"provider {entry['provider']} failing since {entry['failing_since']}: {entry['last_error']}")
     problems.extend(state.application.dispatcher.problems())  # a link down: messages wait in the outbox
     if problems:
-        body: dict[str, Any] = {"status": "unavailable", "problems": problems}
+        body: dict[str, Any] = {"status": "unavailable", "problems": problems, "engines": engines}
         if failing:
             body["providers"] = failing
         return JSONResponse(body, status_code=503)
-    return {"status": "ready"}
+    return {"status": "ready", "engines": engines}

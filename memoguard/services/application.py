@@ -9,6 +9,7 @@ from memoguard.services.action import Actions
 from memoguard.services.clock import Clock
 from memoguard.services.dispatch import Dispatcher
 from memoguard.services.escalator import Escalator
+from memoguard.services.heartbeat import Engines
 from memoguard.services.ingest import Ingest
 from memoguard.services.override import Overrides
 from memoguard.services.query import Incidents
@@ -34,3 +35,4 @@ class Application:
     incidents: Incidents
     tokens: SourceTokens
     queue: Queue
+    engines: Engines  # which services run their engine on this database (their heartbeats)

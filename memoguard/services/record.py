@@ -169,7 +169,8 @@ class Notification:
     not_before: datetime | None = None
     receipt: str | None = None  # the last delivery receipt state (DELIVRD, UNDELIV…)
     receipt_at: datetime | None = None
-    stage_version: int | None = None  # a page: the version of its stage; None for rows before revision 0005
+    stage_version: int | None = None  # a page: the version of its stage; None for rows before revision 0006
+    tries: int = 0  # calls made to providers for it, whichever provider (``attempts``: failures on this one)
 
     @property
     def channel(self) -> str:
@@ -254,3 +255,16 @@ class StoredOverride:
     level: str
     note: str
     created_at: datetime
+
+
+@dataclass(frozen=True)
+class EngineBeat:
+    """The last sign of life of one running engine (``memoguard serve``): which process, since when it
+    runs, when it last beat, and when it stopped (a clean stop), if it did."""
+
+    instance: str
+    host: str
+    pid: int
+    started_at: datetime
+    last_beat: datetime
+    stopped_at: datetime | None = None

@@ -25,7 +25,7 @@ from memoguard.domain.policy import AckMode
 from memoguard.domain.reply import Command, ReplyVerb, Unparsed, parse_reply
 from memoguard.services.action import Actions, Outcome, Verb
 from memoguard.services.clock import Clock
-from memoguard.services.dispatch.recording import Recorder
+from memoguard.services.dispatch.recording import Recorder, what
 from memoguard.services.error import NotFound, Refused, ServiceError
 from memoguard.services.inbox import DELIVERED, FAILED_STATES, Inbound, Receipt
 from memoguard.services.record import REPLY, NotificationDraft
@@ -331,8 +331,10 @@ class Replies:
                 outcome = "in progress"
             error = f", error {receipt.error}" if receipt.error and receipt.error.strip("0") else ""
             earlier = "" if current else " (about an earlier attempt)"
+            # "Page #3 to alice delivered …", "Answer to alice's reply #7 delivered …"
+            to = "" if notification.direct else f" to {notification.person}"
             text = (
-                f"{notification.purpose.capitalize()} #{notification.id} to {notification.person} {outcome} "
+                f"{what(notification)} #{notification.id}{to} {outcome} "
                 f"({receipt.state}{error}), receipt from {receipt.provider}{earlier}"
             )
             unit.add_entry(notification.incident, now, "delivery_receipt", text, notification.person or None)

@@ -19,6 +19,7 @@ from memoguard.domain.incident import Incident, IncidentState
 from memoguard.services.record import (
     Bundle,
     DueTimer,
+    EngineBeat,
     HeldCount,
     IncidentRow,
     NewIncident,
@@ -144,6 +145,10 @@ class Unit(Protocol):
 
     def notification_submitted(self, ids: Sequence[int], job: str, poll_at: datetime, provider: str) -> None:
         """Handed to a provider's batch job: ask how it went at ``poll_at``."""
+        ...
+
+    def notification_tried(self, notification: int) -> None:
+        """A call to a provider for it ended (sent or not): its ``tries`` count, which no failover resets."""
         ...
 
     def notification_reopened(self, notification: int, reference: str, lease_until: datetime) -> bool:
@@ -288,6 +293,23 @@ class Unit(Protocol):
     def overrides_in_force(self, rosters: Sequence[str], at: datetime) -> list[StoredOverride]:
         """The overrides of these rosters in force at ``at``, by start, read once per roster and instant
         for the rest of the transaction (a decision reads its incident's; a batch reads all of its first)."""
+        ...
+
+    # --- engine heartbeats
+    def engine_beat(self, beat: EngineBeat) -> None:
+        """Record that ``beat.instance`` ran its engine at ``beat.last_beat`` (one row per instance)."""
+        ...
+
+    def engine_stopped(self, instance: str, at: datetime) -> None:
+        """The instance's engine stopped cleanly at ``at``."""
+        ...
+
+    def engine_beats(self, limit: int) -> list[EngineBeat]:
+        """Up to ``limit`` engines, freshest beat first (an index bounds the read)."""
+        ...
+
+    def forget_engines(self, before: datetime) -> None:
+        """Forget engines whose last beat is older than ``before``."""
         ...
 
 

@@ -135,7 +135,7 @@ def test_alarm_send_opens_an_incident_and_queues_its_first_page(ctx: AppContext)
     assert [(e["kind"], e["text"]) for e in shown["timeline"]] == [
         ("alarm", "Alarm from cli: disk full on db1"),
         ("triggered", "Incident triggered: disk full on db1 (policy 'simple')"),
-        ("paged", "Paged alice for step 1 via sms, email; acknowledgement expected within 5m"),
+        ("paged", "Page queued for alice: step 1 via sms, email; acknowledgement expected within 5m"),
     ]
     # Nothing runs, so the page waits in the outbox for a `serve` on this database.
     (page,) = shown["notifications"]
@@ -301,12 +301,12 @@ def test_incident_shows_facts_timeline_notifications_and_timers(ctx: AppContext,
         "alarms": "1",
         "opened": "2026-11-17 11:00:00",
         "updated": "2026-11-17 11:00:00",
-        "paged": "alice",
+        "paged": "alice (queued, not sent yet)",
         "acknowledged by": "-",
     }
     assert "Timeline (Europe/Paris)" in out
-    assert re.search(r"│ 2026-11-17 11:00:00 │ paged\s+│\s+│ Paged alice for step 1 via sms, email;", out)
-    assert re.search(r"│\s+1 │ alice\s+│ sms\s+│ page\s+│ pending\s+│\s+0 │", out)
+    assert re.search(r"│ 2026-11-17 11:00:00 │ paged\s+│\s+│ Page queued for alice: step 1 via sms, email;", out)
+    assert re.search(r"│\s+1 │ alice\s+│ sms\s+│ page\s+│ queued\s+│\s+0 │ not sent yet", out)
     # The ack timeout is due at 11:05, three and a half minutes from the clock's 11:01:30.
     assert re.search(r"│ ack_timeout │ 2026-11-17 11:05:00 │ 4m\s+│", out)
 
@@ -401,7 +401,7 @@ def test_escalate_pages_the_next_step_and_refuses_who_was_not_paged(ctx: AppCont
     out = run(ctx, ["escalate", incident, "--as", "alice"]).stdout
     assert out == (
         f"Incident {incident} (triggered): alice asked to escalate via cli;"
-        " Paged bob for step 2 via sms; acknowledgement expected within 5m\n"
+        " Page queued for bob: step 2 via sms; acknowledgement expected within 5m\n"
     )
     assert pages(show(ctx, incident)) == [("alice", 1), ("bob", 2)]
     # bob has been paged now, so he may act; an admin may act on anything.
@@ -589,7 +589,7 @@ def test_override_changes_the_next_page_of_an_open_incident(ctx: AppContext, fak
     fire(ctx, fake_clock, 5)
     shown = show(ctx, incident)
     assert pages(shown) == [("alice", 1), ("carol", 2)]
-    assert texts(shown, "paged")[-1] == "Paged carol for step 2 via sms; acknowledgement expected within 5m"
+    assert texts(shown, "paged")[-1] == "Page queued for carol: step 2 via sms; acknowledgement expected within 5m"
     # carol was paged, so carol may acknowledge.
     assert run(ctx, ["ack", incident, "--as", "carol"]).stdout.startswith(f"Incident {incident} (acknowledged): carol")
 

@@ -164,6 +164,10 @@ class SqlOutbox:
             )
         )
 
+    def notification_tried(self, notification: int) -> None:
+        n = notification_t.c
+        self._c.execute(update(notification_t).where(n.id == notification).values(tries=n.tries + 1))
+
     def notification_reopened(self, notification: int, reference: str, lease_until: datetime) -> bool:
         n = notification_t.c
         result = self._c.execute(
@@ -496,4 +500,5 @@ def _notification(r: Row[Any]) -> Notification:
         receipt=r.receipt,
         receipt_at=r.receipt_at,
         stage_version=r.stage_version,
+        tries=r.tries,
     )

@@ -18,6 +18,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.engine import Connection
 
 from memoguard.adapters.storage.batch import Batch
+from memoguard.adapters.storage.beat import SqlBeats
 from memoguard.adapters.storage.database import SQLITE_BUSY_TIMEOUT_MS
 from memoguard.adapters.storage.incident import SnapshotCache, SqlIncidents, alarm_t, incident_t
 from memoguard.adapters.storage.outbox import SqlOutbox
@@ -34,7 +35,7 @@ log = logging.getLogger(__name__)
 WAKEUP_CHANNEL = "memoguard_wakeup"
 
 
-class SqlUnit(SqlIncidents, SqlTimers, SqlOverrides, SqlOutbox, SqlSms):
+class SqlUnit(SqlIncidents, SqlTimers, SqlOverrides, SqlOutbox, SqlSms, SqlBeats):
     """One transaction (see ``memoguard.services.store.Unit``)."""
 
     _c: Batch  # type: ignore[assignment]  # a Connection to the mixins: Batch has what they use

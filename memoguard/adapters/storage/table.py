@@ -144,8 +144,12 @@ class NotificationTable(SQLModel, table=True):
     # From revision 0003: the network's last word on it (an SMS delivery receipt).
     receipt: str | None = Field(default=None, max_length=20)
     receipt_at: datetime | None = _when(nullable=True)
-    # From revision 0005: a page's stage, as the incident version its paging ended at (domain.stage).
+    # From revision 0006: a page's stage, as the incident version its paging ended at (domain.stage).
     stage_version: int | None = None
+
+    # From revision 0007: calls made to providers for it, whichever provider (``attempts`` counts the
+    # failures on the current one, for its backoff, and starts again at a failover).
+    tries: int = Field(default=0, sa_column=Column(Integer, nullable=False, server_default="0"))
 
 
 class ProviderStateTable(SQLModel, table=True):
@@ -260,6 +264,21 @@ class SmsPartTable(SQLModel, table=True):
     data_coding: int
     payload: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     received_at: datetime = _when()
+
+
+class EngineBeatTable(SQLModel, table=True):
+    """One row per engine (a ``memoguard serve`` process) that has run on this database, rewritten by
+    its heartbeat (from revision 0007). Read by the freshest beat (``ix_engine_beat_last``), so CLI
+    commands and /readyz cost the same however many engines came and went."""
+
+    __tablename__ = "engine_beat"
+
+    instance: str = Field(primary_key=True, max_length=64)
+    host: str = Field(max_length=255)
+    pid: int = Field(sa_column=Column(Integer, nullable=False))
+    started_at: datetime = _when()
+    last_beat: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False, index=True))
+    stopped_at: datetime | None = _when(nullable=True)
 
 
 METADATA = SQLModel.metadata

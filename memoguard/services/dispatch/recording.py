@@ -24,7 +24,7 @@ from memoguard.services.delivery import Delivery, backoff
 from memoguard.services.dispatch.pacing import LEASE, Call, instant
 from memoguard.services.escalator import Escalator
 from memoguard.services.provider import DeliveryError, Outcome
-from memoguard.services.record import Notification
+from memoguard.services.record import REPLY, Notification
 from memoguard.services.store import Store, Unit
 
 log = logging.getLogger(__name__)
@@ -59,12 +59,15 @@ class Recorder:
         with self._store.write() as unit:
             finish_reservation(unit, call, now)
             unit.provider_succeeded(call.provider, now)
+            unit.notification_tried(n.id)
             unit.notification_sent(n.id, now, call.provider, outcome, bundle[0] if bundle else None)
             if outcome and not n.outbound:
                 unit.add_provider_messages(call.provider, outcome.split(), n.id)  # for delivery receipts
             ref = f" (ref {outcome})" if outcome else ""
             if n.outbound:
                 text = f"{what(n)} #{n.id} sent to {call.provider}{ref}"
+            elif n.direct:  # the answer to an SMS reply goes back through the provider the reply came by
+                text = f"{what(n)} #{n.id} sent via {call.provider}{ref}"
             else:
                 text = f"{what(n)} #{n.id} sent to {n.person} by {n.channel} via {call.provider}{ref}"
             if bundle is not None and bundle[2] > 1:
@@ -86,11 +89,12 @@ class Recorder:
         # Events and answers have one provider and nothing to fail over to: they wait for it, however long.
         deadline = None if n.direct else tried_since + self._delivery.deadline(n.channel)
         within_deadline = deadline is None or now < deadline
-        who = call.provider if n.outbound else f"{n.channel} to {n.person} via {provider}"
+        who = call.provider if n.direct else f"{n.channel} to {n.person} via {provider}"
         if error.retry_after is not None:
             self.throttled[provider] = max(self.throttled.get(provider, now), now + error.retry_after)
         with self._store.write() as unit:
             finish_reservation(unit, call, now)
+            unit.notification_tried(n.id)
             if error.retry_after is not None:
                 unit.provider_blocked(provider, now + error.retry_after)
             elif error.retryable:
@@ -206,10 +210,13 @@ def finish_reservation(unit: Unit, call: Call, now: datetime) -> None:
 
 
 def what(n: Notification) -> str:
-    """How the timeline names a row: "Page", "Status", "Ticket (created)"…"""
+    """How the timeline names a row: "Page", "Status", "Ticket (created)", "Answer to emma's reply"…
+    (followed by `` #<id>``)."""
     if n.outbound:
         event = json.loads(n.payload).get("event", "event") if n.payload else "event"
         return f"{n.purpose.capitalize()} ({event})"
+    if n.purpose == REPLY:
+        return f"Answer to {n.person}'s reply" if n.person else "Answer to a reply"
     return n.purpose.capitalize()
 
 
