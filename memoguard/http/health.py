@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 
 from memoguard.http.state import Wiring, wiring
 from memoguard.services.queue import describe
@@ -13,7 +14,22 @@ from memoguard.services.queue import describe
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz", summary="The process is up")
+# For the OpenAPI document only (the answers are built below); more keys may come, scripts read these.
+class Alive(BaseModel):
+    status: Literal["ok"]
+
+
+class Ready(BaseModel):
+    status: Literal["ready"]
+
+
+class Unavailable(BaseModel):
+    status: Literal["unavailable"]
+    problems: list[str] = Field(description="Each reason, in words.")
+    providers: list[dict[str, Any]] = Field(default=[], description="Providers failing past their deadline.")
+
+
+@router.get("/healthz", summary="The process is up", response_model=None, responses={200: {"model": Alive}})
 def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
@@ -22,6 +38,10 @@ def healthz() -> dict[str, str]:
     "/readyz",
     summary="The database answers, the engine loops are alive and no provider fails past its deadline",
     response_model=None,
+    responses={
+        200: {"model": Ready, "description": "Ready"},
+        503: {"model": Unavailable, "description": "Not ready: the problems say why"},
+    },
 )
 def readyz(state: Annotated[Wiring, Depends(wiring)]) -> dict[str, Any] | JSONResponse:
     problems = []
