@@ -52,9 +52,16 @@ def _inline(schema: dict[str, Any]) -> dict[str, Any]:
     return inlined
 
 
+# The OpenAPI security scheme of the ingestion routes (app.py declares it): the source's bearer token.
+SOURCE_TOKEN = "sourceToken"
+
+
 def _body_schema(model: type[BaseModel]) -> dict[str, Any]:
     schema = _inline(model.model_json_schema())
-    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+    return {
+        "requestBody": {"required": True, "content": {"application/json": {"schema": schema}}},
+        "security": [{SOURCE_TOKEN: []}],
+    }
 
 
 async def _parse(request: Request, model: type[Model]) -> Model:

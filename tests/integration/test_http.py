@@ -1154,6 +1154,19 @@ def test_openapi_documents_every_refusal_in_the_one_shape(served: Served) -> Non
     assert "HTTPValidationError" not in document["components"]["schemas"]
 
 
+def test_openapi_says_which_routes_take_a_source_token(served: Served) -> None:
+    document = served.client.get("/openapi.json").json()
+
+    secured = {(method, path) for method, path, op in _operations(document) if op.get("security")}
+
+    assert secured == {("POST", ALARMS), ("POST", ALERTMANAGER_URL)}
+    assert document["components"]["securitySchemes"]["sourceToken"] | {"description": ""} == {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "",
+    }
+
+
 def test_openapi_documents_the_health_answers(served: Served) -> None:
     paths = served.client.get("/openapi.json").json()["paths"]
 
