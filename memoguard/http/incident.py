@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from memoguard.domain.incident import IncidentState
+from memoguard.http.answer import ActionResult, IncidentDetail, IncidentList, ok
 from memoguard.http.payload import Text
 from memoguard.http.problem import refuse, responses
 from memoguard.http.state import application
@@ -27,7 +28,12 @@ class ActionBody(BaseModel):
     person: Text = Field(min_length=1, description="Who acts: a person of memoguard.yaml.")
 
 
-@router.get("", summary="List incidents, newest first", responses=responses(422))
+@router.get(
+    "",
+    summary="List incidents, newest first",
+    response_model=None,
+    responses={**ok(IncidentList, "Incidents, newest first"), **responses(422)},
+)
 def list_incidents(
     app: App,
     state: Annotated[list[IncidentState] | None, Query(description="Only these states (repeatable).")] = None,
@@ -39,7 +45,8 @@ def list_incidents(
 @router.get(
     "/{incident_id}",
     summary="One incident with its timeline, notifications and pending timers",
-    responses=responses(404, 422),
+    response_model=None,
+    responses={**ok(IncidentDetail, "The incident"), **responses(404, 422)},
 )
 def show_incident(incident_id: str, app: App) -> dict[str, Any]:
     try:
@@ -51,7 +58,8 @@ def show_incident(incident_id: str, app: App) -> dict[str, Any]:
 @router.post(
     "/{incident_id}/{verb}",
     summary="Acknowledge, confirm, resolve or escalate",
-    responses=responses(400, 403, 404, 409, 413, 422),
+    response_model=None,
+    responses={**ok(ActionResult, "Done, or a recorded repeat"), **responses(400, 403, 404, 409, 413, 422)},
 )
 def act(incident_id: str, verb: Verb, body: ActionBody, app: App) -> dict[str, Any]:
     try:

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 
 from memoguard.domain.errors import UnknownLevelError
+from memoguard.http.answer import OnCall, ok
 from memoguard.http.problem import refuse, responses
 from memoguard.http.state import application
 from memoguard.services.application import Application
@@ -37,7 +38,8 @@ def _instant(text: str) -> datetime:
 @router.get(
     "/oncall",
     summary="Who is on call now (or at an instant), per roster and level",
-    responses=responses(404, 422),
+    response_model=None,
+    responses={**ok(OnCall, "Who is on call, per roster and level"), **responses(404, 422)},
 )
 def oncall(
     app: App,
