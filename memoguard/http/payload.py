@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
 from memoguard.services.record import Alarm, AlarmStatus
@@ -20,13 +20,9 @@ MAX_ALERTS = 1000
 NO_NUL = "^[^\\u0000]*$"  # the JSON Schema pattern (ECMA 262) of a string without U+0000
 
 
-def _no_nul(value: str) -> str:
-    if "\x00" in value:
-        raise PydanticCustomError("nul_character", "contains a NUL character (\\u0000), which cannot be stored")
-    return value
-
-
-Text = Annotated[str, AfterValidator(_no_nul), Field(json_schema_extra={"pattern": NO_NUL})]
+# Checked by pydantic's own (Rust) pattern matching: a Python validator per string cost an Alertmanager body
+# of 100 alerts 40 % more validation time, this 15 %. problem.py words its error ("nul_character").
+Text = Annotated[str, Field(pattern=NO_NUL)]
 
 
 def _integral(value: Any) -> Any:
@@ -36,7 +32,7 @@ def _integral(value: Any) -> Any:
 
 Count = Annotated[int, BeforeValidator(_integral)]
 # A mapping's keys: checked the same, documented by the mapping's ``propertyNames`` (see Labels).
-Key = Annotated[str, AfterValidator(_no_nul)]
+Key = Annotated[str, Field(pattern=NO_NUL)]
 Labels = Annotated[dict[Key, Text], Field(json_schema_extra={"propertyNames": {"pattern": NO_NUL}})]
 
 

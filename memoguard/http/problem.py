@@ -20,6 +20,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from memoguard.http.payload import NO_NUL
+
 # The statuses each kind of refusal answers, for the ``responses`` of the routes (and the README).
 DESCRIPTIONS = {
     400: "Empty body, or a body that is not text",
@@ -83,15 +85,16 @@ def body(detail: Any, status: int) -> dict[str, Any]:
 
 def validation_issues(errors: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """pydantic's errors reduced to the documented keys (its ``input`` would echo the request, ``ctx`` and
-    ``url`` add nothing a person reads)."""
-    return [
-        {
-            "loc": [part if isinstance(part, int) else str(part) for part in item.get("loc", ())],
-            "msg": str(item.get("msg", "invalid")).removeprefix("Value error, "),
-            "type": str(item.get("type", "invalid")),
-        }
-        for item in errors
-    ]
+    ``url`` add nothing a person reads), a string with a NUL character said in words."""
+    issues = []
+    for item in errors:
+        kind = str(item.get("type", "invalid"))
+        msg = str(item.get("msg", "invalid")).removeprefix("Value error, ")
+        if kind == "string_pattern_mismatch" and (item.get("ctx") or {}).get("pattern") == NO_NUL:
+            kind, msg = "nul_character", "contains a NUL character (\\u0000), which cannot be stored"
+        loc = [part if isinstance(part, int) else str(part) for part in item.get("loc", ())]
+        issues.append({"loc": loc, "msg": msg, "type": kind})
+    return issues
 
 
 async def on_http_exception(_: Request, error: Exception) -> JSONResponse:
