@@ -10,13 +10,14 @@ import asyncio
 from typing import Any, TypeVar
 
 from fastapi import APIRouter, HTTPException, Request
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from memoguard.http.auth import authenticate
 from memoguard.http.payload import AlertmanagerPayload, GenericAlarm
+from memoguard.http.problem import refuse, responses, validation_issues
 from memoguard.http.state import application
 from memoguard.services.ingest import Ingest
-from memoguard.services.record import Alarm, Receipt
+from memoguard.services.record import Alarm, Outcome, Receipt
 
 router = APIRouter(prefix="/api/v1", tags=["alarms"])
 
@@ -51,35 +52,71 @@ def _inline(schema: dict[str, Any]) -> dict[str, Any]:
     return inlined
 
 
+# The OpenAPI security scheme of the ingestion routes (app.py declares it): the source's bearer token.
+SOURCE_TOKEN = "sourceToken"
+
+
 def _body_schema(model: type[BaseModel]) -> dict[str, Any]:
     schema = _inline(model.model_json_schema())
-    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+    return {
+        "requestBody": {"required": True, "content": {"application/json": {"schema": schema}}},
+        "security": [{SOURCE_TOKEN: []}],
+    }
 
 
 async def _parse(request: Request, model: type[Model]) -> Model:
     raw = await request.body()
     if not raw.strip():
-        raise HTTPException(400, "empty body: send a JSON object")
+        raise refuse(400, "empty body: send a JSON object", ["body"], "empty_body")
     try:
         return model.model_validate_json(raw)
     except ValidationError as error:
-        problems = []
-        for item in error.errors(include_url=False):
-            where = ".".join(str(p) for p in item["loc"]) or "body"
-            problems.append(f"{where}: {item['msg'].removeprefix('Value error, ')}")
-        raise HTTPException(422, "; ".join(problems)) from None
+        issues = validation_issues(error.errors(include_url=False))
+        for item in issues:
+            item["loc"] = ["body", *item["loc"]]
+        raise HTTPException(422, issues) from None
 
 
-@router.post("/alarms", summary="Post one alarm (generic JSON)", openapi_extra=_body_schema(GenericAlarm))
+class AlarmReceipt(BaseModel):
+    alarm: int = Field(description="The stored alarm's number.")
+    outcome: Outcome
+    incident: str | None = Field(description="The incident it opened, joined or resolved, if any.")
+
+
+class Receipts(BaseModel):
+    """What became of each alarm, in the order sent: committed to the database before this answer."""
+
+    alarms: list[AlarmReceipt]
+
+
+# Documented only (a response model would cost every request its validation): the 200, and the refusals,
+# each of which stores nothing.
+RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"model": Receipts, "description": "Committed"},
+    **responses(400, 401, 403, 413, 422),
+}
+
+
+@router.post(
+    "/alarms",
+    summary="Post one alarm (generic JSON)",
+    openapi_extra=_body_schema(GenericAlarm),
+    responses=RESPONSES,
+    response_model=None,
+)
 async def post_alarm(request: Request) -> dict[str, Any]:
     app = application(request)  # not a dependency: resolving one costs a tenth of a request (bench/ingest.py)
     source = authenticate(request, app.tokens)
     kind = app.config.sources[source].kind
     if kind != "generic":
-        raise HTTPException(403, f"source {source!r} is of kind {kind!r}: post to its own endpoint, not /api/v1/alarms")
+        raise refuse(
+            403,
+            f"source {source!r} is of kind {kind!r}: post to its own endpoint, not /api/v1/alarms",
+            ["header", "authorization"],
+        )
     body = await _parse(request, GenericAlarm)
     if body.source is not None and body.source != source:
-        raise HTTPException(403, f"this token belongs to source {source!r}, not {body.source!r}")
+        raise refuse(403, f"this token belongs to source {source!r}, not {body.source!r}", ["body", "source"])
     return await _store(app.ingest, [body.alarm(source)])
 
 
@@ -87,12 +124,14 @@ async def post_alarm(request: Request) -> dict[str, Any]:
     "/integrations/alertmanager",
     summary="Prometheus Alertmanager webhook (payload version 4)",
     openapi_extra=_body_schema(AlertmanagerPayload),
+    responses=RESPONSES,
+    response_model=None,
 )
 async def post_alertmanager(request: Request) -> dict[str, Any]:
     app = application(request)
     source = authenticate(request, app.tokens)
     kind = app.config.sources[source].kind
     if kind != "alertmanager":
-        raise HTTPException(403, f"source {source!r} is of kind {kind!r}, not alertmanager")
+        raise refuse(403, f"source {source!r} is of kind {kind!r}, not alertmanager", ["header", "authorization"])
     body = await _parse(request, AlertmanagerPayload)
     return await _store(app.ingest, [alert.alarm(source) for alert in body.alerts])

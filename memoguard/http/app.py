@@ -4,25 +4,18 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractContextManager, asynccontextmanager, nullcontext
+from typing import Any
 
-from fastapi import FastAPI, Request
-from fastapi.encoders import jsonable_encoder
+from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
 
 from memoguard import __version__
 from memoguard.http import alarm, health, incident, oncall
 from memoguard.http.limit import MAX_BODY, BodyLimit
+from memoguard.http.problem import on_http_exception, on_validation_error
 from memoguard.http.state import Wiring
 from memoguard.services.application import Application
-
-
-def _validation_message(error: RequestValidationError) -> str:
-    parts = []
-    for item in error.errors():
-        where = ".".join(str(p) for p in item.get("loc", ()) if p != "body") or "body"
-        parts.append(f"{where}: {item.get('msg', 'invalid')}")
-    return "; ".join(parts)
 
 
 def create_app(
@@ -41,15 +34,25 @@ def create_app(
     api = FastAPI(title="memoguard", version=__version__, lifespan=lifespan)
     api.state.wiring = Wiring(application, engine_alive)
 
-    @api.exception_handler(RequestValidationError)
-    async def _invalid(_: Request, error: RequestValidationError) -> JSONResponse:
-        # One readable sentence first, the structured list after, for people and for scripts.
-        return JSONResponse(
-            {"detail": _validation_message(error), "errors": jsonable_encoder(error.errors())},
-            status_code=422,
-        )
-
+    # Every refusal in one shape (http/problem.py), Starlette's own 404 and 405 included.
+    api.add_exception_handler(RequestValidationError, on_validation_error)
+    api.add_exception_handler(HTTPException, on_http_exception)
     for module in (alarm, incident, oncall, health):
         api.include_router(module.router)
+    generate = api.openapi
+
+    def openapi() -> dict[str, Any]:
+        # Declared here rather than through a FastAPI security dependency, which would cost every alarm
+        # a dependency resolution (alarm.py checks the token itself).
+        document = generate()
+        schemes = document.setdefault("components", {}).setdefault("securitySchemes", {})
+        schemes[alarm.SOURCE_TOKEN] = {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "The token of an alarm source of memoguard.yaml, of the route's kind",
+        }
+        return document
+
+    api.openapi = openapi  # type: ignore[method-assign]
     api.add_middleware(BodyLimit, limit=max_body)
     return api

@@ -6,8 +6,9 @@ share one (config/tokens.py)."""
 
 from __future__ import annotations
 
-from fastapi import HTTPException, Request
+from fastapi import Request
 
+from memoguard.http.problem import refuse
 from memoguard.services.secret import SourceTokens
 
 
@@ -23,16 +24,19 @@ def authenticate(request: Request, tokens: SourceTokens) -> str:
     """The source the request's token belongs to; 401 (nothing stored) otherwise."""
     token = bearer(request)
     if token is None:
-        raise HTTPException(
+        raise refuse(
             401,
             "missing bearer token: send 'Authorization: Bearer <source token>'",
+            ["header", "authorization"],
             headers={"WWW-Authenticate": "Bearer"},
         )
     source = tokens.source_for(token)
     if source is None:
-        raise HTTPException(
+        raise refuse(
             401,
             "invalid token: it belongs to no configured source",
+            ["header", "authorization"],
+            "invalid_token",
             headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
         )
     return source

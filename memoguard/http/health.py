@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 
 from memoguard.http.state import Wiring, wiring
 from memoguard.services.heartbeat import describe as describe_engine
@@ -14,7 +15,22 @@ from memoguard.services.queue import describe
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz", summary="The process is up")
+# For the OpenAPI document only (the answers are built below); more keys may come, scripts read these.
+class Alive(BaseModel):
+    status: Literal["ok"]
+
+
+class Ready(BaseModel):
+    status: Literal["ready"]
+
+
+class Unavailable(BaseModel):
+    status: Literal["unavailable"]
+    problems: list[str] = Field(description="Each reason, in words.")
+    providers: list[dict[str, Any]] = Field(default=[], description="Providers failing past their deadline.")
+
+
+@router.get("/healthz", summary="The process is up", response_model=None, responses={200: {"model": Alive}})
 def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
@@ -25,6 +41,10 @@ def healthz() -> dict[str, str]:
     description="Also lists `engines`: every memoguard engine (this one or another instance on the same "
     "database) whose heartbeat was seen within the last 30 s.",
     response_model=None,
+    responses={
+        200: {"model": Ready, "description": "Ready"},
+        503: {"model": Unavailable, "description": "Not ready: the problems say why"},
+    },
 )
 def readyz(state: Annotated[Wiring, Depends(wiring)]) -> dict[str, Any] | JSONResponse:
     problems = []

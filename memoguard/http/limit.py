@@ -7,6 +7,8 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from memoguard.http.problem import issue
+
 MAX_BODY = 1024 * 1024
 
 
@@ -54,7 +56,9 @@ class BodyLimit:
                 await self._refuse(send)
 
     async def _refuse(self, send: Send) -> None:
-        body: dict[str, Any] = {"detail": f"request body larger than {self._limit} bytes"}
+        body: dict[str, Any] = {
+            "detail": [issue(f"request body larger than {self._limit} bytes", ["body"], "too_large")]
+        }
         payload = json.dumps(body).encode()
         await send(
             {

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import httpx
+import jsonschema_rs  # schemathesis's own validator
 import pytest
 import uvicorn
 from sqlalchemy import text
@@ -174,10 +175,19 @@ def alertmanager_payloads() -> dict[str, dict[str, Any]]:
 
 
 def detail(response: httpx.Response) -> str:
+    """The refusal's issues as one line (``labels.host: message; …``), once its shape is checked: the one
+    the OpenAPI document gives every 4xx (memoguard/http/problem.py)."""
     body = response.json()
-    assert isinstance(body["detail"], str), body
-    message: str = body["detail"]
-    return message
+    assert set(body) == {"detail"}, body
+    assert isinstance(body["detail"], list) and body["detail"], body
+    lines = []
+    for item in body["detail"]:
+        assert set(item) == {"loc", "msg", "type"}, item
+        assert all(isinstance(part, str | int) for part in item["loc"]), item
+        assert isinstance(item["msg"], str) and isinstance(item["type"], str), item
+        where = ".".join(str(part) for part in item["loc"][1:])
+        lines.append(f"{where}: {item['msg']}" if where else item["msg"])
+    return "; ".join(lines)
 
 
 def assert_refused(served: Served, before: dict[str, Any], response: httpx.Response, status: int, *words: str) -> None:
@@ -529,7 +539,9 @@ def test_an_oversized_content_length_is_refused_before_the_body_is_sent(served: 
             body += chunk
 
     assert headers.startswith(b"HTTP/1.1 413 "), headers
-    assert json.loads(body) == {"detail": f"request body larger than {MAX_BODY} bytes"}
+    assert json.loads(body) == {
+        "detail": [{"loc": ["body"], "msg": f"request body larger than {MAX_BODY} bytes", "type": "too_large"}]
+    }
     assert served.state() == before
 
 
@@ -700,7 +712,7 @@ def test_an_unknown_person_may_not_act(served: Served) -> None:
 
     response = served.act(incident, "ack", "mallory")
 
-    assert_refused(served, before, response, 422, "unknown person", "mallory")
+    assert_refused(served, before, response, 403, "unknown person", "mallory")
 
 
 @pytest.mark.parametrize(
@@ -964,3 +976,227 @@ def test_docs_are_served(served: Served) -> None:
     assert response.status_code == 200
     assert "swagger" in response.text.lower()
     assert "/openapi.json" in response.text
+
+
+# --- NUL characters -----------------------------------------------------------------------------------------
+# PostgreSQL cannot store U+0000 in text (psycopg raised DataError: a 500); SQLite kept it (a 200). Both refuse
+# it now, before anything is written, naming the field. ``\u0000`` in the JSON is how it arrives.
+
+NUL = "a\u0000b"
+
+
+@pytest.mark.parametrize(
+    ("body", "loc"),
+    [
+        pytest.param({"dedup_key": NUL, "summary": "s"}, ["body", "dedup_key"], id="dedup_key"),
+        pytest.param({"dedup_key": "k", "summary": NUL}, ["body", "summary"], id="summary"),
+        pytest.param({"dedup_key": "k", "summary": "s", "details": NUL}, ["body", "details"], id="details"),
+        pytest.param({"dedup_key": "k", "summary": "s", "severity": NUL}, ["body", "severity"], id="severity"),
+        pytest.param({"dedup_key": "k", "summary": "s", "source": NUL}, ["body", "source"], id="source"),
+        pytest.param(
+            {"dedup_key": "k", "summary": "s", "labels": {"host": NUL}}, ["body", "labels", "host"], id="label"
+        ),
+        pytest.param(
+            {"dedup_key": "k", "summary": "s", "labels": {NUL: "db1"}},
+            ["body", "labels", NUL, "[key]"],
+            id="label-name",
+        ),
+        pytest.param({"dedup_key": "k", "status": "resolved", "summary": NUL}, ["body", "summary"], id="resolved"),
+    ],
+)
+def test_a_nul_character_in_an_alarm_is_refused_naming_the_field(
+    served: Served, body: dict[str, Any], loc: list[str]
+) -> None:
+    before = served.state()
+
+    response = served.alarm(**body)
+
+    assert_refused(served, before, response, 422, "NUL")
+    (issue,) = response.json()["detail"]
+    assert (issue["loc"], issue["type"]) == (loc, "nul_character")
+
+
+def test_a_nul_escape_is_refused_as_sent_on_the_wire(served: Served) -> None:
+    # The bytes a client sends: a JSON escape, not a raw NUL byte (which JSON does not allow in a string).
+    raw = b'{"dedup_key": "k", "summary": "disk\\u0000full"}'
+    before = served.state()
+
+    response = served.client.post(ALARMS, content=raw, headers=MONITORING)
+
+    assert_refused(served, before, response, 422, "summary", "NUL")
+
+
+@pytest.mark.parametrize(
+    ("change", "loc"),
+    [
+        pytest.param({"labels": {"alertname": "DiskFull", "instance": NUL}}, ["labels", "instance"], id="label"),
+        pytest.param({"labels": {NUL: "x"}}, ["labels", NUL, "[key]"], id="label-name"),
+        pytest.param({"annotations": {"summary": NUL}}, ["annotations", "summary"], id="annotation"),
+        pytest.param({"annotations": {NUL: "x"}}, ["annotations", NUL, "[key]"], id="annotation-name"),
+        pytest.param({"fingerprint": NUL}, ["fingerprint"], id="fingerprint"),
+        pytest.param({"generatorURL": NUL}, ["generatorURL"], id="generator-url"),
+    ],
+)
+def test_a_nul_character_in_an_alertmanager_alert_is_refused_naming_the_field(
+    served: Served, alertmanager_payloads: dict[str, dict[str, Any]], change: dict[str, Any], loc: list[str]
+) -> None:
+    payload = alertmanager_payloads["firing"]
+    good = payload["alerts"][0]
+    body = {**payload, "alerts": [good, {**good, "fingerprint": "0123456789abcdef", **change}]}
+    before = served.state()
+
+    response = served.client.post(ALERTMANAGER_URL, json=body, headers=PROMETHEUS)
+
+    assert_refused(served, before, response, 422, "NUL")
+    (issue,) = response.json()["detail"]
+    assert issue["loc"] == ["body", "alerts", 1, *loc]
+
+
+def test_a_nul_character_in_the_acting_person_is_refused(served: Served) -> None:
+    incident = served.open_incident("disk-db1")
+    before = served.state()
+
+    response = served.act(incident, "ack", NUL)
+
+    assert_refused(served, before, response, 422, "person", "NUL")
+
+
+# --- the contract: one shape for every refusal, the schema and the server agree ------------------------------
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [
+        pytest.param("GET", "/api/v1/nowhere", 404, id="unknown-route"),
+        pytest.param("GET", ALARMS, 405, id="wrong-method"),
+        pytest.param("DELETE", INCIDENTS, 405, id="wrong-method-incidents"),
+    ],
+)
+def test_routing_refusals_have_the_documented_shape(served: Served, method: str, path: str, status: int) -> None:
+    response = served.client.request(method, path)
+
+    assert response.status_code == status, response.text
+    assert detail(response)
+
+
+def test_a_body_that_is_not_text_is_refused_not_a_server_error(served: Served) -> None:
+    before = served.state()
+
+    response = served.client.post(ALARMS, content=b"\xe8\xd7B\x17\xdf", headers=MONITORING)
+
+    assert_refused(served, before, response, 422, "JSON")
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        pytest.param({"truncatedAlerts": False}, ["truncatedAlerts", "integer"], id="truncated-false"),
+        pytest.param({"truncatedAlerts": "3"}, ["truncatedAlerts", "integer"], id="truncated-text"),
+        pytest.param(
+            {"truncatedAlerts": -1}, ["truncatedAlerts", "greater than or equal to 0"], id="truncated-negative"
+        ),
+        pytest.param({"receiver": 5}, ["receiver", "string"], id="receiver-number"),
+    ],
+)
+def test_alertmanager_types_are_strict(
+    served: Served, alertmanager_payloads: dict[str, dict[str, Any]], change: dict[str, Any], words: list[str]
+) -> None:
+    before = served.state()
+
+    response = served.client.post(
+        ALERTMANAGER_URL, json={**alertmanager_payloads["firing"], **change}, headers=PROMETHEUS
+    )
+
+    assert_refused(served, before, response, 422, *words)
+
+
+@pytest.mark.parametrize(
+    "at",
+    ["0.5", "1700000000", "2026-11-23", "2026-11-23 08:00:00+01:00", "2026-11-23T08:00+01:00", "2026-13-01T00:00:00Z"],
+)
+def test_oncall_at_must_be_an_rfc3339_instant(served: Served, at: str) -> None:
+    response = served.client.get(ONCALL, params={"at": at})
+
+    assert response.status_code == 422, response.text
+    assert detail(response).startswith(f"at: {at!r} is not an instant with an offset")
+
+
+def _operations(document: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            yield method.upper(), path, operation
+
+
+def test_openapi_documents_every_refusal_in_the_one_shape(served: Served) -> None:
+    document = served.client.get("/openapi.json").json()
+    expected = {
+        ("POST", ALARMS): {"400", "401", "403", "413", "422"},
+        ("POST", ALERTMANAGER_URL): {"400", "401", "403", "413", "422"},
+        ("GET", INCIDENTS): {"422"},
+        ("GET", f"{INCIDENTS}/{{incident_id}}"): {"404", "422"},
+        ("POST", f"{INCIDENTS}/{{incident_id}}/{{verb}}"): {"400", "403", "404", "409", "413", "422"},
+        ("GET", ONCALL): {"404", "422"},
+        ("GET", "/healthz"): set(),
+        ("GET", "/readyz"): set(),
+    }
+
+    seen = {}
+    for method, path, operation in _operations(document):
+        refusals = {status for status in operation["responses"] if status.startswith("4")}
+        seen[(method, path)] = refusals
+        for status in refusals:
+            schema = operation["responses"][status]["content"]["application/json"]["schema"]
+            assert schema == {"$ref": "#/components/schemas/ErrorBody"}, (method, path, status)
+    assert seen == expected
+    error = document["components"]["schemas"]["ErrorBody"]
+    assert error["required"] == ["detail"]
+    issue = _resolve(document, error["properties"]["detail"]["items"])
+    assert sorted(issue["required"]) == ["loc", "msg", "type"]
+    assert "HTTPValidationError" not in document["components"]["schemas"]
+
+
+def test_openapi_says_which_routes_take_a_source_token(served: Served) -> None:
+    document = served.client.get("/openapi.json").json()
+
+    secured = {(method, path) for method, path, op in _operations(document) if op.get("security")}
+
+    assert secured == {("POST", ALARMS), ("POST", ALERTMANAGER_URL)}
+    assert document["components"]["securitySchemes"]["sourceToken"] | {"description": ""} == {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "",
+    }
+
+
+def test_openapi_documents_the_health_answers(served: Served) -> None:
+    paths = served.client.get("/openapi.json").json()["paths"]
+
+    assert set(paths["/healthz"]["get"]["responses"]) == {"200"}
+    assert set(paths["/readyz"]["get"]["responses"]) == {"200", "503"}
+
+
+@pytest.mark.parametrize(
+    ("body", "valid"),
+    [
+        pytest.param({"dedup_key": "k", "summary": "s"}, True, id="firing"),
+        pytest.param({"dedup_key": "k"}, False, id="firing-without-summary"),
+        pytest.param({"dedup_key": "k", "summary": ""}, False, id="firing-empty-summary"),
+        pytest.param({"dedup_key": "k", "summary": " \t"}, False, id="firing-blank-summary"),
+        pytest.param({"dedup_key": "k", "status": "firing", "summary": ""}, False, id="explicit-firing-empty"),
+        pytest.param({"dedup_key": "k", "status": "resolved"}, True, id="resolved-without-summary"),
+        pytest.param({"dedup_key": "k", "status": "resolved", "summary": ""}, True, id="resolved-empty-summary"),
+        pytest.param({"dedup_key": 5, "summary": "s"}, False, id="number-for-string"),
+        pytest.param({"dedup_key": "k", "summary": "s", "labels": {"port": 5432}}, False, id="number-label"),
+        pytest.param({"dedup_key": "k", "summary": "s", "severity": ""}, False, id="empty-severity"),
+        pytest.param({"dedup_key": "k", "summary": "s", "details": NUL}, False, id="nul"),
+        pytest.param({"dedup_key": "k", "summary": "s", "labels": {NUL: "x"}}, False, id="nul-label-name"),
+    ],
+)
+def test_the_schema_and_the_server_agree_on_alarms(served: Served, body: dict[str, Any], valid: bool) -> None:
+    document = served.client.get("/openapi.json").json()
+    schema = document["paths"][ALARMS]["post"]["requestBody"]["content"]["application/json"]["schema"]
+
+    response = served.alarm(**body)
+
+    assert jsonschema_rs.Draft202012Validator(schema).is_valid(body) is valid
+    assert (response.status_code == 200) is valid, response.text

@@ -1,0 +1,117 @@
+"""The whole HTTP API against its own OpenAPI document, with schemathesis, on every database.
+
+uvicorn serves the real application on loopback (as in test_http.py); schemathesis reads /openapi.json and,
+for every operation, sends requests the schema accepts (they must not be refused with a 422 or 400) and
+requests it refuses (they must be refused), with the sources' tokens, and checks every answer: never a 5xx,
+a documented status, content type and body. Examples are bounded and derandomized (Hypothesis's fixed
+seed), so a run costs about the same each time and fails the same way twice.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from hypothesis.errors import Unsatisfiable
+from schemathesis.generation.modes import GenerationMode
+
+from memoguard import bootstrap
+from memoguard.adapters.storage.store import SqlStore
+from memoguard.http.app import create_app
+from memoguard.services.record import Alarm, AlarmStatus
+from tests.conftest import FakeClock
+from tests.integration.test_http import ALARMS, ALERTMANAGER_URL, MONITORING, PROMETHEUS, serving
+
+EXAMPLES = 25  # per operation, mode and run: 15 to 20 s a database on a 2-core machine
+
+# Each ingestion route with the token of a source of its kind; the other routes take none.
+TOKENS = {ALARMS: MONITORING, ALERTMANAGER_URL: PROMETHEUS}
+
+
+@dataclass(frozen=True)
+class Api:
+    url: str
+    incident: str  # an open incident, so that showing and acting get past their 404 too
+
+
+@pytest.fixture
+def api(service_dir: Path, fake_clock: FakeClock) -> Iterator[Api]:
+    application = bootstrap.application(bootstrap.load(service_dir), fake_clock)
+    try:
+        alarm = Alarm("monitoring", "disk-db1", AlarmStatus.FIRING, "critical", "Disk full on db1")
+        (receipt,) = application.ingest.submit([alarm]).result(timeout=30)
+        assert receipt.incident is not None
+        with serving(create_app(application, lambda: True)) as url:
+            yield Api(url, receipt.incident)
+    finally:
+        store = application.store
+        assert isinstance(store, SqlStore)
+        store.close()
+
+
+def _explore(base_url: str, operation: Any, mode: GenerationMode, fixed: dict[str, Any]) -> Counter[int]:
+    """The statuses answered; raises at the first case whose answer breaks the contract (shrunk by then).
+    ``fixed``: the parts of the request not drawn (``path_parameters``, ``body``: as_strategy's arguments)."""
+    headers: dict[str, Any] = dict(TOKENS.get(operation.path, {}))
+    statuses: Counter[int] = Counter()
+
+    @settings(
+        max_examples=EXAMPLES,
+        derandomize=True,
+        database=None,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(case=operation.as_strategy(generation_mode=mode, **fixed))
+    def check(case: schemathesis.Case) -> None:
+        statuses[case.call_and_validate(base_url=base_url, headers=headers).status_code] += 1
+
+    try:
+        check()
+    except Unsatisfiable:
+        # Refused mode on an operation whose every input is valid (no parameters, a free path string).
+        assert mode is GenerationMode.NEGATIVE, f"no case for {operation.label}"
+    return statuses
+
+
+def _failures(api: Api, mode: GenerationMode) -> list[str]:
+    schema = schemathesis.openapi.from_url(f"{api.url}/openapi.json")
+    found: list[str] = []
+    for result in schema.get_all_operations():
+        operation = result.ok()
+        # Every operation with what the generator draws; those on one incident, on the open one as well, and
+        # actions by an admin too (a drawn person is unknown: 403), so that they act and conflict.
+        runs: list[dict[str, Any]] = [{}]
+        if "{incident_id}" in operation.path:
+            runs.append({"path_parameters": {"incident_id": api.incident}})
+        if "{verb}" in operation.path and mode is GenerationMode.POSITIVE:
+            runs.append({"path_parameters": {"incident_id": api.incident}, "body": {"person": "root"}})
+        for fixed in runs:
+            label = f"{mode.value} {operation.label}" + (f" with {fixed}" if fixed else "")
+            try:
+                statuses = _explore(api.url, operation, mode, fixed)
+            except BaseException as error:  # schemathesis's FailureGroup is a BaseExceptionGroup
+                if isinstance(error, KeyboardInterrupt | SystemExit):
+                    raise
+                found.append(f"{label}:\n{error}")
+                continue
+            # Valid requests must also get through: alarms stored, the open incident shown, the admin's actions.
+            on_the_incident = bool(fixed) and (operation.method.upper() == "GET" or "body" in fixed)
+            must_pass = operation.path in TOKENS or on_the_incident
+            if mode is GenerationMode.POSITIVE and must_pass and not statuses[200]:
+                found.append(f"{label}: never answered 200 ({dict(statuses)})")
+    return found
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE], ids=["accepted", "refused"])
+def test_the_api_keeps_its_openapi_contract(api: Api, mode: GenerationMode) -> None:
+    failures = _failures(api, mode)
+
+    assert not failures, "\n\n".join(failures)
