@@ -4,7 +4,8 @@ Claims: due timers are taken by deleting them (``DELETE … RETURNING``) inside 
 decides what they do, so a crash or rollback puts them back and a commit consumes them exactly once.
 On PostgreSQL timers are selected with ``FOR UPDATE SKIP LOCKED`` and incidents are locked with
 ``FOR UPDATE`` before a decision, so several instances can share one database; SQLite has a single
-writer (``BEGIN IMMEDIATE``). The outbox, rate-limit log and bundles are in ``outbox.py``.
+writer (``BEGIN IMMEDIATE``). The outbox, rate-limit log and bundles are in ``outbox.py``, its claims
+in ``claim.py``.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from sqlalchemy.exc import IntegrityError
 
 from memoguard.adapters.storage import snapshot
 from memoguard.adapters.storage.batch import Batch
+from memoguard.adapters.storage.claim import Claimant
 from memoguard.adapters.storage.database import SQLITE_BUSY_TIMEOUT_MS
 from memoguard.adapters.storage.outbox import SqlOutbox
 from memoguard.adapters.storage.sms import SqlSms
@@ -101,8 +103,9 @@ class SqlUnit(SqlOutbox, SqlSms):
 
     _c: Batch  # type: ignore[assignment]  # a Connection to the mixins: Batch has what they use
 
-    def __init__(self, connection: Connection, snapshots: _SnapshotCache, *, writing: bool) -> None:
+    def __init__(self, connection: Connection, snapshots: _SnapshotCache, claimant: Claimant, *, writing: bool) -> None:
         self._c = Batch(connection)
+        self._claimant = claimant
         self._snapshots = snapshots
         self._postgres = connection.dialect.name == "postgresql"
         self._writing = writing
@@ -426,6 +429,7 @@ class SqlStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._snapshots = _SnapshotCache()
+        self.claimant = Claimant(engine)  # this process's name in outbox claims (claim.py)
         self._subscribers: list[Callable[[], None]] = []
         # SQLite has one writer. Threads of this process queue here, in turn, rather than on SQLite's busy
         # handler, which polls with sleeps of up to 100 ms: under concurrent writes that sleeping, not the
@@ -439,7 +443,7 @@ class SqlStore:
     @contextmanager
     def write(self) -> Iterator[SqlUnit]:
         with self._writer(), self.engine.connect() as connection, connection.begin():
-            unit = SqlUnit(connection, self._snapshots, writing=True)
+            unit = SqlUnit(connection, self._snapshots, self.claimant, writing=True)
             yield unit
             unit.flush()
             if unit.woke and self.postgres:
@@ -465,7 +469,7 @@ class SqlStore:
         with self.engine.connect() as raw:
             connection = raw.execution_options(sqlite_begin="DEFERRED")
             with connection.begin():
-                yield SqlUnit(connection, self._snapshots, writing=False)
+                yield SqlUnit(connection, self._snapshots, self.claimant, writing=False)
 
     def subscribe(self, callback: Callable[[], None]) -> None:
         self._subscribers.append(callback)
@@ -483,4 +487,5 @@ class SqlStore:
             unit.ping()
 
     def close(self) -> None:
+        self.claimant.close()
         self.engine.dispose()

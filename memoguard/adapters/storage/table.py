@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Column, DateTime, Dialect, Index, Integer, Text, TypeDecorator, text
+from sqlalchemy import BigInteger, Column, DateTime, Dialect, Index, Integer, Text, TypeDecorator, text
 from sqlmodel import Field, SQLModel
 
 
@@ -144,6 +144,8 @@ class NotificationTable(SQLModel, table=True):
     # From revision 0003: the network's last word on it (an SMS delivery receipt).
     receipt: str | None = Field(default=None, max_length=20)
     receipt_at: datetime | None = _when(nullable=True)
+    # From revision 0005: the token of the dispatcher whose claim this is (see adapters/storage/claim.py).
+    claimed_by: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
 
 
 class ProviderStateTable(SQLModel, table=True):
@@ -171,6 +173,7 @@ class ProviderSendTable(SQLModel, table=True):
     provider: str = Field(max_length=200)
     at: datetime = _when()
     done: bool = False
+    claimed_by: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))  # from 0005
 
 
 class BundleTable(SQLModel, table=True):
