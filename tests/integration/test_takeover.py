@@ -8,17 +8,20 @@ whose provider call moves the fake clock far past any lease."""
 
 from __future__ import annotations
 
+import random
+from collections.abc import Mapping
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
 from memoguard import bootstrap
 from memoguard.adapters.storage.store import SqlStore
-from memoguard.services.dispatch import LEASE
+from memoguard.services.dispatch import LEASE, Dispatcher
 from memoguard.services.provider import Message
 from memoguard.services.record import NotificationStatus
 from tests.support.claims import end_claimant_session
-from tests.support.delivery import CONSOLE_ONLY, Builder, World
+from tests.support.delivery import CONSOLE_ONLY, PENDING, SEED, Builder, World
 
 SENDING = NotificationStatus.SENDING
 SENT = NotificationStatus.SENT
@@ -125,3 +128,38 @@ def test_an_instance_that_lost_its_session_claims_again_under_a_new_token(build:
     first.settle()  # its own claim, now a dead one's, is taken back and sent under a new token
     assert len(first.providers["console"].sent) == 1
     assert _store(first).claimant.current not in (None, old)
+
+
+class BrokenRenderer:
+    """A renderer with a bug: a storm bundle's text cannot be written (the round fails outside any
+    provider call, where only the dispatcher can give its rows back)."""
+
+    def render(self, template: str, language: str, context: Mapping[str, Any]) -> str:
+        raise RuntimeError(f"template {template} is broken")
+
+
+def test_a_call_that_fails_on_a_bug_gives_its_rows_back(build: Builder) -> None:
+    """A live claimer's rows are never taken over on PostgreSQL, so a bug that ends a call must not leave
+    them claimed: they go back to the queue a lease later, and are sent once the bug is gone."""
+    w = build(CONSOLE_ONLY, storm="storm: {pages: 1, per: 10m}\n")
+    first, second = w.open("db-1", "db-2")  # both page alice by SMS: one storm bundle of two
+    config = w.app.config
+    broken = Dispatcher(
+        w.app.store,
+        w.clock,
+        config.people,
+        bootstrap.delivery(config),
+        w.providers,
+        w.app.escalator,
+        BrokenRenderer(),
+        random.Random(SEED),
+    )
+    broken.drain()
+    rows = w.rows(first) + w.rows(second)
+    assert [(r.status, r.not_before) for r in rows] == [(PENDING, w.clock.now() + LEASE)] * 2
+    assert w.providers["console"].calls == []
+
+    w.clock.advance(LEASE)
+    w.settle()  # the bug is gone (a dispatcher with the real renderer): both go, bundled
+    assert len(w.providers["console"].sent) == 1
+    assert {r.status for r in w.rows(first) + w.rows(second)} == {SENT}
