@@ -135,7 +135,7 @@ def claims_of(check: sa.Engine, name: str) -> set[int]:
             sa.text(
                 "SELECT l.objid::bigint FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
                 " WHERE l.locktype = 'advisory' AND l.classid = :namespace AND l.objsubid = 2"
-                " AND a.application_name = :name"
+                " AND a.application_name = :name AND a.datname = current_database()"
             ),
             {"namespace": CLAIMANT_LOCK, "name": f"memoguard-{name}"},
         ).scalar_one_or_none()

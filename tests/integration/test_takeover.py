@@ -14,6 +14,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 
 from memoguard import bootstrap
 from memoguard.adapters.storage.store import SqlStore
@@ -163,3 +164,32 @@ def test_a_call_that_fails_on_a_bug_gives_its_rows_back(build: Builder) -> None:
     w.settle()  # the bug is gone (a dispatcher with the real renderer): both go, bundled
     assert len(w.providers["console"].sent) == 1
     assert {r.status for r in w.rows(first) + w.rows(second)} == {SENT}
+
+
+@pytest.mark.usefixtures("postgres_only")
+def test_every_session_asks_for_tcp_keepalives(build: Builder) -> None:
+    """A host that vanishes without closing its connections: its sessions (its claimant's, its open
+    transactions holding timers and incident locks) must be dropped within half a minute, not after the
+    system's two hours, for its claims to be taken over."""
+    w = build(CONSOLE_ONLY)
+    with _store(w).engine.connect() as connection:
+        settings = [
+            connection.execute(text(f"SHOW tcp_keepalives_{name}")).scalar_one()
+            for name in ("idle", "interval", "count")
+        ]
+    assert settings == ["10", "5", "3"]
+
+
+@pytest.mark.usefixtures("postgres_only")
+def test_a_token_still_held_is_never_taken_again_after_the_sequence_was_reset(build: Builder) -> None:
+    """A restored dump may set the token sequence back: a new instance must skip a token a live one holds
+    (sharing it would make each one's claims the other's), not wait for it."""
+    first, second = _two(build)
+    first.open("db-1")
+    assert len(_claim_everything(first)) == 1
+    held = _store(first).claimant.current
+    with _store(second).engine.begin() as connection:
+        connection.execute(text(f"ALTER SEQUENCE outbox_claimant RESTART WITH {held}"))
+    second.open("db-2")
+    assert len(_claim_everything(second)) == 1
+    assert _store(second).claimant.current not in (None, held)

@@ -19,6 +19,7 @@ def end_claimant_session(store: SqlStore, other: SqlStore | None = None) -> None
             text(
                 "SELECT pg_terminate_backend(pid, 10000) FROM pg_locks WHERE locktype = 'advisory'"
                 " AND classid = :namespace AND objid = :token AND objsubid = 2 AND granted"
+                " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
             ),
             {"namespace": CLAIMANT_LOCK, "token": token},
         ).scalars()

@@ -4,12 +4,13 @@ A dispatcher marks the rows it is about to send ``sending`` and signs them with 
 (``claimed_by``). On PostgreSQL the token is a number from the ``outbox_claimant`` sequence, never
 reused, held as a session advisory lock by a connection of its own for as long as the process lives
 (``Claimant``). A claim is taken over when, and only when, that session is gone: the process was
-killed or lost the database (PostgreSQL drops a killed client's session at once, and a vanished host's
-after the TCP keepalives set on that session, about 25 s). A claim of a live instance is never taken
-over, however slow its provider is, since another send of the same page would wake someone twice; and
-a row whose claim was taken over is never sent by its first claimer: just before each send the claim
-is renewed only while it is still signed with this process's token *and* this process still holds
-that token's lock (``renew_claim``). Whatever the process's threads are doing, a dead session fences it.
+killed or lost the database (PostgreSQL drops a killed client's session at once, and a vanished
+host's after the TCP keepalives every session asks for, about 25 s: ``database.py``). A claim of a
+live instance is never taken over, however slow its provider is, since another send of the same page
+would wake someone twice; and a row whose claim was taken over is never sent by its first claimer:
+just before each send the claim is renewed only while it is still signed with this process's token
+*and* this process still holds that token's lock (``renew_claim``). Whatever the process's threads
+are doing, a dead session fences it. The session is the heartbeat: there is no heartbeat table.
 
 So a dead instance's pages are ready for the survivors at their next round (within the engine's
 one-second sweep), and the rate-limit reservations a dead instance left count from when it made its
@@ -18,7 +19,7 @@ last call rather than as calls still about to happen.
 The lease (``claimed_until``) remains for SQLite, where the service is the only process that sends
 (its claims come back at start-up, or when a lease lapses), and for claims written before revision
 0005 (no token). Timers need none of this: a timer is claimed by deleting it in the transaction that
-decides it, so a dead session's rollback puts it back at once (see ``store.py``).
+decides it, so a dead session's rollback puts it back at once (see ``store.py``): no lease.
 """
 
 from __future__ import annotations
@@ -43,9 +44,6 @@ send_t = ProviderSendTable.__table__  # type: ignore[attr-defined]
 
 CLAIMANT_LOCK = 0x6D67636C  # "mgcl": first key of the (namespace, token) advisory locks of claimants
 CLAIMANT_SEQUENCE = "outbox_claimant"
-# Seconds of silence, then between probes, and probes lost before PostgreSQL drops the claimant's session
-# of a host that vanished without closing its connection (a killed process closes it at once).
-KEEPALIVE = (10, 5, 3)
 
 _PENDING = NotificationStatus.PENDING.value
 _SENDING = NotificationStatus.SENDING.value
@@ -107,16 +105,18 @@ class Claimant:
         raw = self._engine.raw_connection()
         raw.detach()  # held for the life of the process, outside the pool
         try:
-            cursor = raw.cursor()
-            idle, interval, count = KEEPALIVE
-            cursor.execute(f"SET tcp_keepalives_idle = {idle}")
-            cursor.execute(f"SET tcp_keepalives_interval = {interval}")
-            cursor.execute(f"SET tcp_keepalives_count = {count}")
-            cursor.execute(f"SELECT nextval('{CLAIMANT_SEQUENCE}')")
-            row = cursor.fetchone()
-            assert row is not None
-            token = int(row[0])
-            cursor.execute("SELECT pg_advisory_lock(%s, %s)", (CLAIMANT_LOCK, token))
+            cursor = raw.cursor()  # with the engine's TCP keepalives (database.py), like every session
+            while True:  # a token is never reused, unless the sequence was reset (a restored dump): skip those
+                cursor.execute(
+                    "SELECT token, pg_try_advisory_lock(%s::integer, token::integer)"
+                    f" FROM nextval('{CLAIMANT_SEQUENCE}') AS token",
+                    (CLAIMANT_LOCK,),
+                )
+                row = cursor.fetchone()
+                assert row is not None
+                if row[1]:
+                    token = int(row[0])
+                    break
             cursor.close()
             raw.commit()  # the lock and settings are the session's: nothing stays open in a transaction
         except Exception:
