@@ -21,7 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import RESULTS, ROOT
-from bench.summary import table
+from bench.summary import POSTGRESQL_ONLY, table
 
 # (script, uses a database); in the order they run.
 SCRIPTS = [
@@ -35,6 +35,7 @@ SCRIPTS = [
     ("memory", True),
     ("dispatch", True),
     ("smpp", True),
+    ("takeover", True),
 ]
 
 
@@ -69,7 +70,7 @@ def main() -> None:
         for name, storage in SCRIPTS:
             if name not in chosen:
                 continue
-            runs: list[list[str]] = [[]]
+            runs: list[list[str]] = [] if name in POSTGRESQL_ONLY else [[]]
             if storage and args.postgresql:
                 runs.append([f"--database={args.postgresql}", f"--out={RESULTS / f'{name}-postgresql.json'}"])
             for extra in runs:

@@ -111,13 +111,15 @@ class Unit(Protocol):
 
     def ready_notifications(self, now: datetime, limit: int) -> list[Notification]:
         """Up to ``limit`` notifications that may go now, pages first, then status messages, then events:
-        pending ones due, claims whose lease lapsed, and batch jobs due for a poll. An event waits while
+        pending ones due, claims another dispatcher may take over (its process is gone; where that
+        cannot be known, its lease lapsed), and batch jobs due for a poll. An event waits while
         an earlier event of the same incident for the same provider is not sent yet (tickets are created
         before they are updated)."""
         ...
 
     def claim_notifications(self, ids: Sequence[int], lease_until: datetime) -> list[int]:
-        """Mark these as sending until ``lease_until``; returns those still claimable (not cancelled)."""
+        """Mark these as sending, claimed by this process (until ``lease_until`` where a claim is a lease);
+        returns those still claimable (not cancelled)."""
         ...
 
     def defer_notifications(self, ids: Sequence[int], until: datetime, note: str | None = None) -> None:
@@ -162,14 +164,21 @@ class Unit(Protocol):
         ...
 
     def renew_claim(self, notification: int, lease_until: datetime) -> bool:
-        """Extend this dispatcher's claim just before sending; False if it was cancelled meanwhile."""
+        """Extend this process's claim just before sending; False if it was cancelled meanwhile, or if the
+        claim is no longer this process's (taken over after its database session was lost): then it
+        must not be sent from here."""
+        ...
+
+    def release_claims(self, ids: Sequence[int], until: datetime) -> None:
+        """Give back this process's claims on these rows (a round that failed on a bug), pending until
+        ``until``: a live process's claims are otherwise never taken over."""
         ...
 
     def notification_cancelled(self, notification: int, reason: str) -> None: ...
 
     def release_orphaned_claims(self) -> int:
         """At start-up: give back claims a crashed dispatcher held, where no other process can be sending
-        (SQLite's single service process); on PostgreSQL leases decide. Returns how many."""
+        (SQLite's single service process); on PostgreSQL the claimers' sessions decide. Returns how many."""
         ...
 
     def notifications(self, incident: str) -> list[Notification]: ...

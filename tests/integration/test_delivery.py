@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from memoguard.adapters.storage.store import SqlStore
 from memoguard.config.problem import ConfigError
 from memoguard.domain.event import TimerKind
 from memoguard.domain.incident import IncidentState
@@ -24,6 +25,7 @@ from memoguard.services.error import Refused
 from memoguard.services.provider import DeliveryError, Message
 from memoguard.services.record import NotificationStatus
 from tests.conftest import T0
+from tests.support.claims import end_claimant_session
 from tests.support.delivery import (
     CONSOLE_ONLY,
     PENDING,
@@ -654,6 +656,13 @@ def test_rows_claimed_by_a_dispatcher_that_died_come_back_after_the_lease_and_ar
     assert len(console.calls) == 1
 
     w.clock.advance(timedelta(seconds=2))  # T0 + 31 s: lapsed
+    store = w.app.store
+    if isinstance(store, SqlStore) and store.postgres:
+        # On PostgreSQL a claim ends with its claimer's session, not with its lease: here the "dead"
+        # dispatcher's session is this process's own, still open. Its end is the death.
+        w.settle()
+        assert len(console.calls) == 1
+        end_claimant_session(store)
     w.settle()
     w.clock.advance(timedelta(minutes=1))
     w.settle()

@@ -24,6 +24,7 @@ from memoguard.services.record import (
     QueueCount,
 )
 from tests.integration.test_store import open_incident, page_for
+from tests.support.claims import end_claimant_session
 
 T0 = datetime(2026, 11, 17, 10, 0, tzinfo=UTC)
 SECOND = timedelta(seconds=1)
@@ -111,13 +112,18 @@ def test_ready_takes_pages_then_status_messages_then_events(store: SqlStore, con
     assert ready(store, T0 - SECOND) == []
 
 
-def test_a_claim_whose_lease_lapsed_is_ready_again(store: SqlStore, config: Config) -> None:
+def test_a_claim_is_ready_again_once_its_lease_lapsed_or_on_postgresql_its_claimer_is_gone(
+    store: SqlStore, config: Config
+) -> None:
     incident = open_incident(store, config)
     with store.write() as unit:
         page = unit.add_notification(page_for(incident, "alice"))
         status = unit.add_notification(page_for(incident, "bob", "status"))
         assert unit.claim_notifications([page], T0 + MINUTE) == [page]
     assert ready(store, T0 + MINUTE) == [status]
+    if store.postgres:
+        assert ready(store, T0 + HOUR) == [status]  # its claimer lives: however late, the claim is its own
+        end_claimant_session(store)
     with store.read() as unit:
         lapsed = unit.ready_notifications(T0 + MINUTE + SECOND, 10)
     assert [(n.id, n.status) for n in lapsed] == [(page, SENDING), (status, PENDING)]
@@ -216,7 +222,9 @@ def test_claim_returns_only_the_rows_it_claimed(store: SqlStore, config: Config)
         assert unit.claim_notifications([sent, cancelled, pending], T0 + MINUTE) == [pending]
     assert statuses(store, incident) == {pending: SENDING, cancelled: CANCELLED, sent: SENT}
     assert row(store, incident, cancelled).error == "incident resolved before it was sent"
-    assert ready(store, T0 + HOUR) == [pending]  # the claim's lease lapsed; the others never come back
+    if store.postgres:
+        end_claimant_session(store)  # on PostgreSQL a claim lasts as long as its claimer's session
+    assert ready(store, T0 + HOUR) == [pending]  # the claim lapsed; the others never come back
 
 
 def test_defer_moves_not_before_of_unsent_rows_only(store: SqlStore, config: Config) -> None:
@@ -254,8 +262,10 @@ def test_a_deferred_row_whose_lease_had_lapsed_waits_until_then(store: SqlStore,
         page = unit.add_notification(page_for(incident, "alice"))
         assert unit.claim_notifications([page], T0 + MINUTE) == [page]
     later = T0 + 2 * MINUTE
+    if store.postgres:
+        end_claimant_session(store)  # on PostgreSQL a claim lasts as long as its claimer's session
     with store.write() as unit:
-        assert ids(unit.ready_notifications(later, 10)) == [page]  # the lease lapsed
+        assert ids(unit.ready_notifications(later, 10)) == [page]  # the claim lapsed
         unit.defer_notifications([page], later + 5 * MINUTE)
     assert row(store, incident, page).not_before == later + 5 * MINUTE
     assert ready(store, later + MINUTE) == []
@@ -354,6 +364,8 @@ def test_cancel_notifications_leaves_incident_events_alone(store: SqlStore, conf
     with store.write() as unit:
         assert unit.cancel_notifications(incident) == 2
     assert statuses(store, incident) == {page: CANCELLED, status: CANCELLED, ticket: PENDING, webhook: SENDING}
+    if store.postgres:
+        end_claimant_session(store)  # on PostgreSQL a claim lasts as long as its claimer's session
     assert ready(store, T0 + 2 * MINUTE) == [ticket, webhook]
 
 

@@ -3,7 +3,8 @@
 Planning a dispatch round happens under one lock (``lock_dispatch``), so the rate-limit log read and
 the reservations written in that transaction are the same for every instance. Updates that change a
 notification's status re-check the status they expect, so a resolve that cancelled a row in between
-always wins over a dispatcher's stale view.
+always wins over a dispatcher's stale view. Claiming rows, renewing a claim just before a send and
+taking over a dead instance's claims are in ``claim.py``.
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Row, and_, delete, exists, func, insert, or_, select, text, update
-from sqlalchemy.engine import Connection
 
+from memoguard.adapters.storage.claim import SqlClaims
 from memoguard.adapters.storage.table import (
     BundleTable,
     NotificationTable,
@@ -51,11 +52,7 @@ _SUBMITTED = NotificationStatus.SUBMITTED.value
 _UNSENT = (_PENDING, _SENDING, _SUBMITTED)
 
 
-class SqlOutbox:
-    _c: Connection
-    _postgres: bool
-    woke: bool
-
+class SqlOutbox(SqlClaims):
     # --- notifications
 
     def add_notification(self, draft: NotificationDraft) -> int:
@@ -109,7 +106,7 @@ class SqlOutbox:
             .where(
                 or_(
                     and_(n.status == _PENDING, n.not_before <= now),
-                    and_(n.status == _SENDING, n.claimed_until < now),
+                    and_(n.status == _SENDING, self._takeable(now)),
                     and_(n.status == _SUBMITTED, n.not_before <= now),
                 ),
                 _in_turn(),
@@ -118,18 +115,6 @@ class SqlOutbox:
             .limit(limit)
         )
         return [_notification(r) for r in self._c.execute(query)]
-
-    def claim_notifications(self, ids: Sequence[int], lease_until: datetime) -> list[int]:
-        if not ids:
-            return []
-        n = notification_t.c
-        rows = self._c.execute(
-            update(notification_t)
-            .where(n.id.in_(list(ids)), n.status.in_(_UNSENT))
-            .values(status=_SENDING, claimed_until=lease_until)
-            .returning(n.id)
-        )
-        return sorted(int(r.id) for r in rows)
 
     def defer_notifications(self, ids: Sequence[int], until: datetime, note: str | None = None) -> None:
         if not ids:
@@ -167,15 +152,6 @@ class SqlOutbox:
     def notification_tried(self, notification: int) -> None:
         n = notification_t.c
         self._c.execute(update(notification_t).where(n.id == notification).values(tries=n.tries + 1))
-
-    def notification_reopened(self, notification: int, reference: str, lease_until: datetime) -> bool:
-        n = notification_t.c
-        result = self._c.execute(
-            update(notification_t)
-            .where(n.id == notification, n.status == NotificationStatus.SENT.value, n.reference == reference)
-            .values(status=_SENDING, claimed_until=lease_until)
-        )
-        return int(result.rowcount) == 1
 
     def notification_retry(
         self,
@@ -223,32 +199,12 @@ class SqlOutbox:
             .values(status=NotificationStatus.FAILED.value, claimed_until=None, job=None, error=error)
         )
 
-    def renew_claim(self, notification: int, lease_until: datetime) -> bool:
-        result = self._c.execute(
-            update(notification_t)
-            .where(notification_t.c.id == notification, notification_t.c.status == _SENDING)
-            .values(claimed_until=lease_until)
-        )
-        return int(result.rowcount) == 1
-
     def notification_cancelled(self, notification: int, reason: str) -> None:
         self._c.execute(
             update(notification_t)
             .where(notification_t.c.id == notification)
             .values(status=NotificationStatus.CANCELLED.value, claimed_until=None, error=reason)
         )
-
-    def release_orphaned_claims(self) -> int:
-        if self._postgres:
-            return 0  # other instances may be sending right now: their leases decide
-        result = self._c.execute(
-            update(notification_t)
-            .where(notification_t.c.status == _SENDING)
-            .values(status=_PENDING, claimed_until=None)
-        )
-        self._c.execute(delete(send_t).where(send_t.c.done.is_(False)))
-        self.woke = True
-        return int(result.rowcount)
 
     def notifications(self, incident: str) -> list[Notification]:
         query = (
@@ -337,20 +293,6 @@ class SqlOutbox:
 
     def provider_states(self) -> list[ProviderState]:
         return [_state(r) for r in self._c.execute(select(state_t).order_by(state_t.c.name))]
-
-    def provider_sends(self, name: str, since: datetime) -> list[tuple[datetime, bool]]:
-        s = send_t.c
-        query = select(s.at, s.done).where(s.provider == name, or_(s.at >= since, s.done.is_(False)))
-        return [(r.at, bool(r.done)) for r in self._c.execute(query)]
-
-    def reserve_sends(self, name: str, times: Sequence[datetime]) -> list[int]:
-        if not times:
-            return []
-        rows = self._c.execute(
-            insert(send_t).returning(send_t.c.id, sort_by_parameter_order=True),
-            [{"provider": name, "at": at, "done": False} for at in times],
-        )
-        return [int(r.id) for r in rows]
 
     def stamp_send(self, reservation: int, at: datetime) -> None:
         self._c.execute(update(send_t).where(send_t.c.id == reservation).values(at=at))

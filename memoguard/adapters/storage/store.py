@@ -2,9 +2,9 @@
 
 A ``SqlUnit`` is one transaction, made of one half per concern: alarms, incidents and the timeline
 (``incident.py``), timers (``timer.py``), overrides (``override.py``), the outbox, rate-limit log and
-bundles (``outbox.py``), and SMS (``sms.py``). ``SqlStore`` opens units: on SQLite one writer at a
-time (``BEGIN IMMEDIATE``, behind the process's writer turns), on PostgreSQL any number, which lock
-what they decide on.
+bundles (``outbox.py``, its claims in ``claim.py``), SMS (``sms.py``) and engine heartbeats
+(``beat.py``). ``SqlStore`` opens units: on SQLite one writer at a time (``BEGIN IMMEDIATE``, behind the
+process's writer turns), on PostgreSQL any number, which lock what they decide on.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from sqlalchemy.engine import Connection
 
 from memoguard.adapters.storage.batch import Batch
 from memoguard.adapters.storage.beat import SqlBeats
+from memoguard.adapters.storage.claim import Claimant
 from memoguard.adapters.storage.database import SQLITE_BUSY_TIMEOUT_MS
 from memoguard.adapters.storage.incident import SnapshotCache, SqlIncidents, alarm_t, incident_t
 from memoguard.adapters.storage.outbox import SqlOutbox
@@ -40,8 +41,9 @@ class SqlUnit(SqlIncidents, SqlTimers, SqlOverrides, SqlOutbox, SqlSms, SqlBeats
 
     _c: Batch  # type: ignore[assignment]  # a Connection to the mixins: Batch has what they use
 
-    def __init__(self, connection: Connection, snapshots: SnapshotCache, *, writing: bool) -> None:
+    def __init__(self, connection: Connection, snapshots: SnapshotCache, claimant: Claimant, *, writing: bool) -> None:
         self._c = Batch(connection)
+        self._claimant = claimant
         self._snapshots = snapshots
         self._postgres = connection.dialect.name == "postgresql"
         self._writing = writing
@@ -66,6 +68,7 @@ class SqlStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._snapshots = SnapshotCache()
+        self.claimant = Claimant(engine)  # this process's name in outbox claims (claim.py)
         self._subscribers: list[Callable[[], None]] = []
         # SQLite has one writer. Threads of this process queue here, in turn, rather than on SQLite's busy
         # handler, which polls with sleeps of up to 100 ms: under concurrent writes that sleeping, not the
@@ -79,7 +82,7 @@ class SqlStore:
     @contextmanager
     def write(self) -> Iterator[SqlUnit]:
         with self._writer(), self.engine.connect() as connection, connection.begin():
-            unit = SqlUnit(connection, self._snapshots, writing=True)
+            unit = SqlUnit(connection, self._snapshots, self.claimant, writing=True)
             yield unit
             unit.flush()
             if unit.woke and self.postgres:
@@ -116,7 +119,7 @@ class SqlStore:
         with self.engine.connect() as raw:
             connection = raw.execution_options(sqlite_begin="DEFERRED")
             with connection.begin():
-                yield SqlUnit(connection, self._snapshots, writing=False)
+                yield SqlUnit(connection, self._snapshots, self.claimant, writing=False)
 
     def subscribe(self, callback: Callable[[], None]) -> None:
         self._subscribers.append(callback)
@@ -134,4 +137,5 @@ class SqlStore:
             unit.ping()
 
     def close(self) -> None:
+        self.claimant.close()
         self.engine.dispose()

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Column, DateTime, Dialect, Index, Integer, LargeBinary, Text, TypeDecorator, text
+from sqlalchemy import BigInteger, Column, DateTime, Dialect, Index, Integer, LargeBinary, Text, TypeDecorator, text
 from sqlmodel import Field, SQLModel
 
 
@@ -150,6 +150,8 @@ class NotificationTable(SQLModel, table=True):
     # From revision 0007: calls made to providers for it, whichever provider (``attempts`` counts the
     # failures on the current one, for its backoff, and starts again at a failover).
     tries: int = Field(default=0, sa_column=Column(Integer, nullable=False, server_default="0"))
+    # From revision 0008: the token of the dispatcher whose claim this is (see adapters/storage/claim.py).
+    claimed_by: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
 
 
 class ProviderStateTable(SQLModel, table=True):
@@ -177,6 +179,7 @@ class ProviderSendTable(SQLModel, table=True):
     provider: str = Field(max_length=200)
     at: datetime = _when()
     done: bool = False
+    claimed_by: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))  # from 0005
 
 
 class BundleTable(SQLModel, table=True):

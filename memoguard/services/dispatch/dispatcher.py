@@ -152,8 +152,9 @@ class Dispatcher:
                 self._send_bundle(call, provider)
             else:
                 self._send_single(call, provider)
-        except Exception:  # a bug must not stall the queue: the lease brings the rows back
+        except Exception:  # a bug must not stall the queue: the rows are given back, to be tried again later
             log.exception("dispatching %s call to %s failed", call.kind, call.provider)
+            self._give_back(call)
 
     def _send_single(self, call: Call, provider: Provider) -> None:
         row = call.rows[0]
@@ -338,6 +339,17 @@ class Dispatcher:
                     tried_since=n.tried_since,
                 )
                 record_held(unit, n, until, why, now)
+
+    def _give_back(self, call: Call) -> None:
+        """After a bug: the call's rows still claimed by this process go back to the queue a lease later
+        (a live process's claims are never taken over; if this write fails too, the rows come back when
+        this process's database session ends)."""
+        try:
+            with self._store.write() as unit:
+                finish_reservation(unit, call, self._clock.now())  # the call may have reached the provider
+                unit.release_claims([r.id for r in call.rows], self._clock.now() + LEASE)
+        except Exception:
+            log.exception("giving back the rows of a failed %s call to %s failed", call.kind, call.provider)
 
     def _release(self, call: Call) -> None:
         if call.reservation is not None:

@@ -18,7 +18,9 @@ from memoguard.domain.rate import Rate, allowance
 from memoguard.services.record import Notification
 from memoguard.services.store import Unit
 
-LEASE = timedelta(seconds=30)  # how long a claimed row is ours before another dispatcher may take it
+# How long a claimed row is ours before another dispatcher may take it, where a claim is a lease: on SQLite
+# and for claims older than revision 0005. On PostgreSQL a claim lasts as long as its claimer's session.
+LEASE = timedelta(seconds=30)
 EARLIEST = datetime.min.replace(tzinfo=UTC)
 AHEAD = timedelta(seconds=1)  # with pacing: how far ahead a round plans rate slots
 
