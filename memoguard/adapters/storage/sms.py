@@ -43,8 +43,16 @@ def _free_code() -> Any:
     one statement: it is 1, the first overflow code, or one above a held code. Reading every held code
     instead made each page cost as much as the number's open incidents (a storm paging one person)."""
     c = code_t.c
-    held_now = _held(bindparam("now"), bindparam("since"))
-    held = select(c.code).where(c.phone == bindparam("phone"), held_now).cte("held")
+    phone: Any = bindparam("phone")
+    now: Any = bindparam("now")
+    since: Any = bindparam("since")
+    # The held codes, in two searches bounded by what is live rather than by the number's history (issue
+    # 14: this runs for every page, and it read every code the number was ever given): those paged within
+    # the reuse time (ix_reply_code_phone_expiry), and those of incidents from the oldest one still open
+    # or resolved within it (ix_reply_code_phone_incident). Together: exactly ``_held``.
+    recent = select(c.code).where(c.phone == phone, c.expires_at > now)
+    live = select(c.code).where(c.phone == phone, c.incident_id >= _oldest_live(since), _held(now, since))
+    held = union_all(recent, live).cte("held")
     candidate = union_all(
         select(literal(INCIDENT_CODES[0]).label("x")),
         select(literal(OVERFLOW_CODES_START).label("x")),
@@ -163,6 +171,19 @@ class SqlSms:
             .where(n.id == notification, n.status == NotificationStatus.SENT.value)
             .values(receipt=state, receipt_at=at)
         )
+
+
+def _oldest_live(since: Any) -> Any:
+    """The lowest id of an incident open or resolved since ``since`` (NULL when there is none): one look
+    per state at ix_incident_state_id and a range of ix_incident_resolved_at, however many incidents
+    there ever were."""
+    i = incident_t.c
+    firsts = [select(func.min(i.id).label("id")).where(i.state == state) for state in _OPEN]
+    # ``id + 0``: min(id) alone lets the planner walk the primary key from the oldest incident until one
+    # resolved lately turns up, i.e. through all of history; this way it reads the range of the index.
+    firsts.append(select(func.min(i.id + 0).label("id")).where(i.resolved_at > since))
+    lowest = union_all(*firsts).subquery()
+    return select(func.min(lowest.c.id)).scalar_subquery()
 
 
 def _held(now: Any, since: Any) -> Any:

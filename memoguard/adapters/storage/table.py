@@ -48,6 +48,9 @@ class IncidentTable(SQLModel, table=True):
             sqlite_where=text("state != 'resolved'"),
             postgresql_where=text("state != 'resolved'"),
         ),
+        # From revision 0005: the oldest incident open (per state) or resolved lately, for reply codes.
+        Index("ix_incident_state_id", "state", "id"),
+        Index("ix_incident_resolved_at", "resolved_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -112,7 +115,12 @@ class TimerTable(SQLModel, table=True):
 
 class NotificationTable(SQLModel, table=True):
     __tablename__ = "notification"
-    __table_args__ = (Index("ix_notification_queue", "status", "priority", "not_before"),)
+    __table_args__ = (
+        Index("ix_notification_queue", "status", "priority", "not_before"),
+        # From revision 0005: a person's pages sent within a storm window, and a bundle's pages.
+        Index("ix_notification_person_sent", "person", "status", "sent_at"),
+        Index("ix_notification_bundle", "bundle_id"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     incident_id: int = Field(foreign_key="incident.id", index=True)
@@ -207,7 +215,12 @@ class ReplyCodeTable(SQLModel, table=True):
     reaches another incident. ``person`` is who the number was paged as (from revision 0003)."""
 
     __tablename__ = "reply_code"
-    __table_args__ = (Index("ix_reply_code_phone_code", "phone", "code"),)
+    __table_args__ = (
+        Index("ix_reply_code_phone_code", "phone", "code"),
+        # From revision 0005: a number's codes paged lately, and those of its live incidents.
+        Index("ix_reply_code_phone_expiry", "phone", "expires_at"),
+        Index("ix_reply_code_phone_incident", "phone", "incident_id"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     phone: str = Field(max_length=20)

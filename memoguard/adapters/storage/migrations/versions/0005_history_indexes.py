@@ -1,0 +1,40 @@
+"""Indexes that keep start-up, readiness and the engine's loops independent of closed history (issue 14).
+
+A service restarted after months of incidents must not read them all: the storm window of a person's
+pages (``ix_notification_person_sent``), a bundle's pages (``ix_notification_bundle``), and the reply
+codes a number holds (``ix_reply_code_phone_expiry``, ``ix_reply_code_phone_incident``, bounded by the
+oldest live incident: ``ix_incident_state_id``, ``ix_incident_resolved_at``). docs/architecture.md
+lists which recurring query each index serves.
+
+Revision ID: 0005
+Revises: 0004
+Create Date: 2026-12-03
+"""
+
+from __future__ import annotations
+
+from alembic import op
+
+revision = "0005"
+down_revision = "0004"
+branch_labels = None
+depends_on = None
+
+INDEXES = [
+    ("ix_notification_person_sent", "notification", ["person", "status", "sent_at"]),
+    ("ix_notification_bundle", "notification", ["bundle_id"]),
+    ("ix_reply_code_phone_expiry", "reply_code", ["phone", "expires_at"]),
+    ("ix_reply_code_phone_incident", "reply_code", ["phone", "incident_id"]),
+    ("ix_incident_state_id", "incident", ["state", "id"]),
+    ("ix_incident_resolved_at", "incident", ["resolved_at"]),
+]
+
+
+def upgrade() -> None:
+    for name, table, columns in INDEXES:
+        op.create_index(name, table, columns, unique=False)
+
+
+def downgrade() -> None:
+    for name, table, _ in reversed(INDEXES):
+        op.drop_index(name, table_name=table)
