@@ -2,7 +2,8 @@
 
 A service that has run for months holds far more closed incidents than open ones. Each one written here
 has what the engine leaves once it is over: its alarms (firing, then resolved), its timeline, its pages
-and status messages (sent, with the provider's message ids), its reply codes (expired) and no timer
+and status messages (sent, with the provider's message ids; one page in ten in a storm bundle), its
+reply codes (expired) and no timer
 (a fired or cancelled timer is deleted). They are written in SQL, in batches, because going through
 the ingest for 50,000 incidents would take minutes; the policy and roster copy is the one of an
 incident already in the database (the caller opens one through the ingest first).
@@ -52,7 +53,7 @@ def _chunk(
     engine: sa.Engine, model: sa.RowMapping, first_id: int, n: int, before: datetime, people: list[tuple[str, str]]
 ) -> None:
     t = METADATA.tables
-    incidents, alarms, entries, pages, codes = [], [], [], [], []
+    incidents, alarms, entries, pages, codes, bundles = [], [], [], [], [], []
     end = before - timedelta(days=4)
     for k in range(n):
         key = first_id + k
@@ -115,7 +116,13 @@ def _chunk(
                     "sent_at": at,
                     "provider": "console",
                     "reference": f"ref-{key}-{purpose}",
+                    "bundle_id": None,
                 }
+            )
+        if key % 10 == 0:  # one page in ten went out in a storm bundle
+            page = len(pages) - 2
+            bundles.append(
+                {"person": name, "channel": "sms", "code": 100 + key % 900, "created_at": opened, "page": page}
             )
         codes.append(
             {
@@ -128,6 +135,13 @@ def _chunk(
             }
         )
     with engine.begin() as c:
+        if bundles:
+            bundle_ids = c.execute(
+                sa.insert(t["bundle"]).returning(t["bundle"].c.id, sort_by_parameter_order=True),
+                [{k: v for k, v in b.items() if k != "page"} for b in bundles],
+            ).scalars()
+            for b, bundle_id in zip(bundles, bundle_ids, strict=True):
+                pages[b["page"]]["bundle_id"] = bundle_id
         c.execute(sa.insert(t["incident"]), incidents)
         c.execute(sa.insert(t["alarm"]), alarms)
         c.execute(sa.insert(t["timeline"]), entries)

@@ -185,7 +185,11 @@ class BundleTable(SQLModel, table=True):
     """Pages sent to one person as one message during a storm; ``code`` acknowledges them all."""
 
     __tablename__ = "bundle"
-    __table_args__ = (Index("ix_bundle_person_code", "person", "code"),)
+    __table_args__ = (
+        Index("ix_bundle_person_code", "person", "code"),
+        # From revision 0005: a person's bundles within the code reuse window.
+        Index("ix_bundle_person_created", "person", "created_at"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     person: str = Field(max_length=200)

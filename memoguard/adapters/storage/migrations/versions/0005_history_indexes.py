@@ -1,7 +1,8 @@
 """Indexes that keep start-up, readiness and the engine's loops independent of closed history (issue 14).
 
 A service restarted after months of incidents must not read them all: the storm window of a person's
-pages (``ix_notification_person_sent``), a bundle's pages (``ix_notification_bundle``), and the reply
+pages (``ix_notification_person_sent``), a bundle's pages (``ix_notification_bundle``), a person's
+bundles within the code reuse window (``ix_bundle_person_created``), and the reply
 codes a number holds (``ix_reply_code_phone_expiry``, ``ix_reply_code_phone_incident``, bounded by the
 oldest live incident: ``ix_incident_state_id``, ``ix_incident_resolved_at``). docs/architecture.md
 lists which recurring query each index serves.
@@ -23,6 +24,7 @@ depends_on = None
 INDEXES = [
     ("ix_notification_person_sent", "notification", ["person", "status", "sent_at"]),
     ("ix_notification_bundle", "notification", ["bundle_id"]),
+    ("ix_bundle_person_created", "bundle", ["person", "created_at"]),
     ("ix_reply_code_phone_expiry", "reply_code", ["phone", "expires_at"]),
     ("ix_reply_code_phone_incident", "reply_code", ["phone", "incident_id"]),
     ("ix_incident_state_id", "incident", ["state", "id"]),
