@@ -6,12 +6,8 @@ service over a database with a few open incidents and some closed history, captu
 the database is sent (a SQLAlchemy ``before_cursor_execute`` listener on every engine: the schema
 check, the overdue timers fired at start, the first rounds of the timer and dispatch loops, /readyz),
 then replays each of them (in a transaction rolled back) before and after ten times more closed
-history is added, and measures its work:
-
-- SQLite: virtual-machine instructions, counted by sqlite3's progress handler. Reaching a row through
-  an index is one instruction whatever the table's size; a scan costs a few per row.
-- PostgreSQL: rows the plan visits (``EXPLAIN (ANALYZE, FORMAT JSON)``: each node's rows, plus those
-  its filters removed, times its loops), after ``VACUUM ANALYZE`` as autovacuum would have done.
+history is added, and measures its work (tests/support/statements.py: SQLite virtual-machine
+instructions, PostgreSQL rows visited, after ``VACUUM ANALYZE`` as autovacuum would have done).
 
 It fails naming every statement whose work grew. Being generic, it also covers statements added later
 (new tables, new start-up checks) without being told about them.
@@ -20,12 +16,7 @@ It fails naming every statement whose work grew. Being generic, it also covers s
 from __future__ import annotations
 
 import asyncio
-import json
-import re
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -39,6 +30,7 @@ from memoguard.http.app import create_app
 from memoguard.services.record import Alarm, AlarmStatus
 from tests.conftest import FakeClock
 from tests.support.history import add_closed
+from tests.support.statements import Statement, captured, distinct, plan, work
 
 OPEN = 4  # open incidents, each paged at step 1 and waiting on its timer
 BEFORE = 300  # closed incidents at the first measure
@@ -47,100 +39,6 @@ FIRST = 10  # the first closed incident's id
 PEOPLE = [("alice", "+33612345601"), ("bob", "+33612345602")]
 # Work may vary by a little (a B-tree one level deeper, a plan's constant); growing with history may not.
 GROWTH, SLACK = 1.5, 50
-MEASURED = re.compile(r"^\s*(SELECT|WITH|UPDATE|DELETE|INSERT\s+INTO\s+\S+\s*(\([^)]*\)\s*)?SELECT)\b", re.I | re.S)
-
-
-@dataclass(frozen=True)
-class Statement:
-    sql: str
-    parameters: Any
-
-
-@contextmanager
-def captured() -> Iterator[list[Statement]]:
-    """Every statement any engine sends meanwhile (executemany batches of inserts left out: their work is
-    one row each)."""
-    seen: list[Statement] = []
-
-    def record(_c: Any, _cursor: Any, sql: str, parameters: Any, _context: Any, executemany: bool) -> None:
-        if not executemany:
-            seen.append(Statement(sql, parameters))
-
-    sa.event.listen(sa.Engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        sa.event.remove(sa.Engine, "before_cursor_execute", record)
-
-
-def distinct(statements: list[Statement]) -> list[Statement]:
-    """One of each measurable statement (reads and writes that may search; plain inserts, transaction
-    control, PRAGMAs and NOTIFY do not depend on the tables' size)."""
-    found: dict[str, Statement] = {}
-    for statement in statements:
-        if MEASURED.match(statement.sql) and statement.sql not in found:
-            found[statement.sql] = statement
-    return list(found.values())
-
-
-def work(engine: sa.Engine, statement: Statement) -> int:
-    raw = engine.raw_connection()
-    try:
-        driver: Any = raw.driver_connection
-        if engine.dialect.name == "sqlite":
-            return _sqlite_steps(driver, statement)
-        return _postgres_rows(driver, statement)
-    finally:
-        raw.close()
-
-
-def plan(engine: sa.Engine, statement: Statement) -> str:
-    """How the database runs it (shown with a statement that grew)."""
-    explain = "EXPLAIN QUERY PLAN " if engine.dialect.name == "sqlite" else "EXPLAIN "
-    raw = engine.raw_connection()
-    try:
-        cursor = raw.driver_connection.cursor()  # type: ignore[union-attr]
-        cursor.execute(explain + statement.sql, statement.parameters)
-        return " | ".join(str(row[-1]).strip() for row in cursor.fetchall())
-    finally:
-        raw.rollback()
-        raw.close()
-
-
-def _sqlite_steps(connection: Any, statement: Statement) -> int:
-    steps = [0]
-
-    def tick() -> int:
-        steps[0] += 1
-        return 0
-
-    cursor = connection.cursor()
-    cursor.execute("BEGIN")
-    try:
-        connection.set_progress_handler(tick, 1)
-        cursor.execute(statement.sql, statement.parameters)
-        cursor.fetchall()
-    finally:
-        connection.set_progress_handler(None, 1)
-        cursor.execute("ROLLBACK")
-    return steps[0]
-
-
-def _postgres_rows(connection: Any, statement: Statement) -> int:
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + statement.sql, statement.parameters)
-            [[plans]] = cursor.fetchall()
-    finally:
-        connection.rollback()
-    plan = (json.loads(plans) if isinstance(plans, str) else plans)[0]["Plan"]
-    return _visited(plan)
-
-
-def _visited(node: dict[str, Any]) -> int:
-    own = node.get("Actual Rows", 0) + node.get("Rows Removed by Filter", 0)
-    own += node.get("Rows Removed by Index Recheck", 0) + node.get("Rows Removed by Join Filter", 0)
-    return int(own * node.get("Actual Loops", 1)) + sum(_visited(child) for child in node.get("Plans", []))
 
 
 def _alarm(key: str, status: AlarmStatus = AlarmStatus.FIRING) -> Alarm:
