@@ -36,6 +36,7 @@ message_t = ProviderMessageTable.__table__  # type: ignore[attr-defined]
 
 CODE_LOCK = 0x736D73  # "sms": the first key of the per-number PostgreSQL advisory lock
 _OPEN = [s.value for s in IncidentState if s != IncidentState.RESOLVED]
+INCIDENT_ID_BOUND = 2**31  # above every incident id (INTEGER columns)
 
 
 def _free_code() -> Any:
@@ -50,8 +51,14 @@ def _free_code() -> Any:
     # 14: this runs for every page, and it read every code the number was ever given): those paged within
     # the reuse time (ix_reply_code_phone_expiry), and those of incidents from the oldest one still open
     # or resolved within it (ix_reply_code_phone_incident). Together: exactly ``_held``.
-    recent = select(c.code).where(c.phone == phone, c.expires_at > now)
-    live = select(c.code).where(c.phone == phone, c.incident_id >= _oldest_live(since), _held(now, since))
+    # Disjoint: a code is in one part only, so with every incident open (a restart after an outage) the
+    # held set is no larger than before. No live incident: every id is below the bound. ``+ 0`` keeps
+    # the planner on the expiry (the id range below the oldest live incident is the whole history).
+    oldest = _oldest_live(since)
+    recent = select(c.code).where(
+        c.phone == phone, c.expires_at > now, c.incident_id + 0 < func.coalesce(oldest, INCIDENT_ID_BOUND)
+    )
+    live = select(c.code).where(c.phone == phone, c.incident_id >= oldest, _held(now, since))
     held = union_all(recent, live).cte("held")
     candidate = union_all(
         select(literal(INCIDENT_CODES[0]).label("x")),

@@ -48,7 +48,8 @@ class IncidentTable(SQLModel, table=True):
             sqlite_where=text("state != 'resolved'"),
             postgresql_where=text("state != 'resolved'"),
         ),
-        # From revision 0005: the oldest incident open (per state) or resolved lately, for reply codes.
+        # From revision 0005: the oldest incident open (per state) or resolved lately, for reply codes;
+        # (state, id) replaces the index on state alone, which every incident update also maintained.
         Index("ix_incident_state_id", "state", "id"),
         Index("ix_incident_resolved_at", "resolved_at"),
     )
@@ -61,7 +62,7 @@ class IncidentTable(SQLModel, table=True):
     policy: str = Field(max_length=200)
     snapshot: str = Field(sa_column=Column(Text, nullable=False))
     resolve_by_source: bool
-    state: str = Field(max_length=20, index=True)
+    state: str = Field(max_length=20)  # indexed with id: ix_incident_state_id (revision 0005)
     version: int
     cycle: int
     step: int
