@@ -31,6 +31,7 @@ SCRIPTS = [
     ("latency", True),
     ("timer", True),
     ("restart", True),
+    ("startup", True),
     ("storm", True),
     ("memory", True),
     ("dispatch", True),

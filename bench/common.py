@@ -14,11 +14,15 @@ import platform
 import shutil
 import sys
 import tempfile
-from collections.abc import Iterator, Sequence
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+import sqlalchemy as sa
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
@@ -91,6 +95,46 @@ def finish(result: dict[str, Any], out: Path) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     print(f"saved to {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}", flush=True)
+
+
+class Poller:
+    """Looks at the database from its own connection every ``interval`` seconds, in a thread, until
+    ``look`` returns True (``done_at``: the monotonic time it first did) or the block ends.
+
+    Its own engine, not the store's: on SQLite every store transaction takes the write lock, and the
+    process measured may be another one (``memoguard serve``). A look that keeps what it sees (a dict of
+    first sightings) and returns False watches for the whole block."""
+
+    def __init__(
+        self, url: str, look: Callable[[sa.Engine], bool], interval: float = 0.02, name: str = "poller"
+    ) -> None:
+        self._engine = sa.create_engine(url)
+        self._look = look
+        self._interval = interval
+        self.done_at: float | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"bench-{name}", daemon=True)
+
+    def __enter__(self) -> Poller:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        self._engine.dispose()
+
+    def wait(self, timeout: float) -> bool:
+        """Until ``look`` said done (True) or ``timeout`` seconds passed (False)."""
+        self._thread.join(timeout)
+        return self.done_at is not None
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            if self._look(self._engine):
+                self.done_at = time.monotonic()
+                return
+            self._stop.wait(self._interval)
 
 
 @contextmanager

@@ -32,7 +32,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -43,7 +42,7 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import arguments, finish, header, scratch
+from bench.common import Poller, arguments, finish, header, scratch
 from bench.timer import configure, empty, engine_of, populate, quiet, set_dues
 from memoguard import bootstrap
 from memoguard.adapters.storage.table import METADATA
@@ -74,37 +73,6 @@ def fired_entries(engine: sa.Engine) -> int:
     with engine.connect() as c:
         query = sa.select(sa.func.count()).select_from(timeline).where(timeline.c.kind == "ack_timeout")
         return int(c.execute(query).scalar_one())
-
-
-class Until:
-    """Polls, from its own connection, until no timer is left due before ``cutoff``; notes when."""
-
-    def __init__(self, url: str, cutoff: datetime | None) -> None:
-        self._engine = sa.create_engine(url)
-        self._cutoff = cutoff
-        self.done_at: float | None = None
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="bench-until", daemon=True)
-
-    def __enter__(self) -> Until:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(5)
-        self._engine.dispose()
-
-    def wait(self, timeout: float) -> bool:
-        self._thread.join(timeout)
-        return self.done_at is not None
-
-    def _run(self) -> None:
-        while self._cutoff is not None and not self._stop.is_set():
-            if remaining(self._engine, self._cutoff) == 0:
-                self.done_at = time.monotonic()
-                return
-            self._stop.wait(POLL)
 
 
 def in_process(config_dir: Path, log: Path) -> dict[str, float]:
@@ -151,7 +119,8 @@ def serve(config_dir: Path, url: str, cutoff: datetime | None, timeout: float) -
     such wait), and until ready."""
     service = Service(config_dir)
     try:
-        with Until(url, cutoff) as until:
+        # Polls, from its own connection, until no timer is left due before ``cutoff``.
+        with Poller(url, lambda db: cutoff is not None and remaining(db, cutoff) == 0, POLL, "until") as until:
             popen = time.monotonic()
             launch(service, timeout)  # returns once /readyz answers 200
             ready = time.monotonic()

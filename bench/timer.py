@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import contextlib
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
@@ -48,7 +47,7 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import arguments, distribution, finish, header, scratch
+from bench.common import Poller, arguments, distribution, finish, header, scratch
 from memoguard import bootstrap
 from memoguard.adapters.storage.table import METADATA
 from memoguard.engine.runtime import Engine
@@ -214,39 +213,34 @@ def counts(engine: sa.Engine) -> dict[str, int]:
 
 
 class Watcher:
-    """Polls the timeline from its own connection (not the store's: on SQLite every store transaction
-    takes the write lock) and notes the wall-clock time each ``kind`` entry was first seen committed."""
+    """Notes the wall-clock time each ``kind`` timeline entry was first seen committed (``seen``), by a
+    ``Poller`` on its own connection."""
 
     def __init__(self, url: str, kind: str) -> None:
-        self._engine = sa.create_engine(url)
         self._kind = kind
+        self._last = 0
         self.seen: dict[int, datetime] = {}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="bench-watcher", daemon=True)
+        self._poller = Poller(url, self._look, POLL, "watcher")
 
     def __enter__(self) -> Watcher:
-        self._thread.start()
+        self._poller.__enter__()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(5)
-        self._engine.dispose()
+        self._poller.__exit__(*exc)
 
-    def _run(self) -> None:
+    def _look(self, engine: sa.Engine) -> bool:
         timeline = METADATA.tables["timeline"]
-        last = 0
-        while not self._stop.is_set():
-            query = sa.select(timeline.c.id, timeline.c.incident_id).where(
-                timeline.c.kind == self._kind, timeline.c.id > last
-            )
-            with self._engine.connect() as c:
-                rows = c.execute(query.order_by(timeline.c.id)).all()
-            now = datetime.now(UTC)
-            for r in rows:
-                self.seen.setdefault(r.incident_id, now)
-                last = max(last, r.id)
-            self._stop.wait(POLL)
+        query = sa.select(timeline.c.id, timeline.c.incident_id).where(
+            timeline.c.kind == self._kind, timeline.c.id > self._last
+        )
+        with engine.connect() as c:
+            rows = c.execute(query.order_by(timeline.c.id)).all()
+        now = datetime.now(UTC)
+        for r in rows:
+            self.seen.setdefault(r.incident_id, now)
+            self._last = max(self._last, r.id)
+        return False  # watches until the block ends
 
 
 def fired_at(engine: sa.Engine, kind: str) -> dict[int, datetime]:

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, and_, delete, exists, func, insert, or_, select, text, update
+from sqlalchemy import Row, and_, delete, exists, func, insert, or_, select, text, union_all, update
 
 from memoguard.adapters.storage.claim import SqlClaims
 from memoguard.adapters.storage.table import (
@@ -337,13 +337,13 @@ class SqlOutbox(SqlClaims):
 
     def recent_pages(self, person: str, channel: str, since: datetime, now: datetime) -> list[datetime]:
         n = notification_t.c
-        query = select(n.channels, n.channel_index, n.status, n.sent_at, n.bundle_id).where(
-            n.person == person,
-            n.purpose == "page",
-            or_(
-                and_(n.status == NotificationStatus.SENT.value, n.sent_at >= since),
-                and_(n.status == _SENDING, n.claimed_until >= now),
-            ),
+        # Two searches of ix_notification_person_sent (person, status, sent_at), not one OR: the rows
+        # visited are the person's pages of the window and those in flight, not every page they ever had.
+        columns = (n.channels, n.channel_index, n.status, n.sent_at, n.bundle_id)
+        mine = and_(n.person == person, n.purpose == "page")
+        query = union_all(
+            select(*columns).where(mine, n.status == NotificationStatus.SENT.value, n.sent_at >= since),
+            select(*columns).where(mine, n.status == _SENDING, n.claimed_until >= now),
         )
         times: list[datetime] = []
         bundles: set[int] = set()

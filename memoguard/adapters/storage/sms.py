@@ -42,6 +42,7 @@ part_t = SmsPartTable.__table__  # type: ignore[attr-defined]
 CODE_LOCK = 0x736D73  # "sms": the first key of the per-number PostgreSQL advisory lock
 PART_LOCK = 0x736D70  # "smp": the first key of the per-text PostgreSQL advisory lock of inbound parts
 _OPEN = [s.value for s in IncidentState if s != IncidentState.RESOLVED]
+INCIDENT_ID_BOUND = 2**31  # above every incident id (INTEGER columns)
 
 
 def _free_code() -> Any:
@@ -49,8 +50,22 @@ def _free_code() -> Any:
     one statement: it is 1, the first overflow code, or one above a held code. Reading every held code
     instead made each page cost as much as the number's open incidents (a storm paging one person)."""
     c = code_t.c
-    held_now = _held(bindparam("now"), bindparam("since"))
-    held = select(c.code).where(c.phone == bindparam("phone"), held_now).cte("held")
+    phone: Any = bindparam("phone")
+    now: Any = bindparam("now")
+    since: Any = bindparam("since")
+    # The held codes, in two searches bounded by what is live rather than by the number's history (issue
+    # 14: this runs for every page, and it read every code the number was ever given): those paged within
+    # the reuse time (ix_reply_code_phone_expiry), and those of incidents from the oldest one still open
+    # or resolved within it (ix_reply_code_phone_incident). Together: exactly ``_held``.
+    # Disjoint: a code is in one part only, so with every incident open (a restart after an outage) the
+    # held set is no larger than before. No live incident: every id is below the bound. ``+ 0`` keeps
+    # the planner on the expiry (the id range below the oldest live incident is the whole history).
+    oldest = _oldest_live(since)
+    recent = select(c.code).where(
+        c.phone == phone, c.expires_at > now, c.incident_id + 0 < func.coalesce(oldest, INCIDENT_ID_BOUND)
+    )
+    live = select(c.code).where(c.phone == phone, c.incident_id >= oldest, _held(now, since))
+    held = union_all(recent, live).cte("held")
     candidate = union_all(
         select(literal(INCIDENT_CODES[0]).label("x")),
         select(literal(OVERFLOW_CODES_START).label("x")),
@@ -217,6 +232,19 @@ def _same_text(part: SmsPart) -> Any:
     return and_(
         p.provider == part.provider, p.sender == part.sender, p.reference == part.reference, p.total == part.total
     )
+
+
+def _oldest_live(since: Any) -> Any:
+    """The lowest id of an incident open or resolved since ``since`` (NULL when there is none): one look
+    per state at ix_incident_state_id and a range of ix_incident_resolved_at, however many incidents
+    there ever were."""
+    i = incident_t.c
+    firsts = [select(func.min(i.id).label("id")).where(i.state == state) for state in _OPEN]
+    # ``id + 0``: min(id) alone lets the planner walk the primary key from the oldest incident until one
+    # resolved lately turns up, i.e. through all of history; this way it reads the range of the index.
+    firsts.append(select(func.min(i.id + 0).label("id")).where(i.resolved_at > since))
+    lowest = union_all(*firsts).subquery()
+    return select(func.min(lowest.c.id)).scalar_subquery()
 
 
 def _held(now: Any, since: Any) -> Any:

@@ -48,6 +48,10 @@ class IncidentTable(SQLModel, table=True):
             sqlite_where=text("state != 'resolved'"),
             postgresql_where=text("state != 'resolved'"),
         ),
+        # From revision 0009: the oldest incident open (per state) or resolved lately, for reply codes;
+        # (state, id) replaces the index on state alone, which every incident update also maintained.
+        Index("ix_incident_state_id", "state", "id"),
+        Index("ix_incident_resolved_at", "resolved_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -58,7 +62,7 @@ class IncidentTable(SQLModel, table=True):
     policy: str = Field(max_length=200)
     snapshot: str = Field(sa_column=Column(Text, nullable=False))
     resolve_by_source: bool
-    state: str = Field(max_length=20, index=True)
+    state: str = Field(max_length=20)  # indexed with id: ix_incident_state_id (revision 0009)
     version: int
     cycle: int
     step: int
@@ -112,7 +116,12 @@ class TimerTable(SQLModel, table=True):
 
 class NotificationTable(SQLModel, table=True):
     __tablename__ = "notification"
-    __table_args__ = (Index("ix_notification_queue", "status", "priority", "not_before"),)
+    __table_args__ = (
+        Index("ix_notification_queue", "status", "priority", "not_before"),
+        # From revision 0009: a person's pages sent within a storm window, and a bundle's pages.
+        Index("ix_notification_person_sent", "person", "status", "sent_at"),
+        Index("ix_notification_bundle", "bundle_id"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     incident_id: int = Field(foreign_key="incident.id", index=True)
@@ -179,14 +188,18 @@ class ProviderSendTable(SQLModel, table=True):
     provider: str = Field(max_length=200)
     at: datetime = _when()
     done: bool = False
-    claimed_by: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))  # from 0005
+    claimed_by: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))  # from 0008
 
 
 class BundleTable(SQLModel, table=True):
     """Pages sent to one person as one message during a storm; ``code`` acknowledges them all."""
 
     __tablename__ = "bundle"
-    __table_args__ = (Index("ix_bundle_person_code", "person", "code"),)
+    __table_args__ = (
+        Index("ix_bundle_person_code", "person", "code"),
+        # From revision 0009: a person's bundles within the code reuse window.
+        Index("ix_bundle_person_created", "person", "created_at"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     person: str = Field(max_length=200)
@@ -216,7 +229,12 @@ class ReplyCodeTable(SQLModel, table=True):
     reaches another incident. ``person`` is who the number was paged as (from revision 0003)."""
 
     __tablename__ = "reply_code"
-    __table_args__ = (Index("ix_reply_code_phone_code", "phone", "code"),)
+    __table_args__ = (
+        Index("ix_reply_code_phone_code", "phone", "code"),
+        # From revision 0009: a number's codes paged lately, and those of its live incidents.
+        Index("ix_reply_code_phone_expiry", "phone", "expires_at"),
+        Index("ix_reply_code_phone_incident", "phone", "incident_id"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     phone: str = Field(max_length=20)
