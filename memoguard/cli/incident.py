@@ -188,10 +188,14 @@ def _paged(shown: dict[str, Any]) -> str:
     names = []
     for person in shown["paged"]:
         statuses = pages.get(person, [])
-        if statuses and "sent" not in statuses and any(s in ("pending", "sending") for s in statuses):
-            names.append(f"{person} (queued, not sent yet)")
-        else:
+        if not statuses or "sent" in statuses:
             names.append(person)
+        elif any(s in ("pending", "sending", "submitted") for s in statuses):
+            names.append(f"{person} (queued, not sent yet)")
+        elif "failed" in statuses:
+            names.append(f"{person} (not reached: every page failed)")
+        else:  # every page dropped before it went (the incident or its stage moved on) or cancelled
+            names.append(f"{person} (not sent: dropped)")
     return ", ".join(names) or "-"
 
 

@@ -66,7 +66,7 @@ def over(incident: Incident, stage: Stage) -> str | None:
         return None
     if (stage.cycle, stage.step) != (now.cycle, now.step):
         return f"{then} is over, {since} was paged since"
-    return f"{then} is over, it was paged again or timed out since"
+    return f"it was for an earlier paging of {then}, paged again since"
 
 
 def is_current(incident: Incident, stage: Stage) -> bool:

@@ -68,7 +68,7 @@ class Engine:
         self._scheduler.add_job(self.beat, "interval", seconds=self._beat_every, id="heartbeat")
         self._scheduler.start()
         self._started = True
-        self.heartbeat.beat()
+        self.heartbeat.start()
 
     def stop(self) -> None:
         if not self._started:

@@ -43,6 +43,12 @@ class TimelineEntry(BaseModel):
     person: str | None
 
 
+class Receipt(BaseModel):
+    state: str = Field(description="As the network said it: DELIVRD, UNDELIV, ENROUTE…")
+    delivered: bool | None = Field(description="null while in progress.")
+    at: str | None = Field(json_schema_extra={"format": "date-time"})
+
+
 class NotificationView(BaseModel):
     id: int
     person: str
@@ -52,11 +58,13 @@ class NotificationView(BaseModel):
     reason: str
     step: int | None
     status: str
-    attempts: int
+    attempts: int = Field(description="Calls made to providers for it, from 1 for the first, kept across a failover.")
     created_at: str = Field(json_schema_extra={"format": "date-time"})
     sent_at: str | None
     provider: str | None
-    error: str | None
+    provider_index: int = Field(description="Which of its channel's providers took it, or is tried (from 0).")
+    error: str | None = Field(description="The last error, only while it applies (not once sent).")
+    receipt: Receipt | None = Field(description="The network's word on the send that went out, while sent.")
     text: str
 
 

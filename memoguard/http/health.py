@@ -20,14 +20,25 @@ class Alive(BaseModel):
     status: Literal["ok"]
 
 
+class Engine(BaseModel):
+    instance: str
+    host: str
+    pid: int
+    started_at: str = Field(json_schema_extra={"format": "date-time"})
+    last_beat: str = Field(json_schema_extra={"format": "date-time"})
+    stopped_at: str | None
+
+
 class Ready(BaseModel):
     status: Literal["ready"]
+    engines: list[Engine] = Field(description="Engines (this one or another instance) that beat within 30 s.")
 
 
 class Unavailable(BaseModel):
     status: Literal["unavailable"]
     problems: list[str] = Field(description="Each reason, in words.")
     providers: list[dict[str, Any]] = Field(default=[], description="Providers failing past their deadline.")
+    engines: list[Engine] = Field(description="Engines (this one or another instance) that beat within 30 s.")
 
 
 @router.get("/healthz", summary="The process is up", response_model=None, responses={200: {"model": Alive}})

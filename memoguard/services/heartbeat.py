@@ -14,6 +14,7 @@ several hosts, their clocks must agree within a few seconds (NTP), far less than
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -71,27 +72,42 @@ class Heartbeat:
         self._clock = clock
         self._beat: EngineBeat | None = None
         self._identity = (instance, host, pid)
+        # A beat job still running when the engine stops must not write after ``stop``: the row would
+        # say a stopped engine runs for another ``ALIVE_WITHIN``.
+        self._lock = threading.Lock()
+        self._stopped = False
 
     @property
     def instance(self) -> str:
         return self._identity[0]
 
+    def start(self) -> None:
+        """The engine started: beat at once, and from now on whenever ``beat`` is called."""
+        with self._lock:
+            self._stopped = False
+        self.beat()
+
     def beat(self) -> None:
-        now = self._clock.now()
-        if self._beat is None:
-            instance, host, pid = self._identity
-            self._beat = EngineBeat(instance, host, pid, started_at=now, last_beat=now)
-        self._beat = replace(self._beat, last_beat=now)
-        with self._store.write() as unit:
-            unit.engine_beat(self._beat)
-            unit.forget_engines(now - FORGET_AFTER)
+        with self._lock:
+            if self._stopped:
+                return
+            with self._store.write() as unit:
+                now = self._clock.now()  # once the write lock is held: a wait for it would make the beat stale
+                if self._beat is None:
+                    instance, host, pid = self._identity
+                    self._beat = EngineBeat(instance, host, pid, started_at=now, last_beat=now)
+                self._beat = replace(self._beat, last_beat=now)
+                unit.engine_beat(self._beat)
+                unit.forget_engines(now - FORGET_AFTER)
 
     def stop(self) -> None:
-        if self._beat is None:
-            return
-        with self._store.write() as unit:
-            unit.engine_stopped(self.instance, self._clock.now())
-        self._beat = None
+        with self._lock:
+            self._stopped = True
+            if self._beat is None:
+                return
+            with self._store.write() as unit:
+                unit.engine_stopped(self.instance, self._clock.now())
+            self._beat = None
 
 
 def describe(beat: EngineBeat) -> dict[str, object]:

@@ -169,6 +169,13 @@ class Unit(Protocol):
         must not be sent from here."""
         ...
 
+    def owns_claim(self, notification: int) -> bool:
+        """The row is still this process's to record (locked until the commit): ``sending`` under this
+        process's claim, or ``submitted`` (a batch job, polled by whoever holds it next). False once
+        another process took the claim over: what this process's call did is then only logged, since
+        the row's new claimer decides what becomes of it."""
+        ...
+
     def release_claims(self, ids: Sequence[int], until: datetime) -> None:
         """Give back this process's claims on these rows (a round that failed on a bug), pending until
         ``until``: a live process's claims are otherwise never taken over."""

@@ -177,6 +177,38 @@ def test_an_engine_that_stopped_says_when(ctx: AppContext, engine: Engine, fake_
     assert warnings(run(ctx, ["queue"])) == [stopped]
 
 
+def test_a_beat_job_still_running_at_the_stop_does_not_revive_the_engine(
+    ctx: AppContext, engine: Engine, fake_clock: FakeClock
+) -> None:
+    """The scheduler is shut down without waiting for a beat job in progress: a beat that comes after
+    the stop must not write the engine back as running."""
+    engine.start()
+    fake_clock.advance(timedelta(seconds=5))
+    engine.stop()
+    engine.heartbeat.beat()  # the job that was already running when the engine stopped
+    stopped = (
+        "warning: no memoguard service has run its engine on this database since 2026-11-17 11:00:05"
+        f" ({socket.gethostname()}, pid {os.getpid()}, stopped): {NO_ENGINE}"
+    )
+    assert warnings(run(ctx, ["queue"])) == [stopped]
+
+
+def test_a_page_dropped_unsent_is_not_shown_as_paged(build: Builder) -> None:
+    """Stage fencing drops a page whose step is over before it goes: the incident's "paged" line must not
+    name that person as if they had been woken."""
+    w = build(CONSOLE_ONLY)
+    [incident] = w.open("db-1")
+    with w.app.store.write() as unit:
+        [page] = unit.notifications(incident)
+        unit.notification_cancelled(page.id, "not sent: step 1 is over, step 2 was paged since")
+    ctx = AppContext(w.app.config.directory, clock=w.clock)
+    try:
+        out = run(ctx, ["incident", incident]).stdout
+    finally:
+        ctx.close()
+    assert "paged            alice (not sent: dropped)" in out
+
+
 def test_a_stalled_engine_does_not_beat(ctx: AppContext, engine: Engine, fake_clock: FakeClock) -> None:
     engine.start()
     engine.timers.stop()  # a loop that no longer comes round: the engine is not alive

@@ -28,7 +28,7 @@ from memoguard.services.action import Verb
 from memoguard.services.application import Application
 from memoguard.services.ingest import Ingest
 from memoguard.services.provider import DeliveryError, Message
-from memoguard.services.record import Alarm, AlarmStatus, DueTimer, NewIncident, Outcome, Receipt
+from memoguard.services.record import Alarm, AlarmStatus, DueTimer, NewIncident, NotificationStatus, Outcome, Receipt
 from memoguard.services.store import Store, Unit
 from tests.conftest import T0, FakeClock
 from tests.support.delivery import CONSOLE_ONLY, Builder
@@ -295,3 +295,48 @@ def test_a_page_that_failed_while_its_incident_was_held_moves_on_from_when_it_go
     assert "delivery_failed" in w.kinds(incident)
     assert w.incident(incident).step == 1
     assert [t.due_at for t in _timers(w.app, incident, TimerKind.ACK_TIMEOUT)] == [T0 + 12 * MINUTE]
+
+
+def test_a_page_failing_for_good_while_a_resolve_cancels_it_does_not_deadlock(
+    build: Builder, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Lock order on PostgreSQL: the recorder of a failed page locks the incident before the page's row,
+    as every decision does. A resolve holds the incident, then cancels the incident's rows: had the
+    recorder taken the row first (to count the call) and then waited for the incident, each would wait
+    for the other and PostgreSQL would abort one of them."""
+    w = build(CONSOLE_ONLY)
+    store = _sql(w.app.store)
+    if not store.postgres:
+        pytest.skip("SQLite has one writer: nothing waits for a row lock")
+    holding, go = threading.Event(), threading.Event()
+    holders: list[_Thread] = []
+
+    def resolve_meanwhile(incident: str, page: int) -> None:
+        with w.app.store.write() as unit:
+            assert unit.incident(incident) is not None
+            holding.set()
+            assert go.wait(30)
+            unit.notification_cancelled(page, "the incident was resolved")
+
+    def fail(message: Message) -> DeliveryError | None:
+        if message.channel == "email":  # the last channel: its refusal is a failure for good
+            holder = _Thread(lambda: resolve_meanwhile(message.incident, message.id))
+            holders.append(holder)
+            holder.start()
+            assert holding.wait(10)
+        return DeliveryError("console: invalid number", retryable=False)
+
+    w.providers["console"].fail = fail
+    [incident] = w.open("db-1")
+    dispatch = _Thread(w.settle)
+    dispatch.start()
+    assert holding.wait(10)
+    _until_waiting(store)  # the recorder, waiting for the incident the resolve holds
+    go.set()
+    holders[0].result()
+    dispatch.result()  # the dispatcher survives a deadlock (it logs it and gives the row back): look there
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+
+    [page] = [n for n in w.rows(incident) if n.person == "alice"]
+    assert page.status == NotificationStatus.CANCELLED
+    assert "delivery_error" not in w.kinds(incident)  # the cancelled page is not failed over it

@@ -124,7 +124,10 @@ def test_a_page_drafted_before_an_ack_expiry_is_not_sent_beside_the_page_after_i
     ]
     assert before.id not in [m.id for _, m in console.sent]
     [dropped] = w.timeline(incident, "notification_dropped")
-    assert dropped.text == f"Page #{before.id} to alice not sent: step 1 is over, it was paged again or timed out since"
+    assert (
+        dropped.text
+        == f"Page #{before.id} to alice not sent: it was for an earlier paging of step 1, paged again since"
+    )
 
 
 def test_a_page_to_someone_who_acknowledged_since_is_dropped_and_the_others_go(build: Builder) -> None:

@@ -19,7 +19,7 @@ from sqlalchemy import text
 from memoguard import bootstrap
 from memoguard.adapters.storage.store import SqlStore
 from memoguard.services.dispatch import LEASE, Dispatcher
-from memoguard.services.provider import Message
+from memoguard.services.provider import DeliveryError, Message
 from memoguard.services.record import NotificationStatus
 from tests.support.claims import end_claimant_session
 from tests.support.delivery import CONSOLE_ONLY, PENDING, SEED, Builder, World
@@ -117,6 +117,39 @@ def test_an_instance_whose_claim_was_taken_over_does_not_send_it(build: Builder)
     assert first.providers["console"].calls == []
     [row] = first.rows(incident)
     assert row.status == SENT
+
+
+@pytest.mark.parametrize("error", [DeliveryError("refused", retryable=False), DeliveryError("timeout", retryable=True)])
+def test_an_instance_whose_claim_was_taken_over_mid_send_does_not_record_its_outcome(
+    build: Builder, error: DeliveryError
+) -> None:
+    """The fence holds after the call too: the first claimer's call fails after its claim was taken over
+    and the page delivered by the other instance. Recording that failure would undo the other's work: a
+    failover (the page pending again, sent twice), a retry, or a failure for good (the step escalating as
+    if nobody could be reached). The row is the new claimer's: the outcome is only logged."""
+    first, second = _two(build)
+    [incident] = first.open("db-1")
+
+    def taken_over_meanwhile(_: Message) -> None:
+        if _store(first).postgres:
+            end_claimant_session(_store(first), other=_store(second))
+        else:
+            first.clock.advance(LEASE + timedelta(seconds=1))
+        second.settle()  # takes the claim over and delivers the page
+
+    provider = first.providers["console"]
+    provider.before = taken_over_meanwhile
+    provider.failures = [error]
+    first.settle()
+
+    assert len(second.providers["console"].sent) == 1
+    [row] = first.rows(incident)
+    assert (row.status, row.channel_index) == (SENT, 0)
+    assert [k for k in first.kinds(incident) if k.startswith("delivery")] == []
+    assert first.incident(incident).undeliverable == frozenset()
+    first.settle()
+    second.settle()
+    assert len(provider.calls) == 1 and len(second.providers["console"].sent) == 1  # never sent again
 
 
 @pytest.mark.usefixtures("postgres_only")

@@ -167,7 +167,7 @@ def test_a_page_drafted_before_an_ack_expiry_is_unwanted_after_it() -> None:
     assert unwanted(acked, first, "alice") == "the incident was acknowledged in the meantime"
     incident, effects = fire(acked, TimerKind.ACK_EXPIRY, minutes(31))
 
-    assert unwanted(incident, first, "alice") == "step 1 is over, it was paged again or timed out since"
+    assert unwanted(incident, first, "alice") == "it was for an earlier paging of step 1, paged again since"
     assert unwanted(incident, stage_of(effects, "alice"), "alice") is None
 
 
@@ -180,7 +180,7 @@ def test_a_crisis_page_drafted_before_a_confirm_timeout_is_unwanted_after_it() -
     incident, _ = decide(incident, Acked("director"), minutes(6))
     incident, effects = fire(incident, TimerKind.CONFIRM_TIMEOUT, minutes(16))  # the cell is paged again
 
-    assert unwanted(incident, first, "cto") == "the crisis cell is over, it was paged again or timed out since"
+    assert unwanted(incident, first, "cto") == "it was for an earlier paging of the crisis cell, paged again since"
     assert unwanted(incident, stage_of(effects, "cto"), "cto") is None
 
 

@@ -186,6 +186,17 @@ class SqlClaims:
         result = self._c.execute(update(notification_t).where(*mine).values(claimed_until=lease_until))
         return int(result.rowcount) == 1
 
+    def owns_claim(self, notification: int) -> bool:
+        n = notification_t.c
+        token = self._claimant.current
+        # No liveness check here: a row still signed with a lost token was taken by nobody, and what this
+        # process's call did is the truth about it.
+        mine = (n.status == _SENDING) & (n.claimed_by.is_(None) | (n.claimed_by == token))
+        query: Any = select(n.id).where(n.id == notification, mine | (n.status == _SUBMITTED))
+        if self._postgres:
+            query = query.with_for_update()
+        return self._c.execute(query).first() is not None
+
     def release_claims(self, ids: Sequence[int], until: datetime) -> None:
         if not ids:
             return

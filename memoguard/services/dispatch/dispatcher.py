@@ -281,9 +281,9 @@ class Dispatcher:
         someone after the incident was acknowledged or resolved, after the escalation moved on to
         another stage, or after that person answered. The call's rate slot is stamped with this moment:
         the window it fills ends a period after the call, not after the planning of its round."""
-        now = self._clock.now()
         wanted = set()
         with self._store.write() as unit:
+            now = self._clock.now()  # once the write lock is held (SQLite: a wait for it is not the lease's)
             if reservation is not None:
                 unit.stamp_send(reservation, now)
             # Incidents are locked before notification rows, in id order, as every decision does.
@@ -320,12 +320,14 @@ class Dispatcher:
     def _hold(self, call: Call, until: datetime, why: str) -> None:
         """Put a planned call back unsent until ``until``: no attempt is counted, its slot is given back,
         and a page's timeline says it is held, why and until when."""
-        now = self._clock.now()
         with self._store.write() as unit:
+            now = self._clock.now()
             if call.reservation is not None:
                 unit.release_send(call.reservation)
                 call.reservation = None
             for n in call.rows:
+                if not unit.owns_claim(n.id):
+                    continue  # taken over meanwhile: the row is its new claimer's to hold or send
                 if n.job is not None:
                     unit.notification_submitted([n.id], n.job, until, call.provider)
                     continue

@@ -59,6 +59,9 @@ class Recorder:
         with self._store.write() as unit:
             finish_reservation(unit, call, now)
             unit.provider_succeeded(call.provider, now)
+            if not unit.owns_claim(n.id):
+                taken_over(n, call, "sent")
+                return
             unit.notification_tried(n.id)
             unit.notification_sent(n.id, now, call.provider, outcome, bundle[0] if bundle else None)
             if outcome and not n.outbound:
@@ -93,12 +96,19 @@ class Recorder:
         if error.retry_after is not None:
             self.throttled[provider] = max(self.throttled.get(provider, now), now + error.retry_after)
         with self._store.write() as unit:
+            if n.purpose == Purpose.PAGE.value and not n.outbound:
+                # Lock order: the incident before the notification row, as every decision does (a failure
+                # for good decides DeliveryFailed on it; a resolve holds it while it cancels the rows).
+                unit.incident(n.incident)
             finish_reservation(unit, call, now)
-            unit.notification_tried(n.id)
             if error.retry_after is not None:
                 unit.provider_blocked(provider, now + error.retry_after)
             elif error.retryable:
                 unit.provider_failed(provider, now, error.reason)
+            if not unit.owns_claim(n.id):
+                taken_over(n, call, f"failed ({error.reason})")
+                return
+            unit.notification_tried(n.id)
             if error.retryable and within_deadline:
                 throttled = error.retry_after is not None
                 attempts = n.attempts if throttled else n.attempts + 1
@@ -200,6 +210,19 @@ class Recorder:
             error=why,
             tried_since=None,
         )
+
+
+def taken_over(n: Notification, call: Call, what_happened: str) -> None:
+    """A call ended for a row that is no longer this process's claim: cancelled meanwhile (a resolve),
+    or claimed by another process since (this one's database session was lost: adapters/storage/claim.py).
+    Recording the outcome would undo what happened to the row since (a failure marking a delivered page
+    failed, a failover sending a cancelled or delivered page again): it is only logged."""
+    log.warning(
+        "notification %d via %s %s, but it was cancelled or claimed by another instance meanwhile: not recorded",
+        n.id,
+        call.provider,
+        what_happened,
+    )
 
 
 def finish_reservation(unit: Unit, call: Call, now: datetime) -> None:
