@@ -121,10 +121,13 @@ ROWS = [
         lambda f: (
             f"{_get(f, 'incidents_created')} incidents, {_get(f, 'alarms_stored')} alarms stored of "
             f"{_get(f, 'alarms_accepted')} accepted, "
-            f"at most {_get(f, 'max_messages_to_one_person')} messages per person "
-            f"(bound {_get(f, 'storm_bound')}), peak RSS {_get(f, 'serve_peak_rss_mb')} MB"
+            f"at most {_get(f, 'max_singles_to_one_person')} single pages per person "
+            f"(bound {_get(f, 'storm_bound')}) and {_get(f, 'max_messages_to_one_person')} messages in all "
+            f"with the bundles (nothing held back), peak RSS {_get(f, 'serve_peak_rss_mb')} MB"
         ),
-        lambda f: _get(f, "bounded_by_storm_control") and _get(f, "alarms_stored") == _get(f, "alarms_accepted"),
+        lambda f: (
+            _get(f, "singles_bounded_by_storm_control") and _get(f, "alarms_stored") == _get(f, "alarms_accepted")
+        ),
     ),
     Row(
         "roster look-ups: not linear in the roster's history",
