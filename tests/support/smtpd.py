@@ -50,7 +50,8 @@ class Handler:
         return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        content = envelope.original_content or b""
+        # As a mailbox stores it: lines end with LF once off the wire.
+        content = (envelope.original_content or b"").replace(b"\r\n", b"\n")
         parsed = email.message_from_bytes(content, policy=email.policy.default)
         assert isinstance(parsed, EmailMessage)
         login = session.auth_data.login.decode() if isinstance(session.auth_data, LoginPassword) else None
@@ -59,7 +60,9 @@ class Handler:
                 sender=envelope.mail_from or "",
                 recipients=tuple(envelope.rcpt_tos),
                 mail=parsed,
-                tls=session.ssl is not None,
+                # STARTTLS sets session.ssl; implicit TLS shows on the connection itself.
+                tls=session.ssl is not None
+                or (server.transport is not None and server.transport.get_extra_info("sslcontext") is not None),
                 login=login,
             )
         )
@@ -91,7 +94,7 @@ def mail_server(
 
         def authenticator(server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: Any) -> AuthResult:
             ok = isinstance(data, LoginPassword) and accepted.get(data.login.decode()) == data.password.decode()
-            return AuthResult(success=ok, handled=False)
+            return AuthResult(success=ok, handled=False, auth_data=data if ok else None)
 
         options.update(authenticator=authenticator, auth_require_tls=True)
     port = free_port()

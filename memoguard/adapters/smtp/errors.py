@@ -24,7 +24,7 @@ from memoguard.services.provider import DeliveryError
 THROTTLE_WAIT = timedelta(minutes=1)
 THROTTLE_CODES = frozenset({421, 450, 451, 452})
 # Words mail servers use when refusing for rate (lower case, matched in the server's text).
-THROTTLE_WORDS = ("too many", "rate", "throttl", "slow down", "try again later", "exceeded", "limit")
+THROTTLE_WORDS = ("too many", "too quickly", "rate", "throttl", "slow down", "try again later", "exceeded", "limit")
 
 
 def reply_error(code: int, text: str, what: str) -> DeliveryError:
