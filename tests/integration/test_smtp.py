@@ -23,6 +23,7 @@ import pytest
 
 from memoguard.adapters.smtp import SmtpProvider
 from memoguard.adapters.smtp.errors import THROTTLE_WAIT, reply_error
+from memoguard.adapters.template import TemplateRenderer
 from memoguard.config.schema import SmtpProvider as SmtpSettings
 from memoguard.domain.person import Person
 from memoguard.services.provider import DeliveryError, Message
@@ -119,6 +120,18 @@ def test_a_page_arrives_in_french_for_a_french_speaker(fake_clock: FakeClock) ->
     assert '<html lang="fr">' in html
     assert "Répondez 3a pour acquitter." in html
     assert "les réponses à cet e-mail ne sont pas lues" in html
+
+
+def test_a_summary_with_line_breaks_and_accents_stays_one_encoded_subject_line(fake_clock: FakeClock) -> None:
+    subject = "[memoguard #12 critical] réplication arrêtée\r\nBcc: eve@example.org"
+    with mail_server() as (server, port):
+        provider(port, fake_clock).send(page(ALICE, subject=subject))
+
+    [received] = server.received
+    assert received.recipients == ("alice@example.com",)
+    mail = received.mail
+    assert mail["Subject"] == "[memoguard #12 critical] réplication arrêtée Bcc: eve@example.org"
+    assert mail["Bcc"] is None
 
 
 def test_every_message_of_an_incident_threads_under_one_root_with_ids_of_its_own(fake_clock: FakeClock) -> None:
@@ -397,3 +410,26 @@ def test_starttls_is_required_when_configured_never_downgraded(fake_clock: FakeC
     assert not error.retryable
     assert "STARTTLS" in error.reason
     assert server.received == []
+
+
+# --- the README's example ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("person", "phone"),
+    [(ALICE, "+33612345678"), (Person("david", email="david@example.com", language="en"), "+447400123456")],
+)
+def test_the_readme_shows_the_text_part_as_rendered(fake_clock: FakeClock, person: Person, phone: str) -> None:
+    """The README's two example e-mails are what the page template and the e-mail templates produce."""
+    person = Person(person.name, phone=phone, email=person.email, language=person.language)
+    context = {
+        "id": "42", "summary": "disk full on db-prod", "severity": "critical", "person": person.name,
+        "reason": "new", "step": 1, "steps": 2, "ack_within": "10m", "double": False, "confirm_within": None,
+        "reack_after": None, "quorum": 1, "bridge": None, "acked_by": [], "confirmed_by": [], "code": "3",
+    }  # fmt: skip
+    text = TemplateRenderer().render("page", person.language, context).strip()
+    with mail_server() as (server, port):
+        provider(port, fake_clock).send(page(person, incident="42", text=text))
+    plain, _ = parts(server.received[0].mail)
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    assert f"```text\n{plain}```" in readme

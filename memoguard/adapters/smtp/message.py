@@ -99,7 +99,8 @@ def build(message: Message, sender: Address, renderer: EmailRenderer, date: str)
     try:
         mail["From"] = sender
         mail["To"] = Address(display_name=person.name, addr_spec=person.email)
-        mail["Subject"] = message.subject
+        # One line: an alarm's summary may hold line breaks, which a header must not (nor smuggle others).
+        mail["Subject"] = " ".join(message.subject.split())
     except (ValueError, IndexError) as error:  # a malformed address (the email package's parser raises both)
         raise DeliveryError(f"message {message.id}: cannot address the e-mail: {error}", retryable=False) from None
     mail["Date"] = date
