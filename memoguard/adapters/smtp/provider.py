@@ -53,7 +53,7 @@ class SmtpProvider:
         assert recipient is not None  # build refused a message without one
         try:
             send(self._server, mail, self._sender.addr_spec, recipient)
-        except Exception as error:
+        except Exception as error:  # every failure leaves classified: the dispatcher needs retryable or not
             raise delivery_error(error, self._server.label) from None
         message_id = mail["Message-ID"]
         return str(message_id) if message_id is not None else None
