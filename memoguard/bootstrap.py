@@ -15,6 +15,7 @@ from sqlalchemy import Engine
 
 from memoguard.adapters.clock import SystemClock
 from memoguard.adapters.console import ConsoleProvider
+from memoguard.adapters.smtp import SmtpProvider
 from memoguard.adapters.storage import migration
 from memoguard.adapters.storage.database import open_engine
 from memoguard.adapters.storage.listener import PostgresListener
@@ -27,6 +28,7 @@ from memoguard.config.loader import load_config
 from memoguard.config.model import Config
 from memoguard.config.schema import ConsoleProvider as ConsoleSettings
 from memoguard.config.schema import SmppProvider as SmppSettings
+from memoguard.config.schema import SmtpProvider as SmtpSettings
 from memoguard.config.schema import WebhookProvider as WebhookSettings
 from memoguard.config.schema import ZendeskProvider as ZendeskSettings
 from memoguard.config.secret import SecretError, read_secret
@@ -161,6 +163,14 @@ def providers(config: Config, clock: Clock, inbox: Inbox, parts: SmsParts) -> di
                         poll_every=settings.poll_every,
                         timeout=settings.timeout,
                     )
+                case SmtpSettings():
+                    password = None
+                    if settings.password_file is not None or settings.password_env is not None:
+                        owner = f"provider {name!r}"
+                        password = read_secret(
+                            owner, "password", settings.password_file, settings.password_env, config.directory
+                        )
+                    built[name] = SmtpProvider(name, settings, password, clock)
                 case _:
                     assert_never(settings)
         except SecretError as error:

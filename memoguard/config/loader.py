@@ -187,6 +187,14 @@ class _Loader:
             zone = self.found.zone(model.timezone, document, (*here, "timezone")) if model.timezone else None
             for index, channel in enumerate(model.channels):
                 self.found.refer(document, (*here, "channels", index), "channel", channel, main.channels)
+                # Not when salvaging cut a bad address: that is reported at its own line already.
+                lost = document.around_cut((*here, "email"))
+                if model.email is None and not lost and (mailer := _mailer(main, channel)) is not None:
+                    self.found.add(
+                        document,
+                        (*here, "channels", index),
+                        f"channel {channel!r} sends e-mail (provider {mailer!r}) but {name} has no email address",
+                    )
             people[name] = Person(
                 name=name,
                 phone=phone,
@@ -253,6 +261,16 @@ class _Loader:
                 )
             )
         return tuple(routes)
+
+
+def _mailer(main: MainModel, channel: str) -> str | None:
+    """The first SMTP provider of ``channel``, if it has one."""
+    entry = main.channels.get(channel)
+    for provider in entry.providers if entry is not None else []:
+        settings = main.providers.get(provider)
+        if settings is not None and settings.kind == "smtp":
+            return provider
+    return None
 
 
 def _as_set(value: str | list[str] | None) -> set[str]:

@@ -125,11 +125,19 @@ class Escalator:
             step=notify.step,
             cycle=incident.cycle,
             reason=notify.reason,
-            subject=f"[memoguard #{incident.id}] {incident.summary}"[:200],
+            subject=person_subject(incident),
             text=text,
             created_at=now,
             stage_version=notify.stage.version if notify.stage is not None else None,
         )
+
+
+def person_subject(incident: Incident) -> str:
+    """The subject of every page and status message of ``incident``: the same for all of them, so a mail
+    client that threads by subject (Gmail) keeps the incident in one conversation, and with the severity,
+    so an inbox filter or a glance can sort pages."""
+    severity = f" {incident.severity}" if incident.severity else ""
+    return f"[memoguard #{incident.id}{severity}] {incident.summary}"[:200]
 
 
 def message_context(incident: Incident, notify: Notify, person: str) -> dict[str, Any]:

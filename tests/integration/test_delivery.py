@@ -233,13 +233,11 @@ def test_a_provider_kind_this_build_lacks_is_refused_when_the_configuration_load
         build(
             "channels:\n  sms: [console]\n  voice: [console]\n  email: [mail]\n"
             "providers:\n  console: {kind: console}\n"
-            "  mail: {kind: smtp, host: smtp.example.com, from: memoguard@example.com}\n",
+            "  mail: {kind: pigeon, host: loft.example.com}\n",
         )
     [problem] = caught.value.problems
     assert (Path(problem.file).name, problem.path) == ("memoguard.yaml", "providers.mail")
-    assert problem.message == (
-        "provider kind 'smtp' is not available in this build (kinds it has: 'console', 'smpp', 'zendesk', 'webhook')"
-    )
+    assert problem.message.startswith("provider kind 'pigeon' is not available in this build (kinds it has: 'console'")
 
 
 # --- throttling ---------------------------------------------------------------------------------------

@@ -127,13 +127,13 @@ def test_what_a_cut_definition_is_referred_to_by_is_not_reported_again(tmp_path:
 # --- provider kinds -------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("kind", ["twilio", "smtp"])
+@pytest.mark.parametrize("kind", ["twilio"])
 def test_a_provider_kind_this_build_lacks_is_an_error_naming_the_provider(tmp_path: Path, kind: str) -> None:
     main = PEOPLE.replace("sms: [console]", "sms: [console, later]") + f"  later: {{kind: {kind}, from: x}}\n"
     write(tmp_path, main)
     assert problems(tmp_path) == [
         f"memoguard.yaml:8: providers.later: provider kind '{kind}' is not available in this build "
-        "(kinds it has: 'console', 'smpp', 'zendesk', 'webhook')",
+        "(kinds it has: 'console', 'smpp', 'zendesk', 'webhook', 'smtp')",
     ]
 
 
@@ -142,6 +142,7 @@ def test_bootstrap_builds_a_provider_for_every_kind_the_schema_accepts(tmp_path:
         "  smsc: {kind: smpp, host: 127.0.0.1, system_id: mg}\n"
         '  desk: {kind: zendesk, url: "https://desk.example.net"}\n'
         '  hook: {kind: webhook, url: "https://hooks.example.net/in"}\n'
+        "  mail: {kind: smtp, host: mail.example.net, from: pager@example.net}\n"
     )
     config = load_config(write(tmp_path, main))
     from memoguard.config.schema import PROVIDER_KINDS  # noqa: PLC0415 - next to what it is compared with
@@ -149,6 +150,94 @@ def test_bootstrap_builds_a_provider_for_every_kind_the_schema_accepts(tmp_path:
     assert sorted(p.kind for p in config.providers.values()) == sorted(PROVIDER_KINDS)
     built = bootstrap.providers(config, bootstrap.clock(), inbox=_NoInbox(), parts=MemoryParts())
     assert sorted(built) == sorted(config.providers)
+
+
+# --- smtp (issue 16) -------------------------------------------------------------------------------------
+
+MAILER = PEOPLE.replace("sms: [console]", "sms: [console]\n  email: [mail]") + "  mail: {kind: smtp, %s}\n"
+
+
+@pytest.mark.parametrize(
+    ("settings", "expected"),
+    [
+        (
+            "host: mail.example.net, from: pager@example.net, tls: none, username: mg, password_env: MG_SMTP",
+            "memoguard.yaml:9: providers.mail: a login without TLS sends the password in clear: use tls: starttls "
+            "or implicit, or set allow_plaintext_login: true for a relay on a trusted network",
+        ),
+        (
+            "host: mail.example.net, from: pager@example.net, username: mg",
+            "memoguard.yaml:9: providers.mail: give both username and password_file/password_env, or neither",
+        ),
+        (
+            "host: mail.example.net, from: pager@example.net, password_env: MG_SMTP",
+            "memoguard.yaml:9: providers.mail: give both username and password_file/password_env, or neither",
+        ),
+        (
+            "host: mail.example.net, from: pager@example.net, tls: none, tls_ca: ca.pem",
+            "memoguard.yaml:9: providers.mail: tls_ca is set but tls is none: use tls: starttls or implicit",
+        ),
+        (
+            "host: mail.example.net, from: pager@example.net, tls: ssl",
+            "memoguard.yaml:9: providers.mail.tls: input should be 'starttls', 'implicit' or 'none', got 'ssl'",
+        ),
+        (
+            "host: mail.example.net, from: pager at example.net",
+            "memoguard.yaml:9: providers.mail.from: invalid e-mail address 'pager at example.net': "
+            "expected local-part@domain.tld, without spaces",
+        ),
+        (
+            "host: mail.example.net",
+            "memoguard.yaml:9: providers.mail.from: required key is missing",
+        ),
+        (
+            "host: mail.example.net, from: pager@example.net, password: hunter2",
+            "memoguard.yaml:9: providers.mail.password: secrets are not allowed in YAML: use password_file "
+            "(e.g. a systemd credential) or password_env",
+        ),
+    ],
+)
+def test_smtp_settings_are_checked_at_their_line(tmp_path: Path, settings: str, expected: str) -> None:
+    write(tmp_path, MAILER % settings)
+    assert problems(tmp_path) == [expected]
+
+
+def test_an_smtp_login_in_clear_is_accepted_when_explicitly_allowed(tmp_path: Path) -> None:
+    settings = (
+        "host: 127.0.0.1, from: pager@example.net, tls: none, username: mg, password_env: MG_SMTP, "
+        "allow_plaintext_login: true"
+    )
+    config = load_config(write(tmp_path, MAILER % settings))
+    mail = config.providers["mail"]
+    assert mail.kind == "smtp"
+    assert (mail.tls, mail.port_or_default, mail.username) == ("none", 25, "mg")
+
+
+@pytest.mark.parametrize(("tls", "port"), [("starttls", 587), ("implicit", 465), ("none", 25)])
+def test_the_smtp_port_follows_from_tls_unless_given(tmp_path: Path, tls: str, port: int) -> None:
+    config = load_config(write(tmp_path, MAILER % f"host: mail.example.net, from: pager@example.net, tls: {tls}"))
+    mail = config.providers["mail"]
+    assert mail.kind == "smtp"
+    assert mail.port_or_default == port
+
+
+def test_a_person_reached_by_email_needs_an_address(tmp_path: Path) -> None:
+    main = (MAILER % "host: mail.example.net, from: pager@example.net").replace(
+        "channels: [sms]}\n  gina", "channels: [sms, email]}\n  gina"
+    )
+    write(tmp_path, main)
+    assert problems(tmp_path) == [
+        "memoguard.yaml:2: people.erin.channels[1]: channel 'email' sends e-mail (provider 'mail') "
+        "but erin has no email address",
+    ]
+
+
+def test_a_person_s_email_address_is_checked(tmp_path: Path) -> None:
+    main = (MAILER % "host: mail.example.net, from: pager@example.net").replace(
+        "channels: [sms]}\n  gina", "email: erin@localhost, channels: [sms, email]}\n  gina"
+    )
+    write(tmp_path, main)
+    assert problems(tmp_path) == ["memoguard.yaml:2: people.erin.email: invalid e-mail address 'erin@localhost'"]
 
 
 class _NoInbox:
