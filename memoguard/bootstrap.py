@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import random
 import time
-from pathlib import Path
 from collections.abc import Mapping
+from pathlib import Path
 from typing import assert_never
 
 from alembic.util.exc import CommandError

@@ -12,7 +12,16 @@ import typing
 from datetime import date, timedelta
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainValidator, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from memoguard.domain.duration import parse_duration
 from memoguard.domain.policy import Target
@@ -240,11 +249,11 @@ class TwilioProvider(SecretRef):
     as webhooks to ``http.public_url`` (adapters/twilio/). The auth token signs those webhooks too."""
 
     kind: Literal["twilio"]
-    account_sid: str = Field(pattern=r"^AC[0-9a-fA-F]{32}$")
+    account_sid: str
     auth_token_file: str | None = None
     auth_token_env: str | None = None
     from_: str | None = Field(default=None, alias="from")  # E.164 number the messages come from
-    messaging_service_sid: str | None = Field(default=None, pattern=r"^MG[0-9a-fA-F]{32}$")
+    messaging_service_sid: str | None = None
     api_base_url: HttpUrl = "https://api.twilio.com"  # another base: tests, Twilio-compatible services
     timeout: Duration = timedelta(seconds=10)
     rate: list[RateText] = []
@@ -256,6 +265,16 @@ class TwilioProvider(SecretRef):
         if (self.from_ is None) == (self.messaging_service_sid is None):
             raise ValueError("give exactly one of from (an E.164 number) and messaging_service_sid")
         return self
+
+    @field_validator("account_sid", "messaging_service_sid")
+    @classmethod
+    def _sid(cls, value: str | None, info: ValidationInfo) -> str | None:
+        prefix = "AC" if info.field_name == "account_sid" else "MG"
+        if value is not None and not re.fullmatch(prefix + r"[0-9a-fA-F]{32}", value):
+            raise ValueError(
+                f"{value!r} is not a Twilio SID: {prefix} then 32 hexadecimal digits, as the console shows it"
+            )
+        return value
 
     @field_validator("from_")
     @classmethod

@@ -31,7 +31,7 @@ _FIELD = {"type": "string"}
 
 
 def _form(required: list[str], fields: list[str]) -> dict[str, Any]:
-    schema = {"type": "object", "properties": {name: _FIELD for name in fields}, "required": required}
+    schema = {"type": "object", "properties": dict.fromkeys(fields, _FIELD), "required": required}
     return {
         "requestBody": {
             "required": True,
@@ -47,9 +47,7 @@ _ANSWER: dict[int | str, dict[str, Any]] = {
     },
     **responses(403, 404, 413, 422),
 }
-_SIGNED = Header(
-    alias=SIGNATURE, description="Twilio's signature of the public URL and the form, with the auth token."
-)
+_SIGNED = Header(alias=SIGNATURE, description="Twilio's signature of the public URL and the form, with the auth token.")
 
 
 @router.post(
@@ -62,9 +60,7 @@ _SIGNED = Header(
         ["AccountSid", "MessageSid", "SmsSid", "MessageStatus", "SmsStatus", "ErrorCode", "From", "To"],
     ),
 )
-async def status(
-    provider: str, request: Request, signature: Annotated[str | None, _SIGNED] = None
-) -> Response:
+async def status(provider: str, request: Request, signature: Annotated[str | None, _SIGNED] = None) -> Response:
     return await _handle(provider, "status", request, signature)
 
 

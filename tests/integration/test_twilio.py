@@ -95,7 +95,9 @@ def page(person: Person | None = None, text: str = "disk full on db-1") -> Messa
 # --- sending --------------------------------------------------------------------------------------------
 
 
-def test_a_page_goes_out_through_the_messages_api_with_a_status_callback(build: Builder, twilio: Twilio, link: Link) -> None:
+def test_a_page_goes_out_through_the_messages_api_with_a_status_callback(
+    build: Builder, twilio: Twilio, link: Link
+) -> None:
     w = build(TWILIO_THEN_BACKUP, ("backup", "mailer"), real=link)
     [incident] = w.open("db-1")
     w.settle()
@@ -115,8 +117,12 @@ def test_a_page_goes_out_through_the_messages_api_with_a_status_callback(build: 
 def test_a_messaging_service_sends_instead_of_a_number(twilio: Twilio, fake_clock: FakeClock) -> None:
     service = "MG" + "ab" * 16
     provider = TwilioProvider(
-        "twilio", settings(twilio, messaging_service_sid=service, **{"from": None}), AUTH_TOKEN, PUBLIC_URL,
-        _NoInbox(), fake_clock,
+        "twilio",
+        settings(twilio, messaging_service_sid=service, **{"from": None}),
+        AUTH_TOKEN,
+        PUBLIC_URL,
+        _NoInbox(),
+        fake_clock,
     )
     sid = provider.send(page())
     [sent] = twilio.messages
@@ -266,7 +272,7 @@ def test_a_reply_acknowledges_and_is_answered_through_twilio(build: Builder, twi
     [reply] = w.timeline(incident, "sms_reply")
     assert reply.text == f"SMS reply from alice ({ALICE}) via twilio: '1a'"
     w.settle()
-    page_, answered = twilio.messages
+    _, answered = twilio.messages
     assert (answered.to, answered.body) == (ALICE, f"memoguard #{incident} acquitté. Répondez 1r une fois résolu.")
     assert w.providers["backup"].sent == []
 
@@ -286,7 +292,7 @@ def test_a_request_not_signed_by_twilio_is_refused_and_changes_nothing(
     form = {"AccountSid": twilio.account_sid, "MessageSid": sent.sid, "From": ALICE, "To": NUMBER, "Body": "1a"}
     before = w.timeline(incident)
 
-    signature: str | None | bool
+    signature: str | bool | None
     match forgery:
         case "none":
             signature = None
@@ -322,7 +328,9 @@ def test_a_webhook_for_no_twilio_provider_is_404(build: Builder, twilio: Twilio,
     build(TWILIO_THEN_BACKUP, ("backup", "mailer"), real=link)
     answer = twilio.inbound("/twilio/backup/sms", ALICE, "1a")
     assert answer.status == 404
-    assert answer.json() == {"detail": [{"loc": ["path", "provider"], "msg": "no twilio provider 'backup'", "type": "not_found"}]}
+    assert answer.json() == {
+        "detail": [{"loc": ["path", "provider"], "msg": "no twilio provider 'backup'", "type": "not_found"}]
+    }
 
 
 class _NoInbox:

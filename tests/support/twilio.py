@@ -24,7 +24,7 @@ import secrets
 import threading
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlencode, urlsplit
@@ -122,10 +122,10 @@ class Twilio:
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: object) -> None:  # noqa: A002 (quiet)
+            def log_message(self, format: str, *args: object) -> None:
                 pass
 
-            def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+            def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length).decode("utf-8")
                 status, body, headers = fake._create(self.path, dict(self.headers.items()), raw)
@@ -145,9 +145,7 @@ class Twilio:
             self._state.refusals.append(f"{status} {code}: {message}")
         return status, _error(status, code, message), {}
 
-    def _create(
-        self, path: str, headers: Mapping[str, str], raw: str
-    ) -> tuple[int, dict[str, object], dict[str, str]]:
+    def _create(self, path: str, headers: Mapping[str, str], raw: str) -> tuple[int, dict[str, object], dict[str, str]]:
         found = PATH.fullmatch(urlsplit(path).path)
         if found is None:
             return self._refuse(404, 20404, f"the requested resource {path} was not found")
@@ -239,7 +237,7 @@ class Twilio:
         return str(RequestValidator(token or self.auth_token).compute_signature(url, dict(form)))
 
     def post(
-        self, url: str, form: Mapping[str, str], *, token: str | None = None, signature: str | None | bool = True
+        self, url: str, form: Mapping[str, str], *, token: str | None = None, signature: str | bool | None = True
     ) -> Answer:
         """POST ``form`` to ``url`` (under the public URL) at ``target``; ``signature``: True signs it with
         ``token`` (the auth token by default), a string is sent as is, None sends no signature."""
@@ -261,4 +259,9 @@ class Twilio:
 
 
 def _error(status: int, code: int, message: str) -> dict[str, object]:
-    return {"code": code, "message": message, "more_info": f"https://www.twilio.com/docs/errors/{code}", "status": status}
+    return {
+        "code": code,
+        "message": message,
+        "more_info": f"https://www.twilio.com/docs/errors/{code}",
+        "status": status,
+    }

@@ -19,7 +19,7 @@ from twilio.rest import Client
 TWILIO_API = "https://api.twilio.com"
 
 
-class _Rebased(TwilioHttpClient):
+class _Rebased(TwilioHttpClient):  # type: ignore[misc]  # the twilio package is untyped
     def __init__(self, base_url: str, timeout: float) -> None:
         super().__init__(timeout=timeout, max_retries=0)
         self._base = base_url.rstrip("/")
@@ -54,4 +54,3 @@ class TwilioClient:
         headers = getattr(response, "headers", None) or {}
         value = headers.get("Retry-After")
         return str(value) if value is not None else None
-

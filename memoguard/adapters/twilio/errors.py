@@ -8,6 +8,7 @@ provider or channel is tried instead. Anything else (5xx, timeouts, an unknown c
 
 from __future__ import annotations
 
+import math
 from datetime import timedelta
 
 from memoguard.services.provider import DeliveryError
@@ -46,7 +47,7 @@ def retry_after(value: str | None) -> timedelta | None:
         seconds = float(value.strip())
     except ValueError:
         return None
-    if seconds != seconds or seconds < 0:  # NaN, negative
+    if math.isnan(seconds) or seconds < 0:
         return None
     return min(timedelta(seconds=seconds), MAX_WAIT)
 

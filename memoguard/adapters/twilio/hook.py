@@ -25,7 +25,9 @@ MESSAGE_SID = re.compile(r"^(SM|MM)[0-9a-fA-F]{32}$")
 
 
 class TwilioHook:
-    def __init__(self, name: str, account_sid: str, auth_token: str, public_url: str, inbox: Inbox, clock: Clock) -> None:
+    def __init__(
+        self, name: str, account_sid: str, auth_token: str, public_url: str, inbox: Inbox, clock: Clock
+    ) -> None:
         self.name = name
         self._account = account_sid
         self._token = auth_token

@@ -40,9 +40,7 @@ class TwilioProvider:
             return self._client.create_message(fields)
         except TwilioRestException as error:
             code = error.code if isinstance(error.code, int) else None
-            raise errors.refused(
-                self.name, error.status, code, str(error.msg), self._client.retry_after()
-            ) from None
+            raise errors.refused(self.name, error.status, code, str(error.msg), self._client.retry_after()) from None
         except requests.RequestException as error:
             raise DeliveryError(
                 f"{self.name}: Twilio could not be reached ({type(error).__name__}: {error})", retryable=True
