@@ -154,4 +154,5 @@ def test_replies_do_the_same_by_smpp_and_by_twilio(build: Builder, network: Netw
         got = network.received(sender)[before:]
         assert (body, got) == (body, [answer.format(id=incident)] if answer else [])
         w.clock.advance(timedelta(minutes=3))  # past the window where the same text is taken as a redelivery
-    assert [e.person for e in w.timeline(incident, "sms_reply")] == ["alice"] * (len(TABLE) - 1)  # all but the stranger's
+    replies = [e.person for e in w.timeline(incident, "sms_reply")]
+    assert replies == ["alice"] * (len(TABLE) - 1)  # all but the stranger's
