@@ -31,7 +31,7 @@ from tests.integration.test_smpp import settings as smpp_settings
 from tests.integration.test_twilio import PUBLIC_URL
 from tests.integration.test_twilio import settings as twilio_settings
 from tests.support.delivery import Builder
-from tests.support.smsc import Smsc, whole_text
+from tests.support.smsc import Smsc, Submit, whole_text
 from tests.support.twilio import AUTH_TOKEN, Twilio
 
 ALICE = "+33612345601"  # on call for ops (primary), reads French
@@ -100,12 +100,12 @@ class SmppNetwork:
         assert self._smsc.deliver(body, sender=sender.removeprefix("+")) == [0]
 
     def received(self, phone: str) -> list[str]:
-        texts: dict[tuple[str, int], list[object]] = {}
+        texts: dict[tuple[str, int], list[Submit]] = {}
         for submit in self._smsc.submits:
             if submit.destination_addr == phone.removeprefix("+") and submit.message_id is not None:
                 key = (submit.session, submit.concat.reference if submit.concat else -submit.number)
                 texts.setdefault(key, []).append(submit)
-        return [whole_text(parts) for parts in texts.values()]  # type: ignore[arg-type]
+        return [whole_text(parts) for parts in texts.values()]
 
 
 class TwilioNetwork:

@@ -181,7 +181,7 @@ class Twilio:
         sid = "SM" + secrets.token_hex(16)
         with self._state.lock:
             self._state.messages.append(Sent(sid, form))
-        resource = {
+        resource: dict[str, object] = {
             "sid": sid,
             "account_sid": self.account_sid,
             "to": to,
