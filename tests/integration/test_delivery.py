@@ -238,7 +238,8 @@ def test_a_provider_kind_this_build_lacks_is_refused_when_the_configuration_load
     [problem] = caught.value.problems
     assert (Path(problem.file).name, problem.path) == ("memoguard.yaml", "providers.mail")
     assert problem.message == (
-        "provider kind 'smtp' is not available in this build (kinds it has: 'console', 'smpp', 'zendesk', 'webhook')"
+        "provider kind 'smtp' is not available in this build "
+        "(kinds it has: 'console', 'smpp', 'zendesk', 'webhook', 'twilio')"
     )
 
 
