@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import assert_never
 
@@ -29,6 +30,7 @@ from memoguard.config.model import Config
 from memoguard.config.schema import ConsoleProvider as ConsoleSettings
 from memoguard.config.schema import SmppProvider as SmppSettings
 from memoguard.config.schema import SmtpProvider as SmtpSettings
+from memoguard.config.schema import TwilioProvider as TwilioSettings
 from memoguard.config.schema import WebhookProvider as WebhookSettings
 from memoguard.config.schema import ZendeskProvider as ZendeskSettings
 from memoguard.config.secret import SecretError, read_secret
@@ -41,6 +43,7 @@ from memoguard.services.dispatch import Dispatcher
 from memoguard.services.dispatch.recording import Recorder
 from memoguard.services.escalator import Escalator
 from memoguard.services.heartbeat import Engines
+from memoguard.services.hook import Hook
 from memoguard.services.inbox import Inbox, SmsParts
 from memoguard.services.ingest import Ingest
 from memoguard.services.override import Overrides
@@ -112,7 +115,7 @@ def secret_problems(config: Config) -> list[str]:
     start on the first (``providers``)."""
     problems = []
     for name, settings in config.providers.items():
-        for prefix in ("password", "secret", "token"):
+        for prefix in ("password", "secret", "token", "auth_token"):
             file = getattr(settings, f"{prefix}_file", None)
             env = getattr(settings, f"{prefix}_env", None)
             if file is None and env is None:
@@ -171,6 +174,8 @@ def providers(config: Config, clock: Clock, inbox: Inbox, parts: SmsParts) -> di
                             owner, "password", settings.password_file, settings.password_env, config.directory
                         )
                     built[name] = SmtpProvider(name, settings, password, clock)
+                case TwilioSettings():
+                    built[name] = _twilio(name, settings, config, clock, inbox)
                 case _:
                     assert_never(settings)
         except SecretError as error:
@@ -191,6 +196,27 @@ def _smpp(name: str, settings: SmppSettings, config: Config, clock: Clock, inbox
             f"provider {name!r}", "password", settings.password_file, settings.password_env, config.directory
         )
     return SmppProvider(name, settings, password, inbox, clock, parts)
+
+
+def _twilio(name: str, settings: TwilioSettings, config: Config, clock: Clock, inbox: Inbox) -> Provider:
+    try:
+        from memoguard.adapters.twilio import TwilioProvider  # noqa: PLC0415 (only when one is configured)
+    except ImportError as error:  # the twilio package is an optional extra
+        raise StartupError(
+            f"provider {name!r} is a twilio provider, which needs the twilio extra: "
+            f"pip install 'memoguard[twilio]' ({error})"
+        ) from None
+    if config.http.public_url is None:  # the loader refuses it too
+        raise StartupError(f"provider {name!r} is a twilio provider, which needs http.public_url")
+    token = read_secret(
+        f"provider {name!r}", "auth_token", settings.auth_token_file, settings.auth_token_env, config.directory
+    )
+    return TwilioProvider(name, settings, token, config.http.public_url, inbox, clock)
+
+
+def hooks(built: Mapping[str, Provider]) -> dict[str, Hook]:
+    """The webhooks of the providers that take some (Twilio's), by provider name, for the HTTP routes."""
+    return {name: hook for name, provider in built.items() if (hook := getattr(provider, "hook", None)) is not None}
 
 
 def delivery(config: Config) -> Delivery:
@@ -251,6 +277,7 @@ def _application(
     replies = Replies(
         sql, clock, config.people, actions, renderer, config.phone_region, receipt_wait=wait, recorder=recorder
     )
+    built = providers(config, clock, replies, SqlSmsParts(sql)) if with_providers else {}
     return Application(
         config=config,
         clock=clock,
@@ -265,7 +292,7 @@ def _application(
             clock,
             config.people,
             delivery(config),
-            providers(config, clock, replies, SqlSmsParts(sql)) if with_providers else {},
+            built,
             escalator,
             renderer,
             # Pacing waits in real time: only with the real clock (tests drive an injected one themselves).
@@ -276,6 +303,7 @@ def _application(
         tokens=tokens(config) if with_tokens else SourceTokens({}),
         queue=Queue(sql, clock, delivery(config), config.providers),
         engines=Engines(sql, clock),
+        hooks=hooks(built),
     )
 
 

@@ -78,6 +78,7 @@ class _Loader:
             people = self._people(main, doc)
             self._check_channels(main, doc)
             self._check_tokens(main, doc)
+            self._check_callbacks(main, doc)
         roster_map = self._unique(rosters, "roster", lambda model, d: self._roster(model, d, main, zone))
         policy_map = self._unique(
             policies, "policy", lambda model, d: build_policy(self.found, model, d, main, roster_map)
@@ -230,6 +231,20 @@ class _Loader:
                         f"provider {provider!r} opens helpdesk tickets and cannot page people: "
                         "name it in an escalation policy's outbound list instead",
                     )
+
+    def _check_callbacks(self, main: MainModel, document: Document) -> None:
+        # Twilio reports delivery and hands over replies by calling memoguard back: without a public URL it
+        # has nowhere to call, and every signature is checked against that URL.
+        if main.http.public_url is not None:
+            return
+        for name, settings in main.providers.items():
+            if settings.kind == "twilio":
+                self.found.add(
+                    document,
+                    ("providers", name),
+                    f"provider {name!r} is a twilio provider, which needs http.public_url: the https:// "
+                    "address where Twilio reaches this service (delivery statuses, replies)",
+                )
 
     def _check_tokens(self, main: MainModel, document: Document) -> None:
         for name, earlier, key in shared_tokens(main.sources, self.directory):

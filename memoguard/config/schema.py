@@ -12,7 +12,16 @@ import typing
 from datetime import date, timedelta
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainValidator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from memoguard.domain.duration import parse_duration
 from memoguard.domain.policy import Target
@@ -288,11 +297,54 @@ class SmtpProvider(SecretRef):
         return self.port if self.port is not None else {"starttls": 587, "implicit": 465, "none": 25}[self.tls]
 
 
+E164 = r"^\+[1-9][0-9]{1,14}$"
+
+
+class TwilioProvider(SecretRef):
+    """Twilio's REST API: SMS pages out through the Messages API; delivery statuses and replies come back
+    as webhooks to ``http.public_url`` (adapters/twilio/). The auth token signs those webhooks too."""
+
+    kind: Literal["twilio"]
+    account_sid: str
+    auth_token_file: str | None = None
+    auth_token_env: str | None = None
+    from_: str | None = Field(default=None, alias="from")  # E.164 number the messages come from
+    messaging_service_sid: str | None = None
+    api_base_url: HttpUrl = "https://api.twilio.com"  # another base: tests, Twilio-compatible services
+    timeout: Duration = timedelta(seconds=10)
+    rate: list[RateText] = []
+
+    @model_validator(mode="after")
+    def _sender_and_token(self) -> TwilioProvider:
+        if self.auth_token_file is None and self.auth_token_env is None:
+            raise ValueError("a twilio provider needs auth_token_file or auth_token_env (its auth token)")
+        if (self.from_ is None) == (self.messaging_service_sid is None):
+            raise ValueError("give exactly one of from (an E.164 number) and messaging_service_sid")
+        return self
+
+    @field_validator("account_sid", "messaging_service_sid")
+    @classmethod
+    def _sid(cls, value: str | None, info: ValidationInfo) -> str | None:
+        prefix = "AC" if info.field_name == "account_sid" else "MG"
+        if value is not None and not re.fullmatch(prefix + r"[0-9a-fA-F]{32}", value):
+            raise ValueError(
+                f"{value!r} is not a Twilio SID: {prefix} then 32 hexadecimal digits, as the console shows it"
+            )
+        return value
+
+    @field_validator("from_")
+    @classmethod
+    def _e164(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(E164, value):
+            raise ValueError(f"{value!r} is not an E.164 number: write it as + then digits, e.g. +33612345678")
+        return value
+
+
 # The provider kinds this build implements, and the only ones the schema accepts: bootstrap.providers
-# builds each (mypy checks that its match covers them all), and a kind not here (twilio: planned,
-# not built yet) is refused when the configuration is loaded instead of failing every page at run time.
+# builds each (mypy checks that its match covers them all), and a kind not here is refused when the
+# configuration is loaded instead of failing every page at run time.
 ProviderModel = Annotated[
-    ConsoleProvider | SmppProvider | ZendeskProvider | WebhookProvider | SmtpProvider,
+    ConsoleProvider | SmppProvider | ZendeskProvider | WebhookProvider | SmtpProvider | TwilioProvider,
     Field(discriminator="kind"),
 ]
 PROVIDER_KINDS: tuple[str, ...] = tuple(

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from memoguard.config.model import Config
 from memoguard.services.action import Actions
@@ -10,6 +11,7 @@ from memoguard.services.clock import Clock
 from memoguard.services.dispatch import Dispatcher
 from memoguard.services.escalator import Escalator
 from memoguard.services.heartbeat import Engines
+from memoguard.services.hook import Hook
 from memoguard.services.ingest import Ingest
 from memoguard.services.override import Overrides
 from memoguard.services.query import Incidents
@@ -36,3 +38,4 @@ class Application:
     tokens: SourceTokens
     queue: Queue
     engines: Engines  # which services run their engine on this database (their heartbeats)
+    hooks: Mapping[str, Hook] = field(default_factory=dict)  # provider name -> its webhooks (Twilio)

@@ -1138,6 +1138,8 @@ def test_openapi_documents_every_refusal_in_the_one_shape(served: Served) -> Non
         ("GET", ONCALL): {"404", "422"},
         ("GET", "/healthz"): set(),
         ("GET", "/readyz"): set(),
+        ("POST", "/twilio/{provider}/status"): {"403", "404", "413", "422"},
+        ("POST", "/twilio/{provider}/sms"): {"403", "404", "413", "422"},
     }
 
     seen = {}

@@ -9,6 +9,7 @@ seed), so a run costs about the same each time and fails the same way twice.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,10 +24,12 @@ from schemathesis.generation.modes import GenerationMode
 
 from memoguard import bootstrap
 from memoguard.adapters.storage.store import SqlStore
+from memoguard.adapters.twilio import TwilioHook
 from memoguard.http.app import create_app
 from memoguard.services.record import Alarm, AlarmStatus
 from tests.conftest import FakeClock
 from tests.integration.test_http import ALARMS, ALERTMANAGER_URL, MONITORING, PROMETHEUS, serving
+from tests.support.twilio import ACCOUNT_SID, AUTH_TOKEN
 
 EXAMPLES = 25  # per operation, mode and run: 15 to 20 s a database on a 2-core machine
 
@@ -47,7 +50,12 @@ def api(service_dir: Path, fake_clock: FakeClock) -> Iterator[Api]:
         alarm = Alarm("monitoring", "disk-db1", AlarmStatus.FIRING, "critical", "Disk full on db1")
         (receipt,) = application.ingest.submit([alarm]).result(timeout=30)
         assert receipt.incident is not None
-        with serving(create_app(application, lambda: True)) as url:
+        # A twilio provider's webhooks, so that drawn requests reach its signature check (and are refused).
+        hook = TwilioHook(
+            "twilio", ACCOUNT_SID, AUTH_TOKEN, "https://memoguard.example.net", application.replies, fake_clock
+        )
+        served = dataclasses.replace(application, hooks={"twilio": hook})
+        with serving(create_app(served, lambda: True)) as url:
             yield Api(url, receipt.incident)
     finally:
         store = application.store
@@ -90,6 +98,8 @@ def _failures(api: Api, mode: GenerationMode) -> list[str]:
         runs: list[dict[str, Any]] = [{}]
         if "{incident_id}" in operation.path:
             runs.append({"path_parameters": {"incident_id": api.incident}})
+        if "{provider}" in operation.path:
+            runs.append({"path_parameters": {"provider": "twilio"}})
         if "{verb}" in operation.path and mode is GenerationMode.POSITIVE:
             runs.append({"path_parameters": {"incident_id": api.incident}, "body": {"person": "root"}})
         for fixed in runs:

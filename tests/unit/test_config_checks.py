@@ -127,13 +127,13 @@ def test_what_a_cut_definition_is_referred_to_by_is_not_reported_again(tmp_path:
 # --- provider kinds -------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("kind", ["twilio"])
+@pytest.mark.parametrize("kind", ["pigeon"])
 def test_a_provider_kind_this_build_lacks_is_an_error_naming_the_provider(tmp_path: Path, kind: str) -> None:
     main = PEOPLE.replace("sms: [console]", "sms: [console, later]") + f"  later: {{kind: {kind}, from: x}}\n"
     write(tmp_path, main)
     assert problems(tmp_path) == [
         f"memoguard.yaml:8: providers.later: provider kind '{kind}' is not available in this build "
-        "(kinds it has: 'console', 'smpp', 'zendesk', 'webhook', 'smtp')",
+        "(kinds it has: 'console', 'smpp', 'zendesk', 'webhook', 'smtp', 'twilio')",
     ]
 
 
@@ -143,7 +143,10 @@ def test_bootstrap_builds_a_provider_for_every_kind_the_schema_accepts(tmp_path:
         '  desk: {kind: zendesk, url: "https://desk.example.net"}\n'
         '  hook: {kind: webhook, url: "https://hooks.example.net/in"}\n'
         "  mail: {kind: smtp, host: mail.example.net, from: pager@example.net}\n"
+        f"  sms-api: {{kind: twilio, account_sid: {SID}, auth_token_file: twilio.token, from: '+33700000001'}}\n"
+        "http: {public_url: 'https://memoguard.example.net'}\n"
     )
+    (tmp_path / "twilio.token").write_text("secret\n", encoding="utf-8")
     config = load_config(write(tmp_path, main))
     from memoguard.config.schema import PROVIDER_KINDS  # noqa: PLC0415 - next to what it is compared with
 
@@ -238,6 +241,69 @@ def test_a_person_s_email_address_is_checked(tmp_path: Path) -> None:
     )
     write(tmp_path, main)
     assert problems(tmp_path) == ["memoguard.yaml:2: people.erin.email: invalid e-mail address 'erin@localhost'"]
+
+
+# --- twilio -----------------------------------------------------------------------------------------------
+
+SID = "AC" + "0123456789abcdef" * 2
+TWILIO = f"  sms-api: {{kind: twilio, account_sid: {SID}, auth_token_env: MG_TWILIO, from: '+33700000001'}}\n"
+PUBLIC = "http: {public_url: 'https://memoguard.example.net'}\n"
+
+
+def test_a_twilio_provider_needs_the_public_url_twilio_calls_back(tmp_path: Path) -> None:
+    write(tmp_path, PEOPLE + TWILIO)
+    assert problems(tmp_path) == [
+        "memoguard.yaml:8: providers.sms-api: provider 'sms-api' is a twilio provider, which needs "
+        "http.public_url: the https:// address where Twilio reaches this service (delivery statuses, replies)",
+    ]
+    write(tmp_path, PEOPLE + TWILIO + PUBLIC)
+    assert load_config(tmp_path).providers["sms-api"].kind == "twilio"
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        (
+            ("from: '+33700000001'", "from: '0700000001'"),
+            "providers.sms-api.from: '0700000001' is not an E.164 number: write it as + then digits, e.g. +33612345678",
+        ),
+        (
+            ("auth_token_env: MG_TWILIO, ", ""),
+            "providers.sms-api: a twilio provider needs auth_token_file or auth_token_env (its auth token)",
+        ),
+        (
+            ("auth_token_env: MG_TWILIO", "auth_token: inline"),
+            "providers.sms-api.auth_token: secrets are not allowed in YAML: use auth_token_file (e.g. a systemd "
+            "credential) or auth_token_env",
+        ),
+        (
+            ("from: '+33700000001'", "from: '+33700000001', messaging_service_sid: MG" + "ab" * 16),
+            "providers.sms-api: give exactly one of from (an E.164 number) and messaging_service_sid",
+        ),
+        (
+            (f"account_sid: {SID}", "account_sid: AC123"),
+            "providers.sms-api.account_sid: 'AC123' is not a Twilio SID: AC then 32 hexadecimal digits, as the "
+            "console shows it",
+        ),
+    ],
+)
+def test_a_twilio_provider_is_checked_where_it_is_written(
+    tmp_path: Path, change: tuple[str, str], problem: str
+) -> None:
+    write(tmp_path, PEOPLE + TWILIO.replace(*change) + PUBLIC)
+    [found] = problems(tmp_path)
+    assert found.startswith(f"memoguard.yaml:8: {problem}")
+
+
+def test_a_missing_auth_token_is_a_secret_problem_and_stops_serve(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("MG_TWILIO", raising=False)
+    config = load_config(write(tmp_path, PEOPLE + TWILIO + PUBLIC))
+    message = "provider 'sms-api': environment variable MG_TWILIO (auth_token_env) is not set or empty"
+    assert bootstrap.secret_problems(config) == [message]
+    with pytest.raises(bootstrap.StartupError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        bootstrap.providers(config, bootstrap.clock(), inbox=_NoInbox(), parts=MemoryParts())
 
 
 class _NoInbox:

@@ -1,0 +1,94 @@
+"""Twilio's webhooks: a message's delivery status and a text a phone sent, for each twilio provider.
+
+The routes pass the request as it came — path and query as asked for, the form fields in order, the
+X-Twilio-Signature header — to the provider's hook (services/hook.py; bootstrap wires the twilio
+adapter's), which checks the signature before anything else: missing or wrong, the answer is 403 in
+the usual refusal shape (http/problem.py) and nothing changes. A signed request is answered with an
+empty TwiML ``<Response/>`` once the inbox has taken it: replies are answered by a queued SMS, never
+inline. The form is parsed here from the raw body, without a form library, so that every field reaches
+the signature check exactly as sent.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from urllib.parse import parse_qsl
+
+from fastapi import APIRouter, Header, Request
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+
+from memoguard.http.problem import refuse, responses
+from memoguard.http.state import application
+from memoguard.services.hook import Callback, Forged, Malformed
+
+router = APIRouter(prefix="/twilio", tags=["twilio"])
+
+EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
+SIGNATURE = "X-Twilio-Signature"
+
+_FIELD = {"type": "string"}
+
+
+def _form(required: list[str], fields: list[str]) -> dict[str, Any]:
+    schema = {"type": "object", "properties": dict.fromkeys(fields, _FIELD), "required": required}
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"application/x-www-form-urlencoded": {"schema": schema}},
+        }
+    }
+
+
+_ANSWER: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "Taken: an empty TwiML document",
+        "content": {"text/xml": {"schema": {"type": "string"}}},
+    },
+    **responses(403, 404, 413, 422),
+}
+_SIGNED = Header(alias=SIGNATURE, description="Twilio's signature of the public URL and the form, with the auth token.")
+
+
+@router.post(
+    "/{provider}/status",
+    summary="A message's delivery status, from Twilio (the StatusCallback of each SMS)",
+    response_class=Response,
+    responses=_ANSWER,
+    openapi_extra=_form(
+        ["AccountSid", "MessageSid", "MessageStatus"],
+        ["AccountSid", "MessageSid", "SmsSid", "MessageStatus", "SmsStatus", "ErrorCode", "From", "To"],
+    ),
+)
+async def status(provider: str, request: Request, signature: Annotated[str | None, _SIGNED] = None) -> Response:
+    return await _handle(provider, "status", request, signature)
+
+
+@router.post(
+    "/{provider}/sms",
+    summary="A text a phone sent to the provider's number, from Twilio (the number's messaging webhook)",
+    response_class=Response,
+    responses=_ANSWER,
+    openapi_extra=_form(
+        ["AccountSid", "MessageSid", "From", "To", "Body"],
+        ["AccountSid", "MessageSid", "SmsSid", "From", "To", "Body", "NumMedia", "NumSegments"],
+    ),
+)
+async def sms(provider: str, request: Request, signature: Annotated[str | None, _SIGNED] = None) -> Response:
+    return await _handle(provider, "sms", request, signature)
+
+
+async def _handle(provider: str, kind: str, request: Request, signature: str | None) -> Response:
+    hook = application(request).hooks.get(provider)
+    if hook is None:
+        raise refuse(404, f"no twilio provider {provider!r}", ["path", "provider"])
+    raw = await request.body()
+    form = parse_qsl(raw.decode("utf-8", errors="replace"), keep_blank_values=True)
+    callback = Callback(kind, request.scope["path"], request.url.query, form, signature)
+    try:
+        await run_in_threadpool(hook.handle, callback)
+    except Forged as error:
+        raise refuse(403, str(error), ["header", SIGNATURE.lower()]) from None
+    except Malformed as error:
+        raise refuse(422, str(error), ["body"]) from None
+    return Response(EMPTY_TWIML, media_type="text/xml")
