@@ -43,6 +43,7 @@ from memoguard.services.escalator import Escalator
 from memoguard.services.heartbeat import Engines
 from memoguard.services.inbox import Inbox, SmsParts
 from memoguard.services.ingest import Ingest
+from memoguard.services.link import EmailLinks, Signer
 from memoguard.services.override import Overrides
 from memoguard.services.provider import Provider
 from memoguard.services.query import Incidents
@@ -124,11 +125,13 @@ def secret_problems(config: Config) -> list[str]:
     return problems
 
 
-def providers(config: Config, clock: Clock, inbox: Inbox, parts: SmsParts) -> dict[str, Provider]:
+def providers(
+    config: Config, clock: Clock, inbox: Inbox, parts: SmsParts, links: EmailLinks | None = None
+) -> dict[str, Provider]:
     """Every configured provider, built: the schema only accepts the kinds this release can drive
     (config.schema.PROVIDER_KINDS), and the match below covers each. ``inbox`` takes what SMS providers
     receive (replies, delivery receipts), ``parts`` keeps the parts of long texts until they are whole.
-    Nothing connects here: links open on ``start``."""
+    Nothing connects here: links open on ``start``. ``links`` signs the acknowledgement links of e-mail pages."""
     built: dict[str, Provider] = {}
     for name, settings in config.providers.items():
         try:
@@ -170,7 +173,9 @@ def providers(config: Config, clock: Clock, inbox: Inbox, parts: SmsParts) -> di
                         password = read_secret(
                             owner, "password", settings.password_file, settings.password_env, config.directory
                         )
-                    built[name] = SmtpProvider(name, settings, password, clock)
+                    built[name] = SmtpProvider(
+                        name, settings, password, clock, links=links.for_page if links is not None else None
+                    )
                 case _:
                     assert_never(settings)
         except SecretError as error:
@@ -191,6 +196,20 @@ def _smpp(name: str, settings: SmppSettings, config: Config, clock: Clock, inbox
             f"provider {name!r}", "password", settings.password_file, settings.password_env, config.directory
         )
     return SmppProvider(name, settings, password, inbox, clock, parts)
+
+
+def email_links(config: Config, store: SqlStore, clock: Clock, actions: Actions) -> EmailLinks | None:
+    """The signer of e-mail acknowledgement links, when ``http.public_url`` and a link secret are set
+    (``check`` requires both once an SMTP provider is configured)."""
+    http = config.http
+    if http.public_url is None or (http.link_secret_file is None and http.link_secret_env is None):
+        return None
+    try:
+        secret = read_secret("http", "link_secret", http.link_secret_file, http.link_secret_env, config.directory)
+        signer = Signer(secret, http.link_ttl)
+    except (SecretError, ValueError) as error:
+        raise StartupError(str(error) if isinstance(error, SecretError) else f"http.link_secret: {error}") from None
+    return EmailLinks(signer, http.public_url, store, clock, config.people, actions)
 
 
 def delivery(config: Config) -> Delivery:
@@ -251,6 +270,8 @@ def _application(
     replies = Replies(
         sql, clock, config.people, actions, renderer, config.phone_region, receipt_wait=wait, recorder=recorder
     )
+    # Only a service that sends or serves reads the link secret (other commands work without it).
+    links = email_links(config, sql, clock, actions) if with_providers else None
     return Application(
         config=config,
         clock=clock,
@@ -265,7 +286,7 @@ def _application(
             clock,
             config.people,
             delivery(config),
-            providers(config, clock, replies, SqlSmsParts(sql)) if with_providers else {},
+            providers(config, clock, replies, SqlSmsParts(sql), links) if with_providers else {},
             escalator,
             renderer,
             # Pacing waits in real time: only with the real clock (tests drive an injected one themselves).
@@ -276,6 +297,7 @@ def _application(
         tokens=tokens(config) if with_tokens else SourceTokens({}),
         queue=Queue(sql, clock, delivery(config), config.providers),
         engines=Engines(sql, clock),
+        links=links,
     )
 
 

@@ -104,9 +104,16 @@ class PersonModel(Strict):
     admin: bool = False
 
 
-class HttpModel(Strict):
+class HttpModel(SecretRef):
+    """``public_url``: where people reach this service (links in e-mails and events). ``link_secret_*``:
+    the key that signs the acknowledgement links of e-mail pages (issue 16); ``link_ttl``: how long a
+    link works after its e-mail was sent."""
+
     listen: str = "127.0.0.1:8080"
     public_url: str | None = None
+    link_secret_file: str | None = None
+    link_secret_env: str | None = None
+    link_ttl: Duration = timedelta(hours=24)
 
 
 class SourceModel(SecretRef):

@@ -11,6 +11,7 @@ from memoguard.services.dispatch import Dispatcher
 from memoguard.services.escalator import Escalator
 from memoguard.services.heartbeat import Engines
 from memoguard.services.ingest import Ingest
+from memoguard.services.link import EmailLinks
 from memoguard.services.override import Overrides
 from memoguard.services.query import Incidents
 from memoguard.services.queue import Queue
@@ -36,3 +37,4 @@ class Application:
     tokens: SourceTokens
     queue: Queue
     engines: Engines  # which services run their engine on this database (their heartbeats)
+    links: EmailLinks | None = None  # the acknowledgement links of e-mail pages, when configured

@@ -250,12 +250,15 @@ channels:
 providers:
   console: {kind: console}
   mail: {kind: smtp, host: 127.0.0.1, port: %d, tls: none, from: pager@example.net}
+http: {public_url: "https://memoguard.example.org", link_secret_env: MG_TEST_LINK_SECRET}
 """
+LINK_SECRET = "a test key that is long enough to sign links"
 
 
 @pytest.fixture
-def smtp_world(build: Builder, fake_clock: FakeClock) -> Iterator[Any]:
+def smtp_world(build: Builder, fake_clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """Alice (French) reached by e-mail first, then SMS, with ``rcpt`` the server's scripted answers."""
+    monkeypatch.setenv("MG_TEST_LINK_SECRET", LINK_SECRET)
 
     def make(rcpt: list[str]) -> tuple[Any, Handler]:
         server_context = mail_server(rcpt)

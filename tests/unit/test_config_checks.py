@@ -35,6 +35,10 @@ layers:
 """
 
 
+# What e-mail pages need to link back (issue 16): last in the file, so the lines above keep their numbers.
+LINKS = 'http: {public_url: "https://memoguard.example.org", link_secret_env: MG_LINK_SECRET}\n'
+
+
 def write(directory: Path, main: str, files: dict[str, str] | None = None) -> Path:
     (directory / "memoguard.yaml").write_text(main, encoding="utf-8")
     for name, text in (files or {}).items():
@@ -142,7 +146,7 @@ def test_bootstrap_builds_a_provider_for_every_kind_the_schema_accepts(tmp_path:
         "  smsc: {kind: smpp, host: 127.0.0.1, system_id: mg}\n"
         '  desk: {kind: zendesk, url: "https://desk.example.net"}\n'
         '  hook: {kind: webhook, url: "https://hooks.example.net/in"}\n'
-        "  mail: {kind: smtp, host: mail.example.net, from: pager@example.net}\n"
+        "  mail: {kind: smtp, host: mail.example.net, from: pager@example.net}\n" + LINKS
     )
     config = load_config(write(tmp_path, main))
     from memoguard.config.schema import PROVIDER_KINDS  # noqa: PLC0415 - next to what it is compared with
@@ -154,7 +158,7 @@ def test_bootstrap_builds_a_provider_for_every_kind_the_schema_accepts(tmp_path:
 
 # --- smtp (issue 16) -------------------------------------------------------------------------------------
 
-MAILER = PEOPLE.replace("sms: [console]", "sms: [console]\n  email: [mail]") + "  mail: {kind: smtp, %s}\n"
+MAILER = PEOPLE.replace("sms: [console]", "sms: [console]\n  email: [mail]") + "  mail: {kind: smtp, %s}\n" + LINKS
 
 
 @pytest.mark.parametrize(

@@ -19,7 +19,8 @@ can drop the duplicate.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from datetime import datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
 from typing import Any
@@ -66,7 +67,22 @@ def message_id(message: Message, domain: str) -> str:
     return f"<{message.key}.{message.created_at:%Y%m%d%H%M%S}@{domain}>"
 
 
-def build(message: Message, sender: Address, renderer: EmailRenderer, date: str) -> EmailMessage:
+# The acknowledgement links of one page, by verb (services/link.py ``EmailLinks.for_page``).
+Links = Callable[[str, str, "int | None", datetime], dict[str, str]]
+
+
+def _links(links: Links | None, message: Message) -> dict[str, str]:
+    if links is None or message.person is None:
+        return {}
+    try:
+        return links(message.incident, message.person.name, message.step, message.created_at)
+    except Exception:  # the database unreachable for a moment: the page goes out without links, not late
+        return {}
+
+
+def build(
+    message: Message, sender: Address, renderer: EmailRenderer, date: str, links: Links | None = None
+) -> EmailMessage:
     """The e-mail for ``message`` from ``sender``; ``date`` is the Date header (RFC 5322 format).
 
     Raises a permanent DeliveryError when it cannot be built: the same message would fail the same way
@@ -89,6 +105,8 @@ def build(message: Message, sender: Address, renderer: EmailRenderer, date: str)
         "name": person.name,
         "phone": person.phone,
         "answerable": message.purpose in ANSWERABLE,
+        # A page to one person about one incident links to its actions; a bundle or a status does not.
+        "links": _links(links, message) if len(incidents) == 1 and message.purpose in ANSWERABLE else {},
     }
     try:
         plain = renderer.render(person.language, "txt", context)
