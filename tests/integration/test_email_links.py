@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
+from memoguard import bootstrap
 from memoguard.adapters.smtp import SmtpProvider
 from memoguard.domain.incident import IncidentState
 from memoguard.http.app import create_app
@@ -212,3 +213,22 @@ def test_an_alarm_summary_is_escaped_on_the_page(build: Builder, fake_clock: Fak
         page = httpx.get(f"{base}/email/{token}")
     assert page.status_code == 200
     assert "<script>" not in page.text and "&lt;script&gt;" in page.text
+
+
+@pytest.mark.parametrize(
+    ("secret", "expected"),
+    [
+        (None, "http: environment variable MG_TEST_LINK_SECRET (link_secret_env) is not set or empty"),
+        ("short", "http.link_secret: the link secret is 5 bytes long: use at least 16 (32 random bytes)"),
+    ],
+)
+def test_the_service_does_not_start_without_a_usable_link_secret(
+    build: Builder, monkeypatch: pytest.MonkeyPatch, secret: str | None, expected: str
+) -> None:
+    if secret is None:
+        monkeypatch.delenv("MG_TEST_LINK_SECRET", raising=False)
+    else:
+        monkeypatch.setenv("MG_TEST_LINK_SECRET", secret)
+    with pytest.raises(bootstrap.StartupError) as caught:
+        build(EMAIL_FIRST % 1, ("console",), alice="[email, sms]")
+    assert str(caught.value) == expected

@@ -403,3 +403,42 @@ def test_a_target_named_twice_in_a_step_is_refused(tmp_path: Path) -> None:
     assert problems(tmp_path) == [
         "escalation_policies/default.yaml:6: steps[0].notify[2]: roster:desk is already a target of this step (line 4)",
     ]
+
+
+# --- e-mail links (issue 16) ------------------------------------------------------------------------------
+
+SMTP_ONLY = PEOPLE + "  mail: {kind: smtp, host: mail.example.net, from: pager@example.net}\n"
+
+
+@pytest.mark.parametrize(
+    ("http", "expected"),
+    [
+        (
+            "",
+            [
+                "memoguard.yaml:1: http: provider 'mail' sends e-mail, whose acknowledgement links are signed: "
+                "set http.link_secret_file or http.link_secret_env (a random key of 32 bytes or more)",
+                "memoguard.yaml:1: http: provider 'mail' sends e-mail, whose pages link back to this service: "
+                "set http.public_url (e.g. https://memoguard.example.org)",
+            ],
+        ),
+        (
+            "http: {public_url: memoguard.example.org, link_secret_env: MG_LINK}\n",
+            ["memoguard.yaml:9: http.public_url: public_url must start with http:// or https://"],
+        ),
+        (
+            "http: {public_url: https://mg.example.org, link_secret_env: MG_LINK, link_secret_file: key}\n",
+            ["memoguard.yaml:9: http: set only one of link_secret_file and link_secret_env"],
+        ),
+    ],
+)
+def test_an_smtp_provider_needs_the_public_url_and_a_link_secret(
+    tmp_path: Path, http: str, expected: list[str]
+) -> None:
+    write(tmp_path, SMTP_ONLY + http)
+    assert problems(tmp_path) == expected
+
+
+def test_links_need_nothing_without_an_smtp_provider(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, PEOPLE))
+    assert config.http.public_url is None and config.http.link_secret_env is None
