@@ -47,7 +47,9 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
 def _render(status: int, language: str, **context: Any) -> HTMLResponse:
     template = _env.get_template(f"link.{language if language in ('fr', 'en') else 'en'}.html")
     values = {"page": None, "problem": None, "reason": "", "done": False, "changed": False, **context}
-    return HTMLResponse(template.render(**values), status_code=status)
+    # The state shown is of this instant and the address is a credential: no cache keeps either.
+    headers = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
+    return HTMLResponse(template.render(**values), status_code=status, headers=headers)
 
 
 def _refused(error: LinkError, language: str = "en") -> HTMLResponse:

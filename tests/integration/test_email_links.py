@@ -82,6 +82,7 @@ def test_get_changes_nothing_then_the_post_acknowledges_as_the_person(mailed: Ma
     shown = httpx.get(mailed.links["ack"])
     assert shown.status_code == 200
     assert shown.headers["content-type"].startswith("text/html")
+    assert (shown.headers["cache-control"], shown.headers["referrer-policy"]) == ("no-store", "no-referrer")
     assert '<form method="post">' in shown.text and "Acquitter" in shown.text  # Alice reads French
     assert "déclenché" in shown.text
     assert httpx.get(mailed.links["ack"]).status_code == 200  # a scanner opening it twice: still nothing

@@ -449,3 +449,14 @@ def test_the_readme_shows_the_text_part_as_rendered(fake_clock: FakeClock, perso
     plain, _ = parts(server.received[0].mail)
     readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
     assert f"```text\n{plain}```" in readme
+
+
+def test_only_a_page_about_one_incident_carries_links(fake_clock: FakeClock) -> None:
+    """A status message asks nothing, and a bundle's links would have to name each incident: neither has any."""
+    messages = [page(BOB), page(BOB, purpose="status", id=8), page(BOB, incidents=("12", "13"), id=9)]
+    with mail_server() as (server, port):
+        mailer = SmtpProvider("mail", settings(port), None, fake_clock, local_hostname="t.test", links=readme_links)
+        for message in messages:
+            mailer.send(message)
+    linked = [("/email/" in parts(r.mail)[0], "/email/" in parts(r.mail)[1]) for r in server.received]
+    assert linked == [(True, True), (False, False), (False, False)]
