@@ -73,9 +73,7 @@ class MailReplies:
         if match is None or match.group(4).lower() != self.domain:
             return None
         incident, name, mac = match.group(1), match.group(2), match.group(3).lower()
-        person = self._people.get(name) or next(
-            (p for n, p in self._people.items() if n.lower() == name.lower()), None
-        )
+        person = self._people.get(name) or next((p for n, p in self._people.items() if n.lower() == name.lower()), None)
         if person is None or not hmac.compare_digest(self._mac(incident, person.name), mac):
             return None
         return incident, person

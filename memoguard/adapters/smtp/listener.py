@@ -29,15 +29,21 @@ class _Handler:
         self._replies = replies
         self.outcomes: list[Outcome] = []
 
+    # aiosmtpd calls the hooks with these arguments, used or not.
     async def handle_RCPT(
-        self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
+        self,
+        server: SMTP,  # noqa: ARG002
+        session: Session,  # noqa: ARG002
+        envelope: Envelope,
+        address: str,
+        rcpt_options: list[str],  # noqa: ARG002
     ) -> str:
         if self._replies.recipient(address) is None:
             return "550 5.1.1 No such reply address here (not a relay)"
         envelope.rcpt_tos.append(address)
         return "250 2.1.5 OK"
 
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: ARG002
         content = envelope.original_content or b""
         parsed = email.message_from_bytes(content, policy=email.policy.default)
         assert isinstance(parsed, EmailMessage)
