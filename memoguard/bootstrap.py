@@ -8,7 +8,7 @@ from __future__ import annotations
 import random
 import time
 from pathlib import Path
-from typing import assert_never
+from typing import TYPE_CHECKING, assert_never
 
 from alembic.util.exc import CommandError
 from sqlalchemy import Engine
@@ -44,6 +44,7 @@ from memoguard.services.heartbeat import Engines
 from memoguard.services.inbox import Inbox, SmsParts
 from memoguard.services.ingest import Ingest
 from memoguard.services.link import EmailLinks, Signer
+from memoguard.services.mailreply import MailReplies
 from memoguard.services.override import Overrides
 from memoguard.services.provider import Provider
 from memoguard.services.query import Incidents
@@ -51,6 +52,9 @@ from memoguard.services.queue import Queue
 from memoguard.services.reply import Replies
 from memoguard.services.secret import SourceTokens
 from memoguard.services.timer import Timers
+
+if TYPE_CHECKING:  # aiosmtpd is an optional extra: imported when a listener is configured
+    from memoguard.adapters.smtp.listener import ReplyListener
 
 
 class StartupError(Exception):
@@ -126,7 +130,12 @@ def secret_problems(config: Config) -> list[str]:
 
 
 def providers(
-    config: Config, clock: Clock, inbox: Inbox, parts: SmsParts, links: EmailLinks | None = None
+    config: Config,
+    clock: Clock,
+    inbox: Inbox,
+    parts: SmsParts,
+    links: EmailLinks | None = None,
+    replies: MailReplies | None = None,
 ) -> dict[str, Provider]:
     """Every configured provider, built: the schema only accepts the kinds this release can drive
     (config.schema.PROVIDER_KINDS), and the match below covers each. ``inbox`` takes what SMS providers
@@ -174,7 +183,12 @@ def providers(
                             owner, "password", settings.password_file, settings.password_env, config.directory
                         )
                     built[name] = SmtpProvider(
-                        name, settings, password, clock, links=links.for_page if links is not None else None
+                        name,
+                        settings,
+                        password,
+                        clock,
+                        links=links.for_page if links is not None else None,
+                        reply_to=replies.address if replies is not None else None,
                     )
                 case _:
                     assert_never(settings)
@@ -210,6 +224,33 @@ def email_links(config: Config, store: SqlStore, clock: Clock, actions: Actions)
     except (SecretError, ValueError) as error:
         raise StartupError(str(error) if isinstance(error, SecretError) else f"http.link_secret: {error}") from None
     return EmailLinks(signer, http.public_url, store, clock, config.people, actions)
+
+
+def mail_replies(config: Config, actions: Actions) -> MailReplies | None:
+    """Replies to e-mail pages, when ``http.reply_domain`` is set (the schema then requires a link secret)."""
+    http = config.http
+    if http.reply_domain is None:
+        return None
+    try:
+        secret = read_secret("http", "link_secret", http.link_secret_file, http.link_secret_env, config.directory)
+    except SecretError as error:
+        raise StartupError(str(error)) from None
+    return MailReplies(secret, http.reply_domain, config.people, actions)
+
+
+def reply_listener(app: Application) -> ReplyListener | None:
+    """The inbound SMTP listener for replies, when configured (aiosmtpd: the ``email`` extra)."""
+    replies, listen = app.mail_replies, app.config.http.reply_listen
+    if replies is None or listen is None:
+        return None
+    try:
+        from memoguard.adapters.smtp.listener import ReplyListener  # noqa: PLC0415 (only when configured)
+    except ImportError as error:
+        raise StartupError(
+            f"http.reply_listen needs the email extra: pip install 'memoguard[email]' ({error})"
+        ) from None
+    host, _, port = listen.rpartition(":")
+    return ReplyListener(replies, host.strip("[]"), int(port))
 
 
 def delivery(config: Config) -> Delivery:
@@ -272,6 +313,7 @@ def _application(
     )
     # Only a service that sends or serves reads the link secret (other commands work without it).
     links = email_links(config, sql, clock, actions) if with_providers else None
+    replies_by_mail = mail_replies(config, actions) if with_providers else None
     return Application(
         config=config,
         clock=clock,
@@ -286,7 +328,7 @@ def _application(
             clock,
             config.people,
             delivery(config),
-            providers(config, clock, replies, SqlSmsParts(sql), links) if with_providers else {},
+            providers(config, clock, replies, SqlSmsParts(sql), links, replies_by_mail) if with_providers else {},
             escalator,
             renderer,
             # Pacing waits in real time: only with the real clock (tests drive an injected one themselves).
@@ -298,6 +340,7 @@ def _application(
         queue=Queue(sql, clock, delivery(config), config.providers),
         engines=Engines(sql, clock),
         links=links,
+        mail_replies=replies_by_mail,
     )
 
 

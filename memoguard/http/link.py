@@ -15,6 +15,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
+from memoguard.http.problem import DESCRIPTIONS
 from memoguard.http.state import application
 from memoguard.services.link import LinkError, LinkPage, Problem
 
@@ -41,6 +42,13 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
     404: {"description": "The incident or person is gone, or links are not configured: an HTML page", **_HTML},
     409: {"description": "The link no longer applies (resolved, stage over): an HTML page", **_HTML},
     410: {"description": "The link has expired: an HTML page", **_HTML},
+    # FastAPI documents one for any path parameter; a string token never fails validation, and if it
+    # did the answer would be the API's problem JSON (on_validation_error), so that is what is declared.
+    # (Written out: ``model=`` would take this route's text/html; ErrorBody is declared by the API routes.)
+    422: {
+        "description": DESCRIPTIONS[422],
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}},
+    },
 }
 
 

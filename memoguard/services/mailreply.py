@@ -21,7 +21,7 @@ import base64
 import hashlib
 import hmac
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import parseaddr
@@ -55,6 +55,8 @@ class MailReplies:
         self.domain = domain.lower()
         self._people = people
         self._actions = actions
+        # Set by the listener that serves these addresses: /readyz says when it is not running.
+        self.listening: Callable[[], bool] = lambda: False
 
     def _mac(self, incident: str, person: str) -> str:
         digest = hmac.new(self._key, f"reply|{incident}|{person}".encode(), hashlib.sha256).digest()

@@ -12,15 +12,22 @@ import smtplib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from email.message import EmailMessage
+from typing import Any
 
+import httpx
 import pytest
 
+from memoguard import bootstrap
+from memoguard.adapters.smtp import SmtpProvider
 from memoguard.adapters.smtp.listener import ReplyListener
 from memoguard.domain.incident import IncidentState
+from memoguard.http.app import create_app
 from memoguard.services.mailreply import MailReplies
-from tests.integration.test_smtp import EMAIL_FIRST, LINK_SECRET
+from tests.conftest import FakeClock
+from tests.integration.test_http import serving
+from tests.integration.test_smtp import EMAIL_FIRST, LINK_SECRET, parts, settings
 from tests.support.delivery import Builder, World
-from tests.support.smtpd import free_port
+from tests.support.smtpd import free_port, mail_server
 
 DOMAIN = "replies.example.org"
 
@@ -143,3 +150,64 @@ def test_anything_but_a_valid_reply_address_is_refused_at_rcpt(listening: Listen
 def test_the_address_tolerates_a_lowercased_local_part(listening: Listening) -> None:
     listening.send(reply("a"), to=listening.address.upper().replace(DOMAIN.upper(), DOMAIN))
     assert listening.state() == IncidentState.ACKNOWLEDGED
+
+
+# --- end to end, as serve wires it -----------------------------------------------------------------------
+
+
+def test_alarm_email_reply_acknowledges_and_readyz_follows_the_listener(
+    build: Builder, fake_clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An alarm pages Alice by e-mail (the aiosmtpd test server receives it); its Reply-To is her reply
+    address; her reply "1a" through the listener serve starts acknowledges; /readyz is unready while
+    the listener is not running."""
+    monkeypatch.setenv("MG_TEST_LINK_SECRET", LINK_SECRET)
+    port = free_port()
+    replies_at = f", reply_listen: '127.0.0.1:{port}', reply_domain: {DOMAIN}}}"
+    with mail_server() as (server, smtp_port):
+        config = EMAIL_FIRST.replace(
+            "link_secret_env: MG_TEST_LINK_SECRET}", "link_secret_env: MG_TEST_LINK_SECRET" + replies_at
+        )
+
+        def real(app: Any) -> dict[str, Any]:
+            assert app.mail_replies is not None and app.links is not None
+            mailer = SmtpProvider(
+                "mail",
+                settings(smtp_port),
+                None,
+                fake_clock,
+                local_hostname="memoguard.test",
+                links=app.links.for_page,
+                reply_to=app.mail_replies.address,
+            )
+            return {"mail": mailer}
+
+        world = build(config % smtp_port, ("console",), alice="[email, sms]", real=real)
+        [incident] = world.open("db-1")
+        world.settle()
+        [received] = server.received
+    reply_to = str(received.mail["Reply-To"])
+    assert reply_to.startswith(f"memoguard+{incident}=alice=") and reply_to.endswith(f"@{DOMAIN}")
+    plain, _ = parts(received.mail)
+    assert "répondez à cet e-mail" in plain
+
+    listener = bootstrap.reply_listener(world.app)
+    assert listener is not None
+    with serving(create_app(world.app, lambda: True)) as base:
+        unready = httpx.get(f"{base}/readyz")
+        assert unready.status_code == 503
+        assert "the e-mail reply listener is not running" in unready.json()["problems"]
+        listener.start()
+        try:
+            assert httpx.get(f"{base}/readyz").status_code == 200
+            answer = reply("1a\n\n> memoguard #1 critical: disk full on db-1.\n")
+            answer["In-Reply-To"] = str(received.mail["Message-ID"])
+            with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
+                client.send_message(answer, from_addr="alice@example.com", to_addrs=[reply_to])
+        finally:
+            listener.stop()
+    assert world.incident(incident).state == IncidentState.ACKNOWLEDGED
+    [entry] = world.timeline(incident, "acknowledged")
+    assert "via e-mail reply" in entry.text
+    [row] = [r for r in world.rows(incident) if r.person == "alice"]
+    assert row.channel == "email"

@@ -442,3 +442,33 @@ def test_an_smtp_provider_needs_the_public_url_and_a_link_secret(
 def test_links_need_nothing_without_an_smtp_provider(tmp_path: Path) -> None:
     config = load_config(write(tmp_path, PEOPLE))
     assert config.http.public_url is None and config.http.link_secret_env is None
+
+
+@pytest.mark.parametrize(
+    ("http", "expected"),
+    [
+        (
+            "reply_domain: replies.example.org, link_secret_env: K",
+            "http: give both reply_listen (HOST:PORT) and reply_domain, or neither",
+        ),
+        (
+            "reply_listen: 'mail-2525', reply_domain: replies.example.org, link_secret_env: K",
+            "http: reply_listen 'mail-2525': expected HOST:PORT such as 127.0.0.1:2525",
+        ),
+        (
+            "reply_listen: '127.0.0.1:2525', reply_domain: replies.example.org",
+            "http: reply addresses are signed: set link_secret_file or link_secret_env",
+        ),
+    ],
+)
+def test_the_reply_listener_settings_are_checked(tmp_path: Path, http: str, expected: str) -> None:
+    write(tmp_path, PEOPLE + "http: {" + http + "}\n")
+    assert problems(tmp_path) == [f"memoguard.yaml:8: {expected}"]
+
+
+def test_a_bad_reply_domain_is_refused(tmp_path: Path) -> None:
+    write(
+        tmp_path, PEOPLE + "http: {reply_listen: '127.0.0.1:2525', reply_domain: 'not a domain', link_secret_env: K}\n"
+    )
+    [problem] = problems(tmp_path)
+    assert problem.startswith("memoguard.yaml:8: http.reply_domain:")

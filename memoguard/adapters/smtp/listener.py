@@ -63,6 +63,7 @@ class ReplyListener:
             self.handler, hostname=host, port=port, data_size_limit=MAX_SIZE, server_hostname=replies.domain
         )
         self._running = False
+        replies.listening = lambda: self.alive
 
     def start(self) -> None:
         self._controller.start()

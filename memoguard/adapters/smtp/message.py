@@ -80,8 +80,17 @@ def _links(links: Links | None, message: Message) -> dict[str, str]:
         return {}
 
 
+# The Reply-To of a page to one person about one incident (services/mailreply.py ``MailReplies.address``).
+ReplyTo = Callable[[str, str], "str | None"]
+
+
 def build(
-    message: Message, sender: Address, renderer: EmailRenderer, date: str, links: Links | None = None
+    message: Message,
+    sender: Address,
+    renderer: EmailRenderer,
+    date: str,
+    links: Links | None = None,
+    reply_to: ReplyTo | None = None,
 ) -> EmailMessage:
     """The e-mail for ``message`` from ``sender``; ``date`` is the Date header (RFC 5322 format).
 
@@ -94,6 +103,8 @@ def build(
         raise DeliveryError(f"{person.name} has no e-mail address", retryable=False)
     domain = sender.domain
     incidents = message.incidents or (message.incident,)
+    single_page = message.purpose in ANSWERABLE and len(incidents) == 1
+    reply_address = reply_to(message.incident, person.name) if reply_to is not None and single_page else None
     context = {
         "text": message.text,
         "subject": message.subject,
@@ -105,6 +116,7 @@ def build(
         "name": person.name,
         "phone": person.phone,
         "answerable": message.purpose in ANSWERABLE,
+        "replies": reply_address is not None,
         # A page to one person about one incident links to its actions; a bundle or a status does not.
         "links": _links(links, message) if len(incidents) == 1 and message.purpose in ANSWERABLE else {},
     }
@@ -122,6 +134,8 @@ def build(
     except (ValueError, IndexError) as error:  # a malformed address (the email package's parser raises both)
         raise DeliveryError(f"message {message.id}: cannot address the e-mail: {error}", retryable=False) from None
     mail["Date"] = date
+    if reply_address is not None:
+        mail["Reply-To"] = reply_address
     mail["Message-ID"] = message_id(message, domain)
     roots = " ".join(root_id(i, domain) for i in incidents)
     mail["In-Reply-To"] = root_id(incidents[0], domain)
