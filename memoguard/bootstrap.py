@@ -9,7 +9,7 @@ import random
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import assert_never
+from typing import TYPE_CHECKING, assert_never
 
 from alembic.util.exc import CommandError
 from sqlalchemy import Engine
@@ -46,6 +46,8 @@ from memoguard.services.heartbeat import Engines
 from memoguard.services.hook import Hook
 from memoguard.services.inbox import Inbox, SmsParts
 from memoguard.services.ingest import Ingest
+from memoguard.services.link import EmailLinks, Signer
+from memoguard.services.mailreply import MailReplies
 from memoguard.services.override import Overrides
 from memoguard.services.provider import Provider
 from memoguard.services.query import Incidents
@@ -53,6 +55,9 @@ from memoguard.services.queue import Queue
 from memoguard.services.reply import Replies
 from memoguard.services.secret import SourceTokens
 from memoguard.services.timer import Timers
+
+if TYPE_CHECKING:  # aiosmtpd is an optional extra: imported when a listener is configured
+    from memoguard.adapters.smtp.listener import ReplyListener
 
 
 class StartupError(Exception):
@@ -127,11 +132,18 @@ def secret_problems(config: Config) -> list[str]:
     return problems
 
 
-def providers(config: Config, clock: Clock, inbox: Inbox, parts: SmsParts) -> dict[str, Provider]:
+def providers(
+    config: Config,
+    clock: Clock,
+    inbox: Inbox,
+    parts: SmsParts,
+    links: EmailLinks | None = None,
+    replies: MailReplies | None = None,
+) -> dict[str, Provider]:
     """Every configured provider, built: the schema only accepts the kinds this release can drive
     (config.schema.PROVIDER_KINDS), and the match below covers each. ``inbox`` takes what SMS providers
     receive (replies, delivery receipts), ``parts`` keeps the parts of long texts until they are whole.
-    Nothing connects here: links open on ``start``."""
+    Nothing connects here: links open on ``start``. ``links`` signs the acknowledgement links of e-mail pages."""
     built: dict[str, Provider] = {}
     for name, settings in config.providers.items():
         try:
@@ -173,7 +185,14 @@ def providers(config: Config, clock: Clock, inbox: Inbox, parts: SmsParts) -> di
                         password = read_secret(
                             owner, "password", settings.password_file, settings.password_env, config.directory
                         )
-                    built[name] = SmtpProvider(name, settings, password, clock)
+                    built[name] = SmtpProvider(
+                        name,
+                        settings,
+                        password,
+                        clock,
+                        links=links.for_page if links is not None else None,
+                        reply_to=replies.address if replies is not None else None,
+                    )
                 case TwilioSettings():
                     built[name] = _twilio(name, settings, config, clock, inbox)
                 case _:
@@ -217,6 +236,47 @@ def _twilio(name: str, settings: TwilioSettings, config: Config, clock: Clock, i
 def hooks(built: Mapping[str, Provider]) -> dict[str, Hook]:
     """The webhooks of the providers that take some (Twilio's), by provider name, for the HTTP routes."""
     return {name: hook for name, provider in built.items() if (hook := getattr(provider, "hook", None)) is not None}
+
+
+def email_links(config: Config, store: SqlStore, clock: Clock, actions: Actions) -> EmailLinks | None:
+    """The signer of e-mail acknowledgement links, when ``http.public_url`` and a link secret are set
+    (``check`` requires both once an SMTP provider is configured)."""
+    http = config.http
+    if http.public_url is None or (http.link_secret_file is None and http.link_secret_env is None):
+        return None
+    try:
+        secret = read_secret("http", "link_secret", http.link_secret_file, http.link_secret_env, config.directory)
+        signer = Signer(secret, http.link_ttl)
+    except (SecretError, ValueError) as error:
+        raise StartupError(str(error) if isinstance(error, SecretError) else f"http.link_secret: {error}") from None
+    return EmailLinks(signer, http.public_url, store, clock, config.people, actions)
+
+
+def mail_replies(config: Config, actions: Actions) -> MailReplies | None:
+    """Replies to e-mail pages, when ``http.reply_domain`` is set (the schema then requires a link secret)."""
+    http = config.http
+    if http.reply_domain is None:
+        return None
+    try:
+        secret = read_secret("http", "link_secret", http.link_secret_file, http.link_secret_env, config.directory)
+    except SecretError as error:
+        raise StartupError(str(error)) from None
+    return MailReplies(secret, http.reply_domain, config.people, actions)
+
+
+def reply_listener(app: Application) -> ReplyListener | None:
+    """The inbound SMTP listener for replies, when configured (aiosmtpd: the ``email`` extra)."""
+    replies, listen = app.mail_replies, app.config.http.reply_listen
+    if replies is None or listen is None:
+        return None
+    try:
+        from memoguard.adapters.smtp.listener import ReplyListener  # noqa: PLC0415 (only when configured)
+    except ImportError as error:
+        raise StartupError(
+            f"http.reply_listen needs the email extra: pip install 'memoguard[email]' ({error})"
+        ) from None
+    host, _, port = listen.rpartition(":")
+    return ReplyListener(replies, host.strip("[]"), int(port))
 
 
 def delivery(config: Config) -> Delivery:
@@ -277,7 +337,10 @@ def _application(
     replies = Replies(
         sql, clock, config.people, actions, renderer, config.phone_region, receipt_wait=wait, recorder=recorder
     )
-    built = providers(config, clock, replies, SqlSmsParts(sql)) if with_providers else {}
+    # Only a service that sends or serves reads the link secret (other commands work without it).
+    links = email_links(config, sql, clock, actions) if with_providers else None
+    replies_by_mail = mail_replies(config, actions) if with_providers else None
+    built = providers(config, clock, replies, SqlSmsParts(sql), links, replies_by_mail) if with_providers else {}
     return Application(
         config=config,
         clock=clock,
@@ -304,6 +367,8 @@ def _application(
         queue=Queue(sql, clock, delivery(config), config.providers),
         engines=Engines(sql, clock),
         hooks=hooks(built),
+        links=links,
+        mail_replies=replies_by_mail,
     )
 
 

@@ -52,12 +52,19 @@ def serve(app: AppContext, listen: str | None, log_level: str) -> None:
         raise click.ClickException(str(error).replace(config.database_url, shown_url(config.database_url))) from None
     engine = Engine(application)
     listener = bootstrap.listener(application)
+    try:
+        replies = bootstrap.reply_listener(application)
+    except bootstrap.StartupError as error:
+        raise click.ClickException(str(error)) from None
 
     @contextmanager
     def running() -> Iterator[None]:
         engine.start()
         if listener is not None:
             listener.start()
+        if replies is not None:
+            replies.start()  # a port taken fails the start, as the HTTP port does
+            log.info("replies to e-mail pages: SMTP on %s", config.http.reply_listen)
         log.info(
             "memoguard serving on http://%s:%d: %d people, %d rosters, %d policies, database %s",
             host,
@@ -70,6 +77,8 @@ def serve(app: AppContext, listen: str | None, log_level: str) -> None:
         try:
             yield
         finally:
+            if replies is not None:
+                replies.stop()
             if listener is not None:
                 listener.stop()
             engine.stop()

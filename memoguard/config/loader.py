@@ -77,6 +77,7 @@ class _Loader:
             zone = self.found.zone(main.timezone, doc, ("timezone",)) or ZoneInfo("UTC")
             people = self._people(main, doc)
             self._check_channels(main, doc)
+            self._check_links(main, doc)
             self._check_tokens(main, doc)
             self._check_callbacks(main, doc)
         roster_map = self._unique(rosters, "roster", lambda model, d: self._roster(model, d, main, zone))
@@ -245,6 +246,29 @@ class _Loader:
                     f"provider {name!r} is a twilio provider, which needs http.public_url: the https:// "
                     "address where Twilio reaches this service (delivery statuses, replies)",
                 )
+
+    def _check_links(self, main: MainModel, document: Document) -> None:
+        """E-mail pages carry signed acknowledgement links (services/link.py): they need the address
+        people reach this service at, and the key that signs them."""
+        mailers = [name for name, settings in main.providers.items() if settings.kind == "smtp"]
+        if not mailers:
+            return
+        if main.http.public_url is None:
+            self.found.add(
+                document,
+                ("http",),
+                f"provider {mailers[0]!r} sends e-mail, whose pages link back to this service: "
+                "set http.public_url (e.g. https://memoguard.example.org)",
+            )
+        elif not main.http.public_url.startswith(("http://", "https://")):
+            self.found.add(document, ("http", "public_url"), "public_url must start with http:// or https://")
+        if main.http.link_secret_file is None and main.http.link_secret_env is None:
+            self.found.add(
+                document,
+                ("http",),
+                f"provider {mailers[0]!r} sends e-mail, whose acknowledgement links are signed: "
+                "set http.link_secret_file or http.link_secret_env (a random key of 32 bytes or more)",
+            )
 
     def _check_tokens(self, main: MainModel, document: Document) -> None:
         for name, earlier, key in shared_tokens(main.sources, self.directory):

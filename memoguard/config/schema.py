@@ -113,9 +113,34 @@ class PersonModel(Strict):
     admin: bool = False
 
 
-class HttpModel(Strict):
+class HttpModel(SecretRef):
+    """``public_url``: where people reach this service (links in e-mails and events). ``link_secret_*``:
+    the key that signs the acknowledgement links of e-mail pages (issue 16); ``link_ttl``: how long a
+    link works after its e-mail was sent."""
+
     listen: str = "127.0.0.1:8080"
     public_url: str | None = None
+    link_secret_file: str | None = None
+    link_secret_env: str | None = None
+    link_ttl: Duration = timedelta(hours=24)
+    # Replies to e-mail pages (adapters/smtp/listener.py): where the listener binds (HOST:PORT) and the
+    # domain of the reply addresses, which the site's mail server forwards to it.
+    reply_listen: str | None = None
+    reply_domain: str | None = Field(
+        default=None, pattern=r"^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)+$"
+    )
+
+    @model_validator(mode="after")
+    def _replies(self) -> HttpModel:
+        if (self.reply_listen is None) != (self.reply_domain is None):
+            raise ValueError("give both reply_listen (HOST:PORT) and reply_domain, or neither")
+        if self.reply_listen is not None:
+            host, sep, port = self.reply_listen.rpartition(":")
+            if not sep or not host.strip("[]") or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ValueError(f"reply_listen {self.reply_listen!r}: expected HOST:PORT such as 127.0.0.1:2525")
+        if self.reply_listen is not None and self.link_secret_file is None and self.link_secret_env is None:
+            raise ValueError("reply addresses are signed: set link_secret_file or link_secret_env")
+        return self
 
 
 class SourceModel(SecretRef):

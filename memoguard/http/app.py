@@ -12,6 +12,7 @@ from starlette.exceptions import HTTPException
 
 from memoguard import __version__
 from memoguard.http import alarm, health, incident, oncall, twilio
+from memoguard.http import link as email_link
 from memoguard.http.limit import MAX_BODY, BodyLimit
 from memoguard.http.problem import on_http_exception, on_validation_error
 from memoguard.http.state import Wiring
@@ -39,6 +40,7 @@ def create_app(
     api.add_exception_handler(HTTPException, on_http_exception)
     for module in (alarm, incident, oncall, health, twilio):
         api.include_router(module.router)
+    api.include_router(email_link.router)  # HTML pages, not the API's JSON problems (http/link.py)
     generate = api.openapi
 
     def openapi() -> dict[str, Any]:

@@ -74,6 +74,9 @@ def readyz(state: Annotated[Wiring, Depends(wiring)]) -> dict[str, Any] | JSONRe
     for entry in failing:
         problems.append(f"provider {entry['provider']} failing since {entry['failing_since']}: {entry['last_error']}")
     problems.extend(state.application.dispatcher.problems())  # a link down: messages wait in the outbox
+    replies = state.application.mail_replies
+    if replies is not None and not replies.listening():
+        problems.append("the e-mail reply listener is not running")
     if problems:
         body: dict[str, Any] = {"status": "unavailable", "problems": problems, "engines": engines}
         if failing:

@@ -13,6 +13,8 @@ from memoguard.services.escalator import Escalator
 from memoguard.services.heartbeat import Engines
 from memoguard.services.hook import Hook
 from memoguard.services.ingest import Ingest
+from memoguard.services.link import EmailLinks
+from memoguard.services.mailreply import MailReplies
 from memoguard.services.override import Overrides
 from memoguard.services.query import Incidents
 from memoguard.services.queue import Queue
@@ -39,3 +41,5 @@ class Application:
     queue: Queue
     engines: Engines  # which services run their engine on this database (their heartbeats)
     hooks: Mapping[str, Hook] = field(default_factory=dict)  # provider name -> its webhooks (Twilio)
+    links: EmailLinks | None = None  # the acknowledgement links of e-mail pages, when configured
+    mail_replies: MailReplies | None = None  # replies to e-mail pages, when http.reply_domain is set

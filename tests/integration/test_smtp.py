@@ -14,7 +14,7 @@ import shutil
 import ssl
 import subprocess
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,8 @@ from memoguard.adapters.smtp.errors import THROTTLE_WAIT, reply_error
 from memoguard.adapters.template import TemplateRenderer
 from memoguard.config.schema import SmtpProvider as SmtpSettings
 from memoguard.domain.person import Person
+from memoguard.services.action import Verb
+from memoguard.services.link import Signer
 from memoguard.services.provider import DeliveryError, Message
 from tests.conftest import T0, FakeClock
 from tests.support.delivery import PENDING, SENT, Builder
@@ -250,12 +252,15 @@ channels:
 providers:
   console: {kind: console}
   mail: {kind: smtp, host: 127.0.0.1, port: %d, tls: none, from: pager@example.net}
+http: {public_url: "https://memoguard.example.org", link_secret_env: MG_TEST_LINK_SECRET}
 """
+LINK_SECRET = "a test key that is long enough to sign links"
 
 
 @pytest.fixture
-def smtp_world(build: Builder, fake_clock: FakeClock) -> Iterator[Any]:
+def smtp_world(build: Builder, fake_clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """Alice (French) reached by e-mail first, then SMS, with ``rcpt`` the server's scripted answers."""
+    monkeypatch.setenv("MG_TEST_LINK_SECRET", LINK_SECRET)
 
     def make(rcpt: list[str]) -> tuple[Any, Handler]:
         server_context = mail_server(rcpt)
@@ -415,6 +420,15 @@ def test_starttls_is_required_when_configured_never_downgraded(fake_clock: FakeC
 # --- the README's example ------------------------------------------------------------------------------------
 
 
+def readme_links(incident: str, person: str, step: int | None, sent: datetime) -> dict[str, str]:
+    """The links of a page (what ``EmailLinks.for_page`` gives a single policy), signed with a fixed key."""
+    signer = Signer(LINK_SECRET, timedelta(hours=24))
+    verbs = (Verb.ACK, Verb.RESOLVE, Verb.ESCALATE)
+    return {
+        v.value: f"https://memoguard.example.org/email/{signer.sign(incident, person, v, step, sent)}" for v in verbs
+    }
+
+
 @pytest.mark.parametrize(
     ("person", "phone"),
     [(ALICE, "+33612345678"), (Person("david", email="david@example.com", language="en"), "+447400123456")],
@@ -429,7 +443,20 @@ def test_the_readme_shows_the_text_part_as_rendered(fake_clock: FakeClock, perso
     }  # fmt: skip
     text = TemplateRenderer().render("page", person.language, context).strip()
     with mail_server() as (server, port):
-        provider(port, fake_clock).send(page(person, incident="42", text=text))
+        SmtpProvider(
+            "mail", settings(port), None, fake_clock, local_hostname="memoguard.test", links=readme_links
+        ).send(page(person, incident="42", text=text))
     plain, _ = parts(server.received[0].mail)
     readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
     assert f"```text\n{plain}```" in readme
+
+
+def test_only_a_page_about_one_incident_carries_links(fake_clock: FakeClock) -> None:
+    """A status message asks nothing, and a bundle's links would have to name each incident: neither has any."""
+    messages = [page(BOB), page(BOB, purpose="status", id=8), page(BOB, incidents=("12", "13"), id=9)]
+    with mail_server() as (server, port):
+        mailer = SmtpProvider("mail", settings(port), None, fake_clock, local_hostname="t.test", links=readme_links)
+        for message in messages:
+            mailer.send(message)
+    linked = [("/email/" in parts(r.mail)[0], "/email/" in parts(r.mail)[1]) for r in server.received]
+    assert linked == [(True, True), (False, False), (False, False)]

@@ -35,6 +35,10 @@ layers:
 """
 
 
+# What e-mail pages need to link back (issue 16): last in the file, so the lines above keep their numbers.
+LINKS = 'http: {public_url: "https://memoguard.example.org", link_secret_env: MG_LINK_SECRET}\n'
+
+
 def write(directory: Path, main: str, files: dict[str, str] | None = None) -> Path:
     (directory / "memoguard.yaml").write_text(main, encoding="utf-8")
     for name, text in (files or {}).items():
@@ -144,7 +148,7 @@ def test_bootstrap_builds_a_provider_for_every_kind_the_schema_accepts(tmp_path:
         '  hook: {kind: webhook, url: "https://hooks.example.net/in"}\n'
         "  mail: {kind: smtp, host: mail.example.net, from: pager@example.net}\n"
         f"  sms-api: {{kind: twilio, account_sid: {SID}, auth_token_file: twilio.token, from: '+33700000001'}}\n"
-        "http: {public_url: 'https://memoguard.example.net'}\n"
+        + LINKS
     )
     (tmp_path / "twilio.token").write_text("secret\n", encoding="utf-8")
     config = load_config(write(tmp_path, main))
@@ -157,7 +161,7 @@ def test_bootstrap_builds_a_provider_for_every_kind_the_schema_accepts(tmp_path:
 
 # --- smtp (issue 16) -------------------------------------------------------------------------------------
 
-MAILER = PEOPLE.replace("sms: [console]", "sms: [console]\n  email: [mail]") + "  mail: {kind: smtp, %s}\n"
+MAILER = PEOPLE.replace("sms: [console]", "sms: [console]\n  email: [mail]") + "  mail: {kind: smtp, %s}\n" + LINKS
 
 
 @pytest.mark.parametrize(
@@ -465,3 +469,72 @@ def test_a_target_named_twice_in_a_step_is_refused(tmp_path: Path) -> None:
     assert problems(tmp_path) == [
         "escalation_policies/default.yaml:6: steps[0].notify[2]: roster:desk is already a target of this step (line 4)",
     ]
+
+
+# --- e-mail links (issue 16) ------------------------------------------------------------------------------
+
+SMTP_ONLY = PEOPLE + "  mail: {kind: smtp, host: mail.example.net, from: pager@example.net}\n"
+
+
+@pytest.mark.parametrize(
+    ("http", "expected"),
+    [
+        (
+            "",
+            [
+                "memoguard.yaml:1: http: provider 'mail' sends e-mail, whose acknowledgement links are signed: "
+                "set http.link_secret_file or http.link_secret_env (a random key of 32 bytes or more)",
+                "memoguard.yaml:1: http: provider 'mail' sends e-mail, whose pages link back to this service: "
+                "set http.public_url (e.g. https://memoguard.example.org)",
+            ],
+        ),
+        (
+            "http: {public_url: memoguard.example.org, link_secret_env: MG_LINK}\n",
+            ["memoguard.yaml:9: http.public_url: public_url must start with http:// or https://"],
+        ),
+        (
+            "http: {public_url: https://mg.example.org, link_secret_env: MG_LINK, link_secret_file: key}\n",
+            ["memoguard.yaml:9: http: set only one of link_secret_file and link_secret_env"],
+        ),
+    ],
+)
+def test_an_smtp_provider_needs_the_public_url_and_a_link_secret(
+    tmp_path: Path, http: str, expected: list[str]
+) -> None:
+    write(tmp_path, SMTP_ONLY + http)
+    assert problems(tmp_path) == expected
+
+
+def test_links_need_nothing_without_an_smtp_provider(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, PEOPLE))
+    assert config.http.public_url is None and config.http.link_secret_env is None
+
+
+@pytest.mark.parametrize(
+    ("http", "expected"),
+    [
+        (
+            "reply_domain: replies.example.org, link_secret_env: K",
+            "http: give both reply_listen (HOST:PORT) and reply_domain, or neither",
+        ),
+        (
+            "reply_listen: 'mail-2525', reply_domain: replies.example.org, link_secret_env: K",
+            "http: reply_listen 'mail-2525': expected HOST:PORT such as 127.0.0.1:2525",
+        ),
+        (
+            "reply_listen: '127.0.0.1:2525', reply_domain: replies.example.org",
+            "http: reply addresses are signed: set link_secret_file or link_secret_env",
+        ),
+    ],
+)
+def test_the_reply_listener_settings_are_checked(tmp_path: Path, http: str, expected: str) -> None:
+    write(tmp_path, PEOPLE + "http: {" + http + "}\n")
+    assert problems(tmp_path) == [f"memoguard.yaml:8: {expected}"]
+
+
+def test_a_bad_reply_domain_is_refused(tmp_path: Path) -> None:
+    write(
+        tmp_path, PEOPLE + "http: {reply_listen: '127.0.0.1:2525', reply_domain: 'not a domain', link_secret_env: K}\n"
+    )
+    [problem] = problems(tmp_path)
+    assert problem.startswith("memoguard.yaml:8: http.reply_domain:")

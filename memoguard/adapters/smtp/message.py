@@ -19,7 +19,8 @@ can drop the duplicate.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from datetime import datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
 from typing import Any
@@ -66,7 +67,31 @@ def message_id(message: Message, domain: str) -> str:
     return f"<{message.key}.{message.created_at:%Y%m%d%H%M%S}@{domain}>"
 
 
-def build(message: Message, sender: Address, renderer: EmailRenderer, date: str) -> EmailMessage:
+# The acknowledgement links of one page, by verb (services/link.py ``EmailLinks.for_page``).
+Links = Callable[[str, str, "int | None", datetime], dict[str, str]]
+
+
+def _links(links: Links | None, message: Message) -> dict[str, str]:
+    if links is None or message.person is None:
+        return {}
+    try:
+        return links(message.incident, message.person.name, message.step, message.created_at)
+    except Exception:  # the database unreachable for a moment: the page goes out without links, not late
+        return {}
+
+
+# The Reply-To of a page to one person about one incident (services/mailreply.py ``MailReplies.address``).
+ReplyTo = Callable[[str, str], "str | None"]
+
+
+def build(
+    message: Message,
+    sender: Address,
+    renderer: EmailRenderer,
+    date: str,
+    links: Links | None = None,
+    reply_to: ReplyTo | None = None,
+) -> EmailMessage:
     """The e-mail for ``message`` from ``sender``; ``date`` is the Date header (RFC 5322 format).
 
     Raises a permanent DeliveryError when it cannot be built: the same message would fail the same way
@@ -78,6 +103,8 @@ def build(message: Message, sender: Address, renderer: EmailRenderer, date: str)
         raise DeliveryError(f"{person.name} has no e-mail address", retryable=False)
     domain = sender.domain
     incidents = message.incidents or (message.incident,)
+    single_page = message.purpose in ANSWERABLE and len(incidents) == 1
+    reply_address = reply_to(message.incident, person.name) if reply_to is not None and single_page else None
     context = {
         "text": message.text,
         "subject": message.subject,
@@ -89,6 +116,9 @@ def build(message: Message, sender: Address, renderer: EmailRenderer, date: str)
         "name": person.name,
         "phone": person.phone,
         "answerable": message.purpose in ANSWERABLE,
+        "replies": reply_address is not None,
+        # A page to one person about one incident links to its actions; a bundle or a status does not.
+        "links": _links(links, message) if len(incidents) == 1 and message.purpose in ANSWERABLE else {},
     }
     try:
         plain = renderer.render(person.language, "txt", context)
@@ -104,6 +134,8 @@ def build(message: Message, sender: Address, renderer: EmailRenderer, date: str)
     except (ValueError, IndexError) as error:  # a malformed address (the email package's parser raises both)
         raise DeliveryError(f"message {message.id}: cannot address the e-mail: {error}", retryable=False) from None
     mail["Date"] = date
+    if reply_address is not None:
+        mail["Reply-To"] = reply_address
     mail["Message-ID"] = message_id(message, domain)
     roots = " ".join(root_id(i, domain) for i in incidents)
     mail["In-Reply-To"] = root_id(incidents[0], domain)

@@ -11,7 +11,7 @@ from email.headerregistry import Address
 from email.utils import format_datetime
 
 from memoguard.adapters.smtp.errors import delivery_error
-from memoguard.adapters.smtp.message import EmailRenderer, build
+from memoguard.adapters.smtp.message import EmailRenderer, Links, ReplyTo, build
 from memoguard.adapters.smtp.transport import Server, send
 from memoguard.config.schema import SmtpProvider as SmtpSettings
 from memoguard.services.clock import Clock
@@ -28,12 +28,16 @@ class SmtpProvider:
         *,
         renderer: EmailRenderer | None = None,
         local_hostname: str | None = None,
+        links: Links | None = None,
+        reply_to: ReplyTo | None = None,
     ) -> None:
         if settings.username is not None and not password:
             raise ValueError(f"smtp {name}: the password is empty")
         self.name = name
         self._clock = clock
         self._renderer = renderer or EmailRenderer()
+        self._links = links
+        self._reply_to = reply_to
         local, _, domain = settings.from_.rpartition("@")
         self._sender = Address(display_name=settings.from_name, username=local, domain=domain)
         self._server = Server(
@@ -48,7 +52,9 @@ class SmtpProvider:
         )
 
     def send(self, message: Message) -> str | None:
-        mail = build(message, self._sender, self._renderer, format_datetime(self._clock.now()))
+        mail = build(
+            message, self._sender, self._renderer, format_datetime(self._clock.now()), self._links, self._reply_to
+        )
         recipient = message.person.email if message.person is not None else None
         assert recipient is not None  # build refused a message without one
         try:
