@@ -110,7 +110,7 @@ class HttpModel(Strict):
 
 
 class SourceModel(SecretRef):
-    kind: Literal["generic", "alertmanager"] = "generic"
+    kind: Literal["generic", "alertmanager", "opsgenie"] = "generic"
     token_file: str | None = None
     token_env: str | None = None
 
