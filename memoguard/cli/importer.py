@@ -17,8 +17,9 @@ instead, so that nothing is dropped silently. The rules, each chosen so that the
 - A schedule is a roster in its time zone; each rotation a layer: ``length`` × hourly/daily/weekly is the
   shift, the rotation's ``startDate`` read in the schedule's zone the first handoff (wall-clock, like
   Opsgenie's), its time restriction the layer's ``active`` windows (a restriction across midnight or
-  across days is cut into windows the same way). Layers are written in Opsgenie's order; where rotations
-  overlap memoguard's later layer wins, which the report asks to check for every schedule with several.
+  across days is cut into windows the same way). Opsgenie notifies the on-call user of every rotation
+  together; a level has one person at a time, so the first rotation is the primary level, every other one
+  a level of its own, and a policy step to the schedule pages all its levels.
 - An override ending in the future is a roster override; past ones are left out (reported).
 - An escalation is a policy: rules at the same delay are one step, a step lasts until the next rule's
   delay; the last step lasts the repeat's wait interval (or 15 minutes); ``repeat.count`` is repeats.
@@ -197,9 +198,9 @@ def _windows(restriction: dict[str, Any]) -> list[str]:
 
 def _rosters(  # noqa: PLR0915 (one pass over the schedule, in the order written)
     directory: Path, people: dict[str, Person], by_username: dict[str, str], report: Report, now: datetime
-) -> dict[str, tuple[str, str]]:
+) -> dict[str, tuple[str, str, list[str]]]:
     """Roster YAML text by file name, and the roster's name by schedule id (as (name, text))."""
-    written: dict[str, tuple[str, str]] = {}
+    written: dict[str, tuple[str, str, list[str]]] = {}
     taken: set[str] = set()
     for schedule in _load(directory, "schedules.json"):
         sid, title = str(schedule.get("id", "")), str(schedule.get("name", ""))
@@ -223,7 +224,8 @@ def _rosters(  # noqa: PLR0915 (one pass over the schedule, in the order written
                 if person is None:
                     report.add(
                         f"schedule {title} / rotation {rtitle}",
-                        f"participant {participant.get('type')} {participant.get('name') or participant.get('id')}",
+                        f"participant {participant.get('type')} "
+                        + str(participant.get("name") or participant.get("id") or "(a slot where nobody is on call)"),
                         "left out: only users take turns in a memoguard layer (a 'none' slot has no equivalent)",
                     )
                     continue
@@ -263,14 +265,19 @@ def _rosters(  # noqa: PLR0915 (one pass over the schedule, in the order written
         if not layers:
             report.add(f"schedule {title}", "no rotation with users", "no roster written")
             continue
-        for layer in layers:
-            lines += layer
-        if len(layers) > 1:
-            report.add(
-                f"schedule {title}",
-                f"{len(layers)} rotations",
-                "layers in Opsgenie's order; where they overlap the later one wins: check the order",
-            )
+        # Opsgenie pages the on-call user of every rotation at once (cumulative); a memoguard level has one
+        # person at a time. So the first rotation is the primary level and each other one a level of its
+        # own, which the policies imported with it page together with the primary.
+        lines += layers[0]
+        extra: list[str] = []
+        level_names = {"primary", "secondary"}
+        tail: list[str] = []
+        for layer in layers[1:]:
+            level = _name(layer[1].removeprefix("  - name: "), level_names)
+            extra.append(level)
+            tail.append(f"  {level}:   # {layer[0].strip().removeprefix('# ')}: paged with the primary")
+            tail.append("    layers:")
+            tail += ["    " + line for line in layer[1:]]
         overrides = []
         for override in _load(directory, f"overrides/{sid}.json", required=False):
             person = _user(override.get("user") or {}, people, by_username)
@@ -293,11 +300,21 @@ def _rosters(  # noqa: PLR0915 (one pass over the schedule, in the order written
                 f'  - {{who: {person.name}, from: "{start:%Y-%m-%d %H:%M}", to: "{end:%Y-%m-%d %H:%M}"}}'
                 f"   # Opsgenie override {override.get('alias')}"
             )
-        lines += ["levels:", "  secondary: {offset: 1}   # Opsgenie's 'next' on-call of each rotation"]
+        lines += ["levels:", "  secondary: {offset: 1}   # Opsgenie's 'next' on-call of the first rotation", *tail]
         if overrides:
+            # An Opsgenie override replaces the on-call user of every rotation: one per level here.
             lines.append("overrides:")
-            lines += overrides
-        written[sid] = (name, "\n".join(lines) + "\n")
+            for entry in overrides:
+                lines.append(entry)
+                lines += [entry.replace("}", f", level: {level}}}", 1) for level in extra]
+        if extra:
+            report.add(
+                f"schedule {title}",
+                f"{len(layers)} rotations, whose on-call users Opsgenie notifies together",
+                f"the first is the primary level, the others levels {', '.join(extra)}, paged with it by the "
+                "imported policies; 'next' (the secondary level) follows the first rotation only",
+            )
+        written[sid] = (name, "\n".join(lines) + "\n", extra)
     return written
 
 
@@ -315,7 +332,7 @@ def _policies(  # noqa: PLR0915 (one pass over the escalation, in the order writ
     directory: Path,
     people: dict[str, Person],
     by_username: dict[str, str],
-    rosters: dict[str, tuple[str, str]],
+    rosters: dict[str, tuple[str, str, list[str]]],
     report: Report,
 ) -> dict[str, str]:
     teams = {str(t.get("id")): t for t in _load(directory, "teams.json", required=False)}
@@ -344,7 +361,10 @@ def _policies(  # noqa: PLR0915 (one pass over the escalation, in the order writ
                     level = "/secondary" if notify == "next" else ""
                     if notify not in ("default", "next"):
                         report.add(where, f"notifyType {notify} of a schedule", "the roster's on-call (primary)")
-                    targets = [f"roster:{rosters[sid][0]}{level}"]
+                    roster, _, levels = rosters[sid]
+                    targets = [f"roster:{roster}{level}"]
+                    if not level:
+                        targets += [f"roster:{roster}/{extra}" for extra in levels]
             elif kind == "team":
                 tid = str(recipient.get("id") or team_by_name.get(str(recipient.get("name")), ""))
                 team = teams.get(tid, {})
@@ -432,7 +452,7 @@ def write_import(directory: Path, output: Path, now: datetime) -> Report:
         "  console: {kind: console}",
     ]
     (output / "memoguard.yaml").write_text("\n".join(main) + "\n", encoding="utf-8")
-    for name, text in rosters.values():
+    for name, text, _ in rosters.values():
         (output / "rosters" / f"{name}.yaml").write_text(text, encoding="utf-8")
     for name, text in policies.items():
         (output / "escalation_policies" / f"{name}.yaml").write_text(text, encoding="utf-8")

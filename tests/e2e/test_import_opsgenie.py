@@ -65,37 +65,39 @@ def test_people_get_e164_phones_and_a_user_without_one_is_reported(imported: Pat
     ("local", "zone", "roster", "expected"),
     [
         # Weekly from Monday 5 January 2026 08:30 Paris (07:30Z): alice, bruno, chloe.
-        (datetime(2026, 1, 5, 9, 0), PARIS, "Ops-Schedule", "alice"),
-        (datetime(2026, 1, 9, 17, 59), PARIS, "Ops-Schedule", "alice"),
-        (datetime(2026, 1, 12, 8, 30), PARIS, "Ops-Schedule", "bruno"),
-        (datetime(2026, 1, 20, 12, 0), PARIS, "Ops-Schedule", "chloe"),
+        (datetime(2026, 1, 5, 9, 0), PARIS, "Ops-Schedule", {"alice"}),
+        (datetime(2026, 1, 9, 17, 59), PARIS, "Ops-Schedule", {"alice"}),
+        (datetime(2026, 1, 12, 8, 30), PARIS, "Ops-Schedule", {"bruno"}),
+        (datetime(2026, 1, 20, 12, 0), PARIS, "Ops-Schedule", {"chloe"}),
         # Across the change to summer time (29 March 2026): the handoff stays at 08:30 wall-clock.
-        (datetime(2026, 3, 27, 12, 0), PARIS, "Ops-Schedule", "chloe"),
-        (datetime(2026, 3, 30, 8, 30), PARIS, "Ops-Schedule", "alice"),
-        # The weeknights rotation (a later layer) wins inside its restriction: Monday 18:00 to Tuesday 08:30,
-        # and Friday 18:00 round the weekend to Monday 08:30.
-        (datetime(2026, 1, 5, 18, 0), PARIS, "Ops-Schedule", "david"),
-        (datetime(2026, 1, 6, 8, 29), PARIS, "Ops-Schedule", "david"),
-        (datetime(2026, 1, 6, 8, 30), PARIS, "Ops-Schedule", "alice"),
-        (datetime(2026, 1, 6, 19, 0), PARIS, "Ops-Schedule", "alice"),  # Tuesday night: not restricted in
-        (datetime(2026, 1, 10, 3, 0), PARIS, "Ops-Schedule", "david"),
-        (datetime(2026, 1, 12, 8, 0), PARIS, "Ops-Schedule", "david"),
-        # The override in the future wins over both.
-        (datetime(2030, 12, 25, 12, 0), PARIS, "Ops-Schedule", "david"),
+        (datetime(2026, 3, 27, 12, 0), PARIS, "Ops-Schedule", {"chloe"}),
+        (datetime(2026, 3, 30, 8, 30), PARIS, "Ops-Schedule", {"alice"}),
+        # Opsgenie notifies every rotation's on-call user: the weeknights rotation adds david inside its
+        # restriction, Monday 18:00 to Tuesday 08:30 and Friday 18:00 round the weekend to Monday 08:30.
+        (datetime(2026, 1, 5, 18, 0), PARIS, "Ops-Schedule", {"alice", "david"}),
+        (datetime(2026, 1, 6, 8, 29), PARIS, "Ops-Schedule", {"alice", "david"}),
+        (datetime(2026, 1, 6, 8, 30), PARIS, "Ops-Schedule", {"alice"}),
+        (datetime(2026, 1, 6, 19, 0), PARIS, "Ops-Schedule", {"alice"}),  # Tuesday night: not in the restriction
+        (datetime(2026, 1, 10, 3, 0), PARIS, "Ops-Schedule", {"alice", "david"}),
+        (datetime(2026, 1, 12, 8, 0), PARIS, "Ops-Schedule", {"alice", "david"}),
+        # The override in the future replaces every rotation's user.
+        (datetime(2030, 12, 25, 12, 0), PARIS, "Ops-Schedule", {"david"}),
         # 12-hour shifts from 09:00 New York on 2 March 2026, on call only 22:00 to 06:00.
-        (datetime(2026, 3, 2, 23, 0), NEW_YORK, "NYC-follow-the-sun", "bruno"),
-        (datetime(2026, 3, 3, 5, 59), NEW_YORK, "NYC-follow-the-sun", "bruno"),
-        (datetime(2026, 3, 3, 23, 0), NEW_YORK, "NYC-follow-the-sun", "bruno"),
-        (datetime(2026, 3, 9, 23, 0), NEW_YORK, "NYC-follow-the-sun", "bruno"),  # after the US DST change
-        (datetime(2026, 3, 3, 12, 0), NEW_YORK, "NYC-follow-the-sun", None),
+        (datetime(2026, 3, 2, 23, 0), NEW_YORK, "NYC-follow-the-sun", {"bruno"}),
+        (datetime(2026, 3, 3, 5, 59), NEW_YORK, "NYC-follow-the-sun", {"bruno"}),
+        (datetime(2026, 3, 3, 23, 0), NEW_YORK, "NYC-follow-the-sun", {"bruno"}),
+        (datetime(2026, 3, 9, 23, 0), NEW_YORK, "NYC-follow-the-sun", {"bruno"}),  # after the US DST change
+        (datetime(2026, 3, 3, 12, 0), NEW_YORK, "NYC-follow-the-sun", set()),
     ],
 )
 def test_the_rosters_put_the_same_people_on_call(
-    imported: Path, local: datetime, zone: ZoneInfo, roster: str, expected: str | None
+    imported: Path, local: datetime, zone: ZoneInfo, roster: str, expected: set[str]
 ) -> None:
-    config = bootstrap.load(imported)
-    assignment = config.rosters[roster].oncall(local.replace(tzinfo=zone).astimezone(UTC))
-    assert (assignment.person if assignment else None) == expected
+    """Who the imported policy's first step pages (every level but the secondary), as Opsgenie would."""
+    found = bootstrap.load(imported).rosters[roster]
+    at = local.replace(tzinfo=zone).astimezone(UTC)
+    levels = [level for level in found.level_names if level != "secondary"]
+    assert {a.person for level in levels if (a := found.oncall(at, level)) is not None} == expected
 
 
 def test_the_escalation_becomes_steps_by_delay(imported: Path) -> None:
@@ -105,7 +107,7 @@ def test_the_escalation_becomes_steps_by_delay(imported: Path) -> None:
         for step in policy.steps
     ]
     assert targets == [
-        ["roster:Ops-Schedule"],
+        ["roster:Ops-Schedule", "roster:Ops-Schedule/Weeknights"],
         ["roster:Ops-Schedule/secondary"],
         ["person:alice", "person:bruno", "person:chloe"],
     ]
@@ -120,6 +122,7 @@ def test_the_report_names_what_did_not_carry_over_and_is_printed(tmp_path: Path)
     for words in (
         "notification rules",
         "participant none",
+        "2 rotations, whose on-call users Opsgenie notifies together",
         "override old ended",
         "condition if-not-closed",
         "a rule to team ops",
