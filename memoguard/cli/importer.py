@@ -23,6 +23,14 @@ instead, so that nothing is dropped silently. The rules, each chosen so that the
 - An override ending in the future is a roster override; past ones are left out (reported).
 - An escalation is a policy: rules at the same delay are one step, a step lasts until the next rule's
   delay; the last step lasts the repeat's wait interval (or 15 minutes); ``repeat.count`` is repeats.
+
+``--compare DAYS`` is the proof a team switches on: it reads the saved rotations again with an evaluator of
+its own (Opsgenie's rules: every rotation's user notified, restrictions as weekly intervals, overrides
+replacing the rotations they name) and asks memoguard's roster code, on the YAML just written, who is on
+call at every change point of either side over DAYS days, printing each disagreement. Both sides count
+shifts in wall-clock time in the schedule's zone: that Opsgenie does so across DST is an assumption of
+this importer (its documentation calls the start time the hand-over time), which a team checks against
+Opsgenie's own calendar for the week of a change.
 """
 
 from __future__ import annotations
@@ -36,6 +44,8 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
+
+from memoguard import bootstrap
 
 DAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
 SHORT = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
@@ -466,6 +476,144 @@ def import_group() -> None:
     """Write a configuration directory from another on-call tool's data (Opsgenie for now)."""
 
 
+# --- --compare: Opsgenie's rotations read again, on their own, against the written rosters -------------------
+
+
+def _week_minute(local: datetime) -> int:
+    return local.weekday() * 1440 + local.hour * 60 + local.minute
+
+
+def _restricted_in(restriction: dict[str, Any] | None, local: datetime) -> bool:
+    """Whether ``local`` is inside Opsgenie's time restriction (read from its definition, not from _windows)."""
+    if not restriction:
+        return True
+    if restriction.get("type") == "time-of-day":
+        r = restriction["restriction"]
+        start, end = int(r["startHour"]) * 60 + int(r["startMin"]), int(r["endHour"]) * 60 + int(r["endMin"])
+        now = local.hour * 60 + local.minute
+        return start <= now < end if start < end else (now >= start or now < end)
+    now = _week_minute(local)
+    for r in restriction.get("restrictions", []):
+        start = DAYS.index(r["startDay"]) * 1440 + int(r["startHour"]) * 60 + int(r["startMin"])
+        end = DAYS.index(r["endDay"]) * 1440 + int(r["endHour"]) * 60 + int(r["endMin"])
+        if (start <= now < end) if start < end else (now >= start or now < end):
+            return True
+    return False
+
+
+def _opsgenie_oncall(
+    schedule: dict[str, Any], overrides: list[dict[str, Any]], at: datetime, names: dict[str, str]
+) -> set[str]:
+    """Who Opsgenie notifies at ``at`` for this schedule: the on-call user of every rotation (cumulative),
+    an override replacing the user of the rotations it names (all of them when it names none)."""
+    zone = ZoneInfo(str(schedule.get("timezone") or "UTC"))
+    local = at.astimezone(zone)
+    covering = [o for o in overrides if _local(str(o["startDate"]), zone) <= local < _local(str(o["endDate"]), zone)]
+    found: set[str] = set()
+    for rotation in schedule.get("rotations") or []:
+        replaced = [
+            o
+            for o in covering
+            if not o.get("rotations") or rotation.get("id") in {r.get("id") for r in o.get("rotations") or []}
+        ]
+        start = _local(str(rotation["startDate"]), zone)
+        end = _local(str(rotation["endDate"]), zone) if rotation.get("endDate") else None
+        if local < start or (end is not None and local >= end) or rotation.get("type") not in UNIT:
+            continue
+        if replaced:
+            user = replaced[-1].get("user") or {}
+            found.add(names.get(str(user.get("id") or user.get("username")), "?"))
+            continue
+        if not _restricted_in(rotation.get("timeRestriction"), local):
+            continue
+        unit = {"hourly": timedelta(hours=1), "daily": timedelta(days=1), "weekly": timedelta(weeks=1)}
+        shift = unit[str(rotation["type"])] * int(rotation.get("length", 1))
+        index = int((local.replace(tzinfo=None) - start.replace(tzinfo=None)) / shift)
+        participants = rotation.get("participants") or []
+        if not participants:
+            continue
+        participant = participants[index % len(participants)]
+        if participant.get("type") == "user":
+            found.add(names.get(str(participant.get("id") or participant.get("username")), "?"))
+    return found
+
+
+def _instants(
+    schedule: dict[str, Any], overrides: list[dict[str, Any]], start: datetime, end: datetime
+) -> list[datetime]:
+    """Every hand-off of the schedule in [start, end): each rotation's shift changes, the edges of its
+    restriction (on the quarter hour: Opsgenie's restrictions are in minutes), the overrides' ends."""
+    zone = ZoneInfo(str(schedule.get("timezone") or "UTC"))
+    found = {start}
+    for override in overrides:
+        found.update(_local(str(override[k]), zone) for k in ("startDate", "endDate"))
+    for rotation in schedule.get("rotations") or []:
+        if rotation.get("type") not in UNIT:
+            continue
+        first = _local(str(rotation["startDate"]), zone).replace(tzinfo=None)
+        unit = {"hourly": timedelta(hours=1), "daily": timedelta(days=1), "weekly": timedelta(weeks=1)}
+        shift = unit[str(rotation["type"])] * int(rotation.get("length", 1))
+        local = start.astimezone(zone).replace(tzinfo=None)
+        index = max(0, int((local - first) / shift))
+        while (handoff := first + index * shift) < end.astimezone(zone).replace(tzinfo=None):
+            found.add(handoff.replace(tzinfo=zone))
+            index += 1
+        restriction = rotation.get("timeRestriction") or {}
+        edges = []
+        if restriction.get("type") == "time-of-day":
+            r = restriction["restriction"]
+            edges = [(None, r["startHour"], r["startMin"]), (None, r["endHour"], r["endMin"])]
+        for r in restriction.get("restrictions", []):
+            edges += [(r["startDay"], r["startHour"], r["startMin"]), (r["endDay"], r["endHour"], r["endMin"])]
+        day = local.date()
+        while day <= end.astimezone(zone).date():
+            for weekday, hour, minute in edges:
+                if weekday is None or DAYS.index(weekday) == day.weekday():
+                    found.add(datetime(day.year, day.month, day.day, int(hour), int(minute), tzinfo=zone))
+            day += timedelta(days=1)
+    return sorted(t.astimezone(UTC) for t in found if start <= t < end)
+
+
+def compare(directory: Path, output: Path, start: datetime, days: int) -> list[str]:
+    """Every hand-off in the next ``days`` days where the written rosters page other people than Opsgenie."""
+    config = bootstrap.load(output)
+    names: dict[str, str] = {}
+    people, by_username = _people(directory, Report())
+    for uid, person in people.items():
+        names[uid] = person.name
+    for username, uid in by_username.items():
+        names[username] = people[uid].name
+    end = start + timedelta(days=days)
+    lines = []
+    for schedule in _load(directory, "schedules.json"):
+        title = str(schedule.get("name"))
+        roster = next(
+            (r for r in config.rosters.values() if f"({schedule.get('id')})" in _origin(output, r.name)), None
+        )
+        if roster is None:
+            lines.append(f"schedule {title!r}: no roster was written for it")
+            continue
+        overrides = _load(directory, f"overrides/{schedule.get('id')}.json", required=False)
+        levels = [level for level in roster.level_names if level != "secondary"]
+        # Both sides' change points: Opsgenie's hand-offs, and where the written roster changes hands.
+        ours_edges = {seg.start for level in levels for seg in roster.segments(start, end, level)}
+        for at in sorted(set(_instants(schedule, overrides, start, end)) | ours_edges):
+            theirs = _opsgenie_oncall(schedule, overrides, at, names)
+            ours = {a.person for level in levels if (a := roster.oncall(at, level)) is not None}
+            if theirs != ours:
+                local = at.astimezone(roster.timezone)
+                lines.append(
+                    f"{roster.name} {local:%a %Y-%m-%d %H:%M %Z}: Opsgenie {sorted(theirs) or ['nobody']}, "
+                    f"memoguard {sorted(ours) or ['nobody']}"
+                )
+    return lines
+
+
+def _origin(output: Path, roster: str) -> str:
+    path = output / "rosters" / f"{roster}.yaml"
+    return path.read_text(encoding="utf-8").splitlines()[0] if path.is_file() else ""
+
+
 @import_group.command(name="opsgenie")
 @click.option(
     "--from-dir",
@@ -482,13 +630,44 @@ def import_group() -> None:
     type=click.Path(file_okay=False, path_type=Path),
     help="The configuration directory to write (new or empty).",
 )
-def import_opsgenie(from_dir: Path, output: Path) -> None:
+@click.option(
+    "--compare",
+    "days",
+    type=click.IntRange(1, 366),
+    default=None,
+    help="Then print every hand-off over the next DAYS days where the written rosters put other people "
+    "on call than Opsgenie's rotations (read again from the saved files); exit code 1 if any.",
+)
+@click.option(
+    "--from",
+    "start_text",
+    metavar="INSTANT",
+    default=None,
+    help="Where --compare starts: an ISO 8601 instant with its offset (default: now).",
+)
+def import_opsgenie(from_dir: Path, output: Path, days: int | None, start_text: str | None) -> None:
     """Import Opsgenie's users, schedules (rotations, restrictions, overrides) and escalations.
 
     Writes OUTPUT/memoguard.yaml, rosters/, escalation_policies/ and IMPORT-REPORT.md (also printed):
     every object or setting that did not carry over, and what was done instead. Run `memoguard check
     OUTPUT` next.
     """
-    report = write_import(from_dir, output, datetime.now(UTC))
+    now = datetime.now(UTC)
+    if start_text is not None:
+        try:
+            now = datetime.fromisoformat(start_text)
+        except ValueError:
+            raise click.BadParameter(f"{start_text!r} is not an ISO 8601 instant", param_hint="--from") from None
+        if now.tzinfo is None:
+            raise click.BadParameter(f"{start_text!r} has no offset (such as +01:00 or Z)", param_hint="--from")
+    report = write_import(from_dir, output, now)
     click.echo(report.markdown())
     click.echo(f"written: {output} (check it with `memoguard check {output}`)")
+    if days is None:
+        return
+    disagreements = compare(from_dir, output, now, days)
+    for line in disagreements:
+        click.echo(line)
+    if disagreements:
+        raise ImportProblem(f"{len(disagreements)} hand-offs disagree over the next {days} days (listed above)")
+    click.echo(f"compare: every hand-off over the next {days} days agrees with Opsgenie's rotations")

@@ -169,3 +169,52 @@ def test_a_directory_not_empty_is_not_overwritten(tmp_path: Path) -> None:
     assert code == 1
     assert "not empty" in out
     assert (output / "memoguard.yaml").read_text(encoding="utf-8") == "mine\n"
+
+
+# --- --compare: Opsgenie's rotations read again from the saved files, against the written rosters ------
+
+
+def faithful(tmp_path: Path) -> Path:
+    """The fixture without its 'none' slot: every rotation then has an exact equivalent."""
+    source = tmp_path / "api"
+    shutil.copytree(API, source)
+    schedules = json.loads((source / "schedules.json").read_text(encoding="utf-8"))
+    rotation = schedules["data"][0]["rotations"][1]
+    rotation["participants"] = [p for p in rotation["participants"] if p["type"] == "user"]
+    (source / "schedules.json").write_text(json.dumps(schedules), encoding="utf-8")
+    return source
+
+
+def test_compare_agrees_on_a_faithful_import_across_both_dst_changes(tmp_path: Path) -> None:
+    code, out = run(
+        "import", "opsgenie", "--from-dir", str(faithful(tmp_path)), "--output", str(tmp_path / "out"),
+        "--compare", "120", "--from", "2026-03-01T00:00:00Z",
+    )  # fmt: skip
+    assert code == 0, out
+    assert "every hand-off over the next 120 days agrees" in out
+
+
+def test_compare_lists_every_disagreement_and_fails(tmp_path: Path) -> None:
+    # The weeknights rotation alternates david with nobody in Opsgenie; the import cannot keep the empty slot.
+    code, out = run(
+        "import", "opsgenie", "--from-dir", str(API), "--output", str(tmp_path / "out"),
+        "--compare", "14", "--from", "2026-01-05T00:00:00Z",
+    )  # fmt: skip
+    assert code == 1
+    disagreements = [line for line in out.splitlines() if line.startswith("Ops-Schedule ")]
+    assert disagreements == [
+        "Ops-Schedule Sat 2026-01-10 18:00 CET: Opsgenie ['alice'], memoguard ['alice', 'david']",
+        "Ops-Schedule Mon 2026-01-12 18:00 CET: Opsgenie ['bruno'], memoguard ['bruno', 'david']",
+        "Ops-Schedule Fri 2026-01-16 18:00 CET: Opsgenie ['bruno'], memoguard ['bruno', 'david']",
+        "Ops-Schedule Sun 2026-01-18 18:00 CET: Opsgenie ['bruno'], memoguard ['bruno', 'david']",
+    ]
+    assert "4 hand-offs disagree over the next 14 days" in out
+
+
+def test_compare_needs_an_instant_with_an_offset(tmp_path: Path) -> None:
+    code, out = run(
+        "import", "opsgenie", "--from-dir", str(API), "--output", str(tmp_path / "out"),
+        "--compare", "1", "--from", "2026-01-05 00:00",
+    )  # fmt: skip
+    assert code == 2
+    assert "has no offset" in out
