@@ -20,10 +20,10 @@ Decisions, each because of what the tool expects or what a person woken at night
 - Close is a resolved alarm with that dedup key. Only ``identifierType=alias`` is accepted: memoguard hands
   out no alert ids (the answer holds a request id, as Opsgenie's does), so an ``id`` or ``tiny`` could
   only be misread; it is refused (422) rather than guessed, and the incident stays open.
-- Acknowledge from a tool is answered 202 and logged, and changes nothing: an ack in memoguard means a
+- Acknowledge from a tool is answered 202 and written on the open incident's timeline
+  (``source_acknowledged``, services/note.py), and changes nothing else: an ack in memoguard means a
   person has taken the incident, and a tool acking (often an automatic rule, or a person acking in some
-  other tool we cannot see) must not stop paging the people on call. It is not yet on the incident's
-  timeline (that needs a new timeline event; see the CHANGELOG).
+  other tool we cannot see) must not stop paging the people on call. No open incident: nothing written.
 - The token is checked before the body is read, as on the other ingestion routes; NUL characters are
   refused (payload.Text), as everywhere.
 """
@@ -39,11 +39,13 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_core import PydanticCustomError
+from starlette.concurrency import run_in_threadpool
 
 from memoguard.http.alarm import _body_schema, _parse, _store
 from memoguard.http.payload import BLANK, Labels, Text
 from memoguard.http.problem import refuse, responses
 from memoguard.http.state import application
+from memoguard.services.note import note_from_source
 from memoguard.services.record import Alarm, AlarmStatus
 
 log = logging.getLogger(__name__)
@@ -255,8 +257,9 @@ async def close_alert(request: Request, identifier: Identifier, _identifier_type
 @router.post(
     "/{identifier}/acknowledge",
     status_code=202,
-    summary="Opsgenie: acknowledge alert (logged; pages are not stopped)",
-    description="An ack from a tool is no person taking the incident: it is logged and changes nothing.",
+    summary="Opsgenie: acknowledge alert (noted on the timeline; pages are not stopped)",
+    description="An ack from a tool is no person taking the incident: it is noted on the open incident's "
+    "timeline and changes nothing else.",
     openapi_extra=_action_schema(),
     responses=RESPONSES,
     response_model=None,
@@ -269,11 +272,13 @@ async def acknowledge_alert(
     started = time.perf_counter()
     source = _source(request)
     body = await _action(request)
-    log.info(
-        "source %s acknowledged alias %r (user %r, note %r): logged only, paging goes on until a person acks",
-        source,
-        identifier,
-        body.user,
-        body.note[:200],
+    who = f" by {body.user}" if body.user else ""
+    text = f"{source} acknowledged in {body.source or 'the sending tool'}{who} (not a person's ack: paging goes on)"
+    if body.note:
+        text += f": {body.note}"
+    app = application(request)
+    incident = await run_in_threadpool(
+        note_from_source, app.store, app.clock, source, dedup_key(identifier), text[:2000]
     )
+    log.info("source %s acknowledged alias %r: noted on incident %s, paging goes on", source, identifier, incident)
     return _accepted(started)

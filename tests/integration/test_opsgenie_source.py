@@ -122,15 +122,34 @@ def test_close_without_a_body_resolves_too(served: Served) -> None:
     assert incident_row(served).incident.state.value == "resolved"
 
 
-def test_acknowledge_from_the_tool_is_accepted_but_is_no_persons_ack(served: Served) -> None:
+def test_acknowledge_from_the_tool_is_noted_on_the_timeline_but_is_no_persons_ack(served: Served) -> None:
     assert_accepted(served.client.post(ALERTS, json=body("create"), headers=GENIE))
     before = served.state()
     response = served.client.post(
         f"{ALERTS}/{ALIAS}/acknowledge", params={"identifierType": "alias"}, json=body("acknowledge"), headers=GENIE
     )
     assert_accepted(response)
-    assert served.state() == before  # still triggered, nobody's ack, nothing stored
+    after = served.state()
+    (incident,) = after["incidents"]
+    noted = after["incidents"][incident].pop("timeline")
+    expected = before["incidents"][incident].pop("timeline")
+    assert after == before  # still triggered, nobody's ack, the same timers and pages, no alarm stored
+    assert noted == [
+        *expected,
+        (
+            "source_acknowledged",
+            "grafana acknowledged in Grafana by Monitoring Script (not a person's ack: paging goes on): "
+            "acknowledged in Grafana",
+        ),
+    ]
     assert incident_row(served).incident.acked_by == ()
+
+
+def test_acknowledge_without_an_open_incident_writes_nothing(served: Served) -> None:
+    before = served.state()
+    response = served.client.post(f"{ALERTS}/nothing-open/acknowledge?identifierType=alias", headers=GENIE)
+    assert_accepted(response)
+    assert served.state() == before
 
 
 @pytest.mark.parametrize("identifier_type", ["id", "tiny", None])
