@@ -6,6 +6,8 @@ site's export, or ``curl`` run once): ``users.json`` (GET /v2/users), ``contacts
 /v2/users/{id}/contacts), ``teams.json`` (GET /v2/teams, with ``members``), ``schedules.json`` (GET
 /v2/schedules?expand=rotation), ``overrides/<schedule id>.json`` (GET /v2/schedules/{id}/overrides) and
 ``escalations.json`` (GET /v2/escalations). Each is the API's own ``{"data": …}`` envelope.
+``--api-key-file``/``--url`` reads them from the API itself (``fetch``) and keeps them in the output's
+``opsgenie-export/``, so that the rest is the same code either way.
 
 The output is plain YAML in memoguard's style, each object with a comment saying which Opsgenie object it
 came from; every object or setting without an equivalent is listed in the report with what was done
@@ -41,9 +43,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
+import httpx
 
 from memoguard import bootstrap
 
@@ -428,7 +432,7 @@ def write_import(directory: Path, output: Path, now: datetime) -> Report:
     policies = _policies(directory, people, by_username, rosters, report)
     if not policies:
         raise ImportProblem(f"{directory / 'escalations.json'}: no escalation could be imported (a policy is needed)")
-    if output.exists() and any(output.iterdir()):
+    if output.exists() and any(path.name != EXPORT for path in output.iterdir()):
         raise ImportProblem(f"{output}: not empty; give a new directory")
     (output / "rosters").mkdir(parents=True, exist_ok=True)
     (output / "escalation_policies").mkdir(exist_ok=True)
@@ -474,6 +478,72 @@ def write_import(directory: Path, output: Path, now: datetime) -> Report:
 @click.group(name="import")
 def import_group() -> None:
     """Write a configuration directory from another on-call tool's data (Opsgenie for now)."""
+
+
+# --- --api-key-file/--url: the same files, read from Opsgenie's API ---------------------------------------
+
+EXPORT = "opsgenie-export"  # where, in the output directory, the answers read from the API are kept
+MAX_PAGES = 1000
+
+
+def fetch(url: str, key: str, target: Path) -> None:
+    """Save Opsgenie's answers under ``target`` in the layout ``--from-dir`` reads. Follows ``paging.next``
+    links, only to the same origin (the key is never sent elsewhere)."""
+    origin = urlsplit(url)
+    client = httpx.Client(headers={"Authorization": f"GenieKey {key}"}, timeout=30, follow_redirects=False)
+
+    def get(path: str, params: dict[str, str] | None = None) -> dict[str, Any]:
+        address = path if path.startswith("http") else url.rstrip("/") + path
+        there = urlsplit(address)
+        if (there.scheme, there.netloc) != (origin.scheme, origin.netloc):
+            raise ImportProblem(f"{address}: Opsgenie's paging points away from {url}: not followed")
+        try:
+            response = client.get(address, params=params)
+        except httpx.HTTPError as error:
+            raise ImportProblem(f"{address}: {error or type(error).__name__}") from None
+        if response.status_code == 401:
+            raise ImportProblem(f"{url}: Opsgenie refused the API key (401): it needs read access (a GenieKey)")
+        if response.status_code != 200:
+            raise ImportProblem(f"{address}: Opsgenie answered {response.status_code}: {response.text[:200]}")
+        try:
+            answer = response.json()
+        except ValueError:
+            raise ImportProblem(f"{address}: not JSON") from None
+        if not isinstance(answer, dict):
+            raise ImportProblem(f"{address}: expected a JSON object")
+        return answer
+
+    def listing(path: str, params: dict[str, str] | None = None) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        answer = get(path, params)
+        for _ in range(MAX_PAGES):
+            data = answer.get("data")
+            if not isinstance(data, list):
+                raise ImportProblem(f'{url}{path}: expected Opsgenie\'s envelope {{"data": [ … ]}}')
+            items += data
+            following = (answer.get("paging") or {}).get("next")
+            if not following:
+                return items
+            answer = get(str(following))
+        raise ImportProblem(f"{url}{path}: more than {MAX_PAGES} pages")
+
+    def save(name: str, data: Any) -> None:
+        path = target / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"data": data}, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+
+    with client:
+        users = listing("/v2/users", {"limit": "100"})
+        save("users.json", users)
+        for user in users:
+            save(f"contacts/{user.get('id')}.json", listing(f"/v2/users/{user.get('id')}/contacts"))
+        teams = [get(f"/v2/teams/{team.get('id')}").get("data") for team in listing("/v2/teams")]
+        save("teams.json", teams)
+        schedules = listing("/v2/schedules", {"expand": "rotation"})
+        save("schedules.json", schedules)
+        for schedule in schedules:
+            save(f"overrides/{schedule.get('id')}.json", listing(f"/v2/schedules/{schedule.get('id')}/overrides"))
+        save("escalations.json", listing("/v2/escalations"))
 
 
 # --- --compare: Opsgenie's rotations read again, on their own, against the written rosters -------------------
@@ -618,10 +688,23 @@ def _origin(output: Path, roster: str) -> str:
 @click.option(
     "--from-dir",
     "from_dir",
-    required=True,
+    default=None,
     type=click.Path(exists=True, file_okay=False, path_type=Path),
     help="Opsgenie's API answers saved as JSON: users.json, contacts/<id>.json, teams.json, schedules.json "
     "(?expand=rotation), overrides/<schedule id>.json, escalations.json.",
+)
+@click.option(
+    "--api-key-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Read Opsgenie's API instead, with the key in this file (an API integration's key, read access); "
+    "the answers are kept in OUTPUT/opsgenie-export/.",
+)
+@click.option(
+    "--url",
+    default="https://api.opsgenie.com",
+    show_default=True,
+    help="Opsgenie's API (EU accounts: https://api.eu.opsgenie.com).",
 )
 @click.option(
     "--output",
@@ -645,7 +728,14 @@ def _origin(output: Path, roster: str) -> str:
     default=None,
     help="Where --compare starts: an ISO 8601 instant with its offset (default: now).",
 )
-def import_opsgenie(from_dir: Path, output: Path, days: int | None, start_text: str | None) -> None:
+def import_opsgenie(
+    from_dir: Path | None,
+    api_key_file: Path | None,
+    url: str,
+    output: Path,
+    days: int | None,
+    start_text: str | None,
+) -> None:
     """Import Opsgenie's users, schedules (rotations, restrictions, overrides) and escalations.
 
     Writes OUTPUT/memoguard.yaml, rosters/, escalation_policies/ and IMPORT-REPORT.md (also printed):
@@ -660,6 +750,17 @@ def import_opsgenie(from_dir: Path, output: Path, days: int | None, start_text: 
             raise click.BadParameter(f"{start_text!r} is not an ISO 8601 instant", param_hint="--from") from None
         if now.tzinfo is None:
             raise click.BadParameter(f"{start_text!r} has no offset (such as +01:00 or Z)", param_hint="--from")
+    if (from_dir is None) == (api_key_file is None):
+        raise click.UsageError("give --from-dir (saved answers) or --api-key-file (the live API), one of them")
+    if api_key_file is not None:
+        if output.exists() and any(output.iterdir()):
+            raise ImportProblem(f"{output}: not empty; give a new directory")
+        key = api_key_file.read_text(encoding="utf-8").strip()
+        if not key:
+            raise ImportProblem(f"{api_key_file}: empty (the Opsgenie API key)")
+        from_dir = output / EXPORT
+        fetch(url, key, from_dir)
+    assert from_dir is not None
     report = write_import(from_dir, output, now)
     click.echo(report.markdown())
     click.echo(f"written: {output} (check it with `memoguard check {output}`)")

@@ -17,6 +17,7 @@ from click.testing import CliRunner
 
 from memoguard import bootstrap
 from memoguard.cli import cli
+from tests.support.opsgenie import FakeOpsgenie
 
 API = Path(__file__).parents[1] / "fixtures" / "opsgenie" / "api"
 PARIS = ZoneInfo("Europe/Paris")
@@ -218,3 +219,45 @@ def test_compare_needs_an_instant_with_an_offset(tmp_path: Path) -> None:
     )  # fmt: skip
     assert code == 2
     assert "has no offset" in out
+
+
+# --- --api-key-file/--url: the same data read from an Opsgenie API on loopback (tests/support/opsgenie.py) --
+
+
+def test_the_live_api_is_read_page_by_page_and_gives_the_same_configuration(tmp_path: Path, imported: Path) -> None:
+    key = tmp_path / "opsgenie.key"
+    key.write_text("the-key\n", encoding="utf-8")
+    output = tmp_path / "live"
+    with FakeOpsgenie("the-key", page_size=2) as api:
+        code, out = run("import", "opsgenie", "--api-key-file", str(key), "--url", api.url, "--output", str(output))
+    assert code == 0, out
+    assert [r for r in api.requests if r.startswith("/v2/users?")] == [
+        "/v2/users?limit=100",
+        "/v2/users?limit=2&offset=2",
+    ]
+    assert "/v2/schedules?expand=rotation" in api.requests
+    for name in ("memoguard.yaml", "rosters/Ops-Schedule.yaml", "escalation_policies/Ops_Escalation.yaml"):
+        assert (output / name).read_text(encoding="utf-8") == (imported / name).read_text(encoding="utf-8"), name
+    assert (output / "opsgenie-export" / "users.json").is_file()
+    code, out = run("check", str(output))
+    assert code == 0, out
+
+
+def test_a_refused_api_key_is_said_and_nothing_is_written(tmp_path: Path) -> None:
+    key = tmp_path / "opsgenie.key"
+    key.write_text("wrong\n", encoding="utf-8")
+    with FakeOpsgenie("the-key") as api:
+        code, out = run("import", "opsgenie", "--api-key-file", str(key), "--url", api.url, "-o", str(tmp_path / "o"))
+    assert code == 1
+    assert "Opsgenie refused the API key (401)" in out
+    assert not (tmp_path / "o" / "memoguard.yaml").exists()
+
+
+def test_from_dir_and_api_key_file_are_one_or_the_other(tmp_path: Path) -> None:
+    key = tmp_path / "opsgenie.key"
+    key.write_text("k\n", encoding="utf-8")
+    code, out = run("import", "opsgenie", "--from-dir", str(API), "--api-key-file", str(key), "-o", str(tmp_path / "o"))
+    assert code == 2
+    assert "one of them" in out
+    code, out = run("import", "opsgenie", "-o", str(tmp_path / "o"))
+    assert code == 2
