@@ -15,6 +15,7 @@ from memoguard.cli.alarm import alarm
 from memoguard.cli.check import check
 from memoguard.cli.context import AppContext, StorageUnavailable
 from memoguard.cli.db import db
+from memoguard.cli.importer import import_group
 from memoguard.cli.incident import incident, incidents
 from memoguard.cli.oncall import oncall
 from memoguard.cli.override import override
@@ -69,6 +70,7 @@ for _command in (acknowledge, confirm, resolve, escalate):
 cli.add_command(db)
 cli.add_command(queue)
 cli.add_command(serve)
+cli.add_command(import_group)
 
 
 def main() -> None:

@@ -144,7 +144,7 @@ class HttpModel(SecretRef):
 
 
 class SourceModel(SecretRef):
-    kind: Literal["generic", "alertmanager"] = "generic"
+    kind: Literal["generic", "alertmanager", "opsgenie"] = "generic"
     token_file: str | None = None
     token_env: str | None = None
 

@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 
 from memoguard import __version__
-from memoguard.http import alarm, health, incident, oncall, twilio
+from memoguard.http import alarm, health, incident, oncall, opsgenie, twilio
 from memoguard.http import link as email_link
 from memoguard.http.limit import MAX_BODY, BodyLimit
 from memoguard.http.problem import on_http_exception, on_validation_error
@@ -38,7 +38,7 @@ def create_app(
     # Every refusal in one shape (http/problem.py), Starlette's own 404 and 405 included.
     api.add_exception_handler(RequestValidationError, on_validation_error)
     api.add_exception_handler(HTTPException, on_http_exception)
-    for module in (alarm, incident, oncall, health, twilio):
+    for module in (alarm, opsgenie, incident, oncall, health, twilio):
         api.include_router(module.router)
     api.include_router(email_link.router)  # HTML pages, not the API's JSON problems (http/link.py)
     generate = api.openapi
@@ -52,6 +52,12 @@ def create_app(
             "type": "http",
             "scheme": "bearer",
             "description": "The token of an alarm source of memoguard.yaml, of the route's kind",
+        }
+        schemes[opsgenie.GENIE_KEY] = {
+            "type": "apiKey",
+            "in": "header",
+            "name": "Authorization",
+            "description": "'GenieKey <token>': the token of an alarm source of kind opsgenie",
         }
         return document
 

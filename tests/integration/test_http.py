@@ -39,6 +39,10 @@ MONITORING = {"Authorization": "Bearer monitoring-secret"}
 PROMETHEUS = {"Authorization": "Bearer prometheus-secret"}
 ALARMS = "/api/v1/alarms"
 ALERTMANAGER_URL = "/api/v1/integrations/alertmanager"
+OPSGENIE_ROUTES = [  # Opsgenie's Alert API, for sources of kind opsgenie (tests/integration/test_opsgenie_source.py)
+    f"/api/v1/integrations/opsgenie/v2/alerts{suffix}"
+    for suffix in ("", "/{identifier}/close", "/{identifier}/acknowledge")
+]
 INCIDENTS = "/api/v1/incidents"
 ONCALL = "/api/v1/oncall"
 
@@ -1132,6 +1136,7 @@ def test_openapi_documents_every_refusal_in_the_one_shape(served: Served) -> Non
     expected = {
         ("POST", ALARMS): {"400", "401", "403", "413", "422"},
         ("POST", ALERTMANAGER_URL): {"400", "401", "403", "413", "422"},
+        **{("POST", path): {"400", "401", "403", "413", "422"} for path in OPSGENIE_ROUTES},
         ("GET", INCIDENTS): {"422"},
         ("GET", f"{INCIDENTS}/{{incident_id}}"): {"404", "422"},
         ("POST", f"{INCIDENTS}/{{incident_id}}/{{verb}}"): {"400", "403", "404", "409", "413", "422"},
@@ -1167,7 +1172,15 @@ def test_openapi_says_which_routes_take_a_source_token(served: Served) -> None:
 
     secured = {(method, path) for method, path, op in _operations(document) if op.get("security")}
 
-    assert secured == {("POST", ALARMS), ("POST", ALERTMANAGER_URL)}
+    assert secured == {("POST", ALARMS), ("POST", ALERTMANAGER_URL), *(("POST", path) for path in OPSGENIE_ROUTES)}
+    for path in OPSGENIE_ROUTES:  # the GenieKey scheme, not a bearer token
+        assert document["paths"][path]["post"]["security"] == [{"genieKey": []}]
+    assert document["components"]["securitySchemes"]["genieKey"] | {"description": ""} == {
+        "type": "apiKey",
+        "in": "header",
+        "name": "Authorization",
+        "description": "",
+    }
     assert document["components"]["securitySchemes"]["sourceToken"] | {"description": ""} == {
         "type": "http",
         "scheme": "bearer",
