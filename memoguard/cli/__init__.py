@@ -10,6 +10,7 @@ import click
 from sqlalchemy.exc import SQLAlchemyError
 
 from memoguard import __version__
+from memoguard.cli.access import audit, token
 from memoguard.cli.action import acknowledge, confirm, escalate, resolve
 from memoguard.cli.alarm import alarm
 from memoguard.cli.check import check
@@ -69,6 +70,8 @@ for _command in (acknowledge, confirm, resolve, escalate):
 cli.add_command(db)
 cli.add_command(queue)
 cli.add_command(serve)
+cli.add_command(token)
+cli.add_command(audit)
 
 
 def main() -> None:

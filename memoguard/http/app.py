@@ -12,6 +12,7 @@ from starlette.exceptions import HTTPException
 
 from memoguard import __version__
 from memoguard.http import alarm, health, incident, oncall
+from memoguard.http.auth import Throttle
 from memoguard.http.limit import MAX_BODY, BodyLimit
 from memoguard.http.problem import on_http_exception, on_validation_error
 from memoguard.http.state import Wiring
@@ -32,7 +33,7 @@ def create_app(
             yield
 
     api = FastAPI(title="memoguard", version=__version__, lifespan=lifespan)
-    api.state.wiring = Wiring(application, engine_alive)
+    api.state.wiring = Wiring(application, engine_alive, Throttle(application.clock))
 
     # Every refusal in one shape (http/problem.py), Starlette's own 404 and 405 included.
     api.add_exception_handler(RequestValidationError, on_validation_error)

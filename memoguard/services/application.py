@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from memoguard.config.model import Config
+from memoguard.services.access import Access
 from memoguard.services.action import Actions
 from memoguard.services.clock import Clock
 from memoguard.services.dispatch import Dispatcher
@@ -36,3 +37,4 @@ class Application:
     tokens: SourceTokens
     queue: Queue
     engines: Engines  # which services run their engine on this database (their heartbeats)
+    access: Access  # personal API tokens and the audit trail
