@@ -24,8 +24,10 @@ def create_app(
     engine_alive: Callable[[], bool],
     lifespan_context: Callable[[], AbstractContextManager[None]] = nullcontext,
     max_body: int = MAX_BODY,
+    throttle: Throttle | None = None,
 ) -> FastAPI:
-    """``lifespan_context`` runs around serving (``serve`` starts and stops the engine in it)."""
+    """``lifespan_context`` runs around serving (``serve`` starts and stops the engine in it); ``throttle``
+    counts failed authentications per address (by default ``MAX_FAILURES`` a minute, http/auth.py)."""
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -33,7 +35,7 @@ def create_app(
             yield
 
     api = FastAPI(title="memoguard", version=__version__, lifespan=lifespan)
-    api.state.wiring = Wiring(application, engine_alive, Throttle(application.clock))
+    api.state.wiring = Wiring(application, engine_alive, throttle or Throttle(application.clock))
 
     # Every refusal in one shape (http/problem.py), Starlette's own 404 and 405 included.
     api.add_exception_handler(RequestValidationError, on_validation_error)
@@ -52,6 +54,7 @@ def create_app(
             "scheme": "bearer",
             "description": "The token of an alarm source of memoguard.yaml, of the route's kind",
         }
+        # personToken is declared by the routes' ``Security`` dependency (http/auth.py).
         return document
 
     api.openapi = openapi  # type: ignore[method-assign]

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from memoguard.domain.incident import IncidentState
 from memoguard.http.answer import ActionResult, IncidentDetail, IncidentList, ok
@@ -29,18 +29,40 @@ router = APIRouter(prefix="/api/v1/incidents", tags=["incidents"])
 App = Annotated[Application, Depends(application)]
 
 
+def _schema(schema: dict[str, Any]) -> None:
+    # Both fields are strings when sent (null is refused like any other wrong type, since the strict
+    # check needs the ``None`` of "not sent"), and ``person`` comes with a ``reason``.
+    for name in ("person", "reason"):
+        field = schema["properties"][name]
+        (string,) = [choice for choice in field.pop("anyOf") if choice.get("type") == "string"]
+        field.update(string)
+        field.pop("default", None)
+    schema["dependentRequired"] = {"person": ["reason"]}
+
+
 class ActionBody(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra=_schema)
 
     person: Text | None = Field(
         default=None,
         min_length=1,
-        description="Only for an admin acting on behalf of another person of memoguard.yaml (with a reason);"
-        " by default the token's person acts.",
+        description="Only for an admin acting on behalf of another person of memoguard.yaml, with a `reason`;"
+        " without it, the token's person acts.",
     )
     reason: Text | None = Field(
-        default=None, min_length=1, max_length=1000, description="Why an admin acts on behalf of `person`."
+        default=None,
+        min_length=1,
+        max_length=1000,
+        description="Why an admin acts on behalf of `person` (required with `person`).",
     )
+
+    @field_validator("person", "reason", mode="before")
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        # Only a value sent reaches here (defaults are not validated): null is not "not sent".
+        if value is None:
+            raise ValueError("must be a string; leave the field out rather than send null")
+        return value
 
 
 @router.get(
@@ -83,13 +105,13 @@ def show_incident(incident_id: str, app: App, _: Who) -> dict[str, Any]:
 def act(incident_id: str, verb: Verb, body: ActionBody, app: App, who: Who, request: Request) -> dict[str, Any]:
     person = body.person if body.person is not None else who.person
     via = "api"
+    if body.person is not None and body.reason is None:
+        raise refuse(422, f"a reason is required to act on behalf of {person}", ["body", "reason"], "missing")
     if person != who.person:
         if not who.admin:
             msg = f"{who.person} may act only as themself: only an admin acts on behalf of {person}"
             raise refuse(403, msg, ["body", "person"])
-        if body.reason is None or not body.reason.strip():
-            raise refuse(422, f"a reason is required to act on behalf of {person}", ["body", "reason"], "missing")
-        via = f"api, by {who.person}: {body.reason.strip()}"
+        via = f"api, by {who.person}: {body.reason}"
     context = Context(f"token {who.name}", client_address(request), who.person, body.reason)
     try:
         outcome = app.actions.act(incident_id, verb, person, via, context)

@@ -81,7 +81,7 @@ class Actions:
             actor = self._people.get(context.actor)
             if actor is None or not actor.admin:
                 raise Refused(f"{context.actor} may act only as themself: only an admin acts on behalf of another")
-            if not (context.reason or "").strip():
+            if not context.reason:
                 raise Invalid(f"a reason is required to act on behalf of {person}")
             admin = True
             detail = f"on behalf of {person}: {context.reason}"
