@@ -102,7 +102,10 @@ def show_incident(incident_id: str, app: App, _: Who) -> dict[str, Any]:
         **responses(400, 401, 403, 404, 409, 413, 422, 429),
     },
 )
-def act(incident_id: str, verb: Verb, body: ActionBody, app: App, who: Who, request: Request) -> dict[str, Any]:
+def act(
+    incident_id: str, verb: Verb, app: App, who: Who, request: Request, body: ActionBody | None = None
+) -> dict[str, Any]:
+    body = body or ActionBody()
     person = body.person if body.person is not None else who.person
     via = "api"
     if body.person is not None and body.reason is None:

@@ -88,7 +88,7 @@ class Access:
             unit.add_audit(
                 AuditEntry(
                     now,
-                    context.actor or person,
+                    context.actor,
                     "token-create",
                     context.how,
                     context.address,

@@ -90,7 +90,7 @@ def test_the_audit_says_who_did_what_how_and_when(ctx: AppContext, fake_clock: F
     entries = run_json(ctx, ["audit"])["audit"]
 
     assert [(e["person"], e["action"], e["how"], e["target"]) for e in entries] == [
-        ("alice", "token-create", "cli", "token 1"),
+        (None, "token-create", "cli", "token 1"),
         ("alice", "ack", "cli", "1"),
         (None, "auth-failed", "bearer token", None),
         (None, "token-revoke", "cli", "token 1"),

@@ -245,3 +245,12 @@ def test_the_openapi_document_leaves_no_state_changing_route_open(served: Served
                     assert not answer.is_success, (method, url, headers, answer.text)
                     walked += 1
     assert walked >= 3 * (2 + len(VERBS))  # the two ingestion routes and every verb
+
+
+def test_a_person_acts_with_their_token_and_no_body(served: Served) -> None:
+    incident = served.open_incident("disk-db1")
+
+    response = served.client.post(f"{INCIDENTS}/{incident}/ack", headers=served.as_("alice"))
+
+    assert response.status_code == 200, response.text
+    assert response.json()["incident"]["acknowledged_by"] == ["alice"]
