@@ -35,6 +35,7 @@ from memoguard.config.schema import WebhookProvider as WebhookSettings
 from memoguard.config.schema import ZendeskProvider as ZendeskSettings
 from memoguard.config.secret import SecretError, read_secret
 from memoguard.config.tokens import same_values
+from memoguard.services.access import Access
 from memoguard.services.action import Actions
 from memoguard.services.application import Application
 from memoguard.services.clock import Clock
@@ -366,6 +367,7 @@ def _application(
         tokens=tokens(config) if with_tokens else SourceTokens({}),
         queue=Queue(sql, clock, delivery(config), config.providers),
         engines=Engines(sql, clock),
+        access=Access(sql, clock, config.people),
         hooks=hooks(built),
         links=links,
         mail_replies=replies_by_mail,

@@ -10,6 +10,7 @@ import click
 from sqlalchemy.exc import SQLAlchemyError
 
 from memoguard import __version__
+from memoguard.cli.access import audit, token
 from memoguard.cli.action import acknowledge, confirm, escalate, resolve
 from memoguard.cli.alarm import alarm
 from memoguard.cli.check import check
@@ -71,6 +72,8 @@ cli.add_command(db)
 cli.add_command(queue)
 cli.add_command(serve)
 cli.add_command(import_group)
+cli.add_command(token)
+cli.add_command(audit)
 
 
 def main() -> None:

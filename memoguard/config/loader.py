@@ -197,6 +197,10 @@ class _Loader:
                         (*here, "channels", index),
                         f"channel {channel!r} sends e-mail (provider {mailer!r}) but {name} has no email address",
                     )
+            if model.admin and model.role == "responder":
+                self.found.add(
+                    document, (*here, "role"), f"{name} has role 'responder' and admin: true: keep one (role: admin)"
+                )
             people[name] = Person(
                 name=name,
                 phone=phone,
@@ -204,7 +208,7 @@ class _Loader:
                 language=model.language,
                 timezone=zone,
                 channels=tuple(model.channels),
-                admin=model.admin,
+                admin=model.admin or model.role == "admin",
             )
         return people
 

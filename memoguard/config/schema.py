@@ -110,6 +110,8 @@ class PersonModel(Strict):
     language: Literal["fr", "en"] = "en"
     timezone: str | None = None
     channels: list[Name] = []
+    # ``role: admin`` and the older ``admin: true`` say the same; ``responder`` is the default.
+    role: Literal["responder", "admin"] | None = None
     admin: bool = False
 
 

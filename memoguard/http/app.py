@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException
 from memoguard import __version__
 from memoguard.http import alarm, health, incident, oncall, opsgenie, twilio
 from memoguard.http import link as email_link
+from memoguard.http.auth import Throttle
 from memoguard.http.limit import MAX_BODY, BodyLimit
 from memoguard.http.problem import on_http_exception, on_validation_error
 from memoguard.http.state import Wiring
@@ -24,8 +25,10 @@ def create_app(
     engine_alive: Callable[[], bool],
     lifespan_context: Callable[[], AbstractContextManager[None]] = nullcontext,
     max_body: int = MAX_BODY,
+    throttle: Throttle | None = None,
 ) -> FastAPI:
-    """``lifespan_context`` runs around serving (``serve`` starts and stops the engine in it)."""
+    """``lifespan_context`` runs around serving (``serve`` starts and stops the engine in it); ``throttle``
+    counts failed authentications per address (by default ``MAX_FAILURES`` a minute, http/auth.py)."""
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -33,7 +36,7 @@ def create_app(
             yield
 
     api = FastAPI(title="memoguard", version=__version__, lifespan=lifespan)
-    api.state.wiring = Wiring(application, engine_alive)
+    api.state.wiring = Wiring(application, engine_alive, throttle or Throttle(application.clock))
 
     # Every refusal in one shape (http/problem.py), Starlette's own 404 and 405 included.
     api.add_exception_handler(RequestValidationError, on_validation_error)
@@ -59,6 +62,7 @@ def create_app(
             "name": "Authorization",
             "description": "'GenieKey <token>': the token of an alarm source of kind opsgenie",
         }
+        # personToken is declared by the routes' ``Security`` dependency (http/auth.py).
         return document
 
     api.openapi = openapi  # type: ignore[method-assign]

@@ -1,4 +1,5 @@
-"""Bearer tokens: each alarm source has its own (``token_file``/``token_env`` in memoguard.yaml).
+"""Bearer tokens: each alarm source has its own (``token_file``/``token_env`` in memoguard.yaml), and
+each person their personal tokens (``memoguard token create``), which the other routes require.
 
 The token sent is compared with surrounding whitespace stripped, then exactly and in constant time (case
 and inner whitespace count), like the configured tokens, which is how the loader tells that two sources
@@ -6,9 +7,19 @@ share one (config/tokens.py)."""
 
 from __future__ import annotations
 
-from fastapi import Request
+import math
+import threading
+from collections import deque
+from datetime import datetime, timedelta
+from typing import Annotated
+
+from fastapi import Depends, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from memoguard.http.problem import refuse
+from memoguard.http.state import wiring
+from memoguard.services.access import Credential
+from memoguard.services.clock import Clock
 from memoguard.services.secret import SourceTokens
 
 
@@ -40,3 +51,99 @@ def authenticate(request: Request, tokens: SourceTokens) -> str:
             headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
         )
     return source
+
+
+# --- people: personal API tokens (services/access.py) on the incidents and on-call routes -------------
+
+# The OpenAPI security scheme of the routes a person uses (declared through the ``Security`` below).
+PERSON_TOKEN = "personToken"
+_PERSON_SCHEME = HTTPBearer(
+    auto_error=False,
+    scheme_name=PERSON_TOKEN,
+    description="A person's API token (`memoguard token create --as NAME`); the person acts as themself",
+)
+
+MAX_FAILURES = 10  # failed authentications per address and window, after which the address waits
+WINDOW = timedelta(minutes=1)
+MAX_ADDRESSES = 10_000  # addresses remembered; beyond, the stalest are forgotten (memory stays bounded)
+
+
+class Throttle:
+    """Failed authentications per client address, in memory: per instance (two instances behind a load
+    balancer each allow ``MAX_FAILURES`` a window), forgotten at a restart. Enough to make guessing a
+    256-bit token hopeless rather than merely improbable, and to keep failures from filling the audit."""
+
+    def __init__(self, clock: Clock, limit: int = MAX_FAILURES, window: timedelta = WINDOW) -> None:
+        self._clock = clock
+        self._limit = limit
+        self._window = window
+        self._failures: dict[str, deque[datetime]] = {}
+        self._lock = threading.Lock()
+
+    def wait(self, address: str) -> int:
+        """Seconds ``address`` must still wait before trying again; 0 when it may try now."""
+        now = self._clock.now()
+        with self._lock:
+            failures = self._failures.get(address)
+            if failures is None:
+                return 0
+            while failures and failures[0] <= now - self._window:
+                failures.popleft()
+            if not failures:
+                del self._failures[address]
+                return 0
+            if len(failures) < self._limit:
+                return 0
+            return max(1, math.ceil((failures[0] + self._window - now).total_seconds()))
+
+    def fail(self, address: str) -> None:
+        now = self._clock.now()
+        with self._lock:
+            if address not in self._failures and len(self._failures) >= MAX_ADDRESSES:
+                stalest = min(self._failures, key=lambda a: self._failures[a][-1] if self._failures[a] else now)
+                del self._failures[stalest]
+            self._failures.setdefault(address, deque(maxlen=self._limit)).append(now)
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client is not None else "unknown"
+
+
+def person_credential(
+    request: Request, _: Annotated[HTTPAuthorizationCredentials | None, Security(_PERSON_SCHEME)]
+) -> Credential:
+    """The person a request acts as, from its personal token; 401 without one, 429 after too many
+    failures from the address. Unknown, wrong, revoked and expired tokens (and source tokens) are
+    refused alike: same status, same body."""
+    found = wiring(request)
+    address = client_address(request)
+    wait = found.throttle.wait(address)
+    if wait:
+        raise refuse(
+            429,
+            f"too many failed authentications from {address}: try again in {wait}s",
+            ["header", "authorization"],
+            headers={"Retry-After": str(wait)},
+        )
+    token = bearer(request)
+    if token is None:
+        raise refuse(
+            401,
+            "missing bearer token: send 'Authorization: Bearer <personal token>' (memoguard token create)",
+            ["header", "authorization"],
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    credential = found.application.access.authenticate(token, address)
+    if credential is None:
+        found.throttle.fail(address)
+        raise refuse(
+            401,
+            "invalid token: unknown, revoked or expired personal token",
+            ["header", "authorization"],
+            "invalid_token",
+            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+        )
+    return credential
+
+
+Who = Annotated[Credential, Depends(person_credential)]

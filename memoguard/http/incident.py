@@ -1,17 +1,24 @@
-"""Incidents: list, show with the whole timeline, and act (ack, confirm, resolve, escalate)."""
+"""Incidents: list, show with the whole timeline, and act (ack, confirm, resolve, escalate).
+
+Every route takes a person's API token (http/auth.py), reads included: an incident's text names hosts
+and people. The acting person is the token's; only an admin may name another ``person``, with a
+``reason``, and the timeline and the audit say both names.
+"""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from memoguard.domain.incident import IncidentState
 from memoguard.http.answer import ActionResult, IncidentDetail, IncidentList, ok
+from memoguard.http.auth import Who, client_address
 from memoguard.http.payload import Text
 from memoguard.http.problem import refuse, responses
 from memoguard.http.state import application
+from memoguard.services.access import Context
 from memoguard.services.action import Verb
 from memoguard.services.application import Application
 from memoguard.services.error import Invalid, NotFound, Refused
@@ -22,20 +29,51 @@ router = APIRouter(prefix="/api/v1/incidents", tags=["incidents"])
 App = Annotated[Application, Depends(application)]
 
 
-class ActionBody(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+def _schema(schema: dict[str, Any]) -> None:
+    # Both fields are strings when sent (null is refused like any other wrong type, since the strict
+    # check needs the ``None`` of "not sent"), and ``person`` comes with a ``reason``.
+    for name in ("person", "reason"):
+        field = schema["properties"][name]
+        (string,) = [choice for choice in field.pop("anyOf") if choice.get("type") == "string"]
+        field.update(string)
+        field.pop("default", None)
+    schema["dependentRequired"] = {"person": ["reason"]}
 
-    person: Text = Field(min_length=1, description="Who acts: a person of memoguard.yaml.")
+
+class ActionBody(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra=_schema)
+
+    person: Text | None = Field(
+        default=None,
+        min_length=1,
+        description="Only for an admin acting on behalf of another person of memoguard.yaml, with a `reason`;"
+        " without it, the token's person acts.",
+    )
+    reason: Text | None = Field(
+        default=None,
+        min_length=1,
+        max_length=1000,
+        description="Why an admin acts on behalf of `person` (required with `person`).",
+    )
+
+    @field_validator("person", "reason", mode="before")
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        # Only a value sent reaches here (defaults are not validated): null is not "not sent".
+        if value is None:
+            raise ValueError("must be a string; leave the field out rather than send null")
+        return value
 
 
 @router.get(
     "",
     summary="List incidents, newest first",
     response_model=None,
-    responses={**ok(IncidentList, "Incidents, newest first"), **responses(422)},
+    responses={**ok(IncidentList, "Incidents, newest first"), **responses(401, 422, 429)},
 )
 def list_incidents(
     app: App,
+    _: Who,
     state: Annotated[list[IncidentState] | None, Query(description="Only these states (repeatable).")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict[str, Any]:
@@ -46,9 +84,9 @@ def list_incidents(
     "/{incident_id}",
     summary="One incident with its timeline, notifications and pending timers",
     response_model=None,
-    responses={**ok(IncidentDetail, "The incident"), **responses(404, 422)},
+    responses={**ok(IncidentDetail, "The incident"), **responses(401, 404, 422, 429)},
 )
-def show_incident(incident_id: str, app: App) -> dict[str, Any]:
+def show_incident(incident_id: str, app: App, _: Who) -> dict[str, Any]:
     try:
         return app.incidents.show(incident_id)
     except NotFound as error:
@@ -59,11 +97,27 @@ def show_incident(incident_id: str, app: App) -> dict[str, Any]:
     "/{incident_id}/{verb}",
     summary="Acknowledge, confirm, resolve or escalate",
     response_model=None,
-    responses={**ok(ActionResult, "Done, or a recorded repeat"), **responses(400, 403, 404, 409, 413, 422)},
+    responses={
+        **ok(ActionResult, "Done, or a recorded repeat"),
+        **responses(400, 401, 403, 404, 409, 413, 422, 429),
+    },
 )
-def act(incident_id: str, verb: Verb, body: ActionBody, app: App) -> dict[str, Any]:
+def act(
+    incident_id: str, verb: Verb, app: App, who: Who, request: Request, body: ActionBody | None = None
+) -> dict[str, Any]:
+    body = body or ActionBody()
+    person = body.person if body.person is not None else who.person
+    via = "api"
+    if body.person is not None and body.reason is None:
+        raise refuse(422, f"a reason is required to act on behalf of {person}", ["body", "reason"], "missing")
+    if person != who.person:
+        if not who.admin:
+            msg = f"{who.person} may act only as themself: only an admin acts on behalf of {person}"
+            raise refuse(403, msg, ["body", "person"])
+        via = f"api, by {who.person}: {body.reason}"
+    context = Context(f"token {who.name}", client_address(request), who.person, body.reason)
     try:
-        outcome = app.actions.act(incident_id, verb, body.person, "api")
+        outcome = app.actions.act(incident_id, verb, person, via, context)
     except NotFound as error:
         raise refuse(404, str(error), ["path", "incident_id"]) from None
     except Invalid as error:  # an unknown person: not someone who may act (the schema cannot list people)

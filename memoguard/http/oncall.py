@@ -1,4 +1,4 @@
-"""Who is on call, with overrides stored in the database applied."""
+"""Who is on call, with overrides stored in the database applied (a person's API token required)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Query
 
 from memoguard.domain.errors import UnknownLevelError
 from memoguard.http.answer import OnCall, ok
+from memoguard.http.auth import Who
 from memoguard.http.problem import refuse, responses
 from memoguard.http.state import application
 from memoguard.services.application import Application
@@ -39,10 +40,11 @@ def _instant(text: str) -> datetime:
     "/oncall",
     summary="Who is on call now (or at an instant), per roster and level",
     response_model=None,
-    responses={**ok(OnCall, "Who is on call, per roster and level"), **responses(404, 422)},
+    responses={**ok(OnCall, "Who is on call, per roster and level"), **responses(401, 404, 422, 429)},
 )
 def oncall(
     app: App,
+    _: Who,
     roster: Annotated[str | None, Query(description="Only this roster.")] = None,
     level: Annotated[str | None, Query(description="Only this level (primary, secondary…).")] = None,
     at: Annotated[

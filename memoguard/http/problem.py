@@ -31,6 +31,7 @@ DESCRIPTIONS = {
     409: "The incident is resolved",
     413: "Request body larger than the limit (1 MiB by default; nothing stored)",
     422: "Invalid request: malformed JSON, a missing, unknown or invalid field (nothing stored)",
+    429: "Too many failed authentications from this address: wait Retry-After seconds",
 }
 
 # A ``type`` per status for refusals that are not pydantic validation errors.
@@ -43,6 +44,7 @@ TYPES = {
     409: "conflict",
     413: "too_large",
     422: "invalid",
+    429: "too_many_failures",
 }
 
 

@@ -1,19 +1,25 @@
-"""What the routes reach through ``request.app.state``: the application and the engine's liveness."""
+"""What the routes reach through ``request.app.state``: the application, the engine's liveness and the
+throttle of failed authentications."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from fastapi import Request
 
 from memoguard.services.application import Application
+
+if TYPE_CHECKING:
+    from memoguard.http.auth import Throttle
 
 
 @dataclass(frozen=True)
 class Wiring:
     application: Application
     engine_alive: Callable[[], bool]
+    throttle: Throttle  # failed authentications per client address (http/auth.py)
 
 
 def wiring(request: Request) -> Wiring:

@@ -1,6 +1,10 @@
 """What people do to an incident from the API or the CLI: acknowledge, confirm, resolve, escalate.
 
-The acting person must exist in the configuration; an admin may act on any incident. When the state
+The acting person must exist in the configuration; an admin may act on any incident, a responder on
+those they were paged for (the state machine's rule). An admin may also act on behalf of another person
+(``Context.actor``, with a mandatory reason): the timeline names the person and the admin. Every
+accepted action writes an audit row (services/access.py) in its own transaction, whatever the path:
+API token, SMS reply, CLI, e-mail link. When the state
 machine refuses (not paged, incident resolved) the transaction is rolled back and ``Refused`` says why,
 so a refused request changes nothing. A repeated ack is not refused: it is a recorded no-op.
 """
@@ -15,9 +19,11 @@ from memoguard.domain.effect import Record
 from memoguard.domain.event import Acked, Confirmed, EscalateRequested, Event, Resolved
 from memoguard.domain.incident import Incident
 from memoguard.domain.person import Person
+from memoguard.services.access import Context
 from memoguard.services.clock import Clock
 from memoguard.services.error import Invalid, NotFound, Refused
 from memoguard.services.escalator import Escalator
+from memoguard.services.record import AuditEntry
 from memoguard.services.store import Store
 
 
@@ -62,11 +68,23 @@ class Actions:
         self._people = people
         self._escalator = escalator
 
-    def act(self, incident_id: str, verb: Verb, person: str, via: str) -> Outcome:
+    def act(self, incident_id: str, verb: Verb, person: str, via: str, context: Context | None = None) -> Outcome:
+        """``context`` says how the action came in, for the audit (by default: ``via``, lower case)."""
         who = self._people.get(person)
         if who is None:
             known = ", ".join(sorted(self._people))
             raise Invalid(f"unknown person {person!r} (people: {known})")
+        context = context or Context(via.lower())
+        admin = who.admin
+        detail = ""
+        if context.actor is not None and context.actor != person:
+            actor = self._people.get(context.actor)
+            if actor is None or not actor.admin:
+                raise Refused(f"{context.actor} may act only as themself: only an admin acts on behalf of another")
+            if not context.reason:
+                raise Invalid(f"a reason is required to act on behalf of {person}")
+            admin = True
+            detail = f"on behalf of {person}: {context.reason}"
         try:
             with self._store.write() as unit:
                 incident = unit.incident(incident_id)
@@ -75,17 +93,25 @@ class Actions:
                 # Read with the incident held (SQLite's write lock, PostgreSQL's row lock): a wait for the
                 # lock must not come off the ack or confirm window this decision starts.
                 now = self._clock.now()
-                decided, effects = self._escalator.apply(unit, incident, _event(verb, person, who.admin, via), now)
+                decided, effects = self._escalator.apply(unit, incident, _event(verb, person, admin, via), now)
                 records = tuple(e for e in effects if isinstance(e, Record))
                 refusal = next((r for r in records if r.kind in ("refused", "ignored")), None)
                 if refusal is not None:
                     closed = refusal.kind == "ignored" or not incident.is_open
                     raise _Rollback(Refused(refusal.text, closed=closed))
+                if any(r.kind == "duplicate" for r in records):
+                    detail = "; ".join(filter(None, [detail, "repeat, nothing changed"]))
+                entry = AuditEntry(
+                    now, context.actor or person, verb.value, context.how, context.address, incident_id, detail
+                )
+                unit.add_audit(entry)
         except _Rollback as rollback:
             raise rollback.refusal from None
         return Outcome(decided, records)
 
-    def act_on_bundle(self, code: int, verb: Verb, person: str, via: str) -> dict[str, Outcome | Refused]:
+    def act_on_bundle(
+        self, code: int, verb: Verb, person: str, via: str, context: Context | None = None
+    ) -> dict[str, Outcome | Refused]:
         """Apply ``verb`` to every incident of ``person``'s latest storm bundle with this ``code`` (the code
         in "reply 100a to acknowledge them all"). Each incident is its own transaction: one refusal (an
         incident resolved since) does not undo the others; the result says what happened to each."""
@@ -100,7 +126,7 @@ class Actions:
         results: dict[str, Outcome | Refused] = {}
         for incident in incidents:
             try:
-                results[incident] = self.act(incident, verb, person, f"{via}, bundle {code}")
+                results[incident] = self.act(incident, verb, person, f"{via}, bundle {code}", context)
             except Refused as refusal:
                 results[incident] = refusal
         return results

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from memoguard.config.model import Config
+from memoguard.services.access import Access
 from memoguard.services.action import Actions
 from memoguard.services.clock import Clock
 from memoguard.services.dispatch import Dispatcher
@@ -40,6 +41,7 @@ class Application:
     tokens: SourceTokens
     queue: Queue
     engines: Engines  # which services run their engine on this database (their heartbeats)
+    access: Access  # personal API tokens and the audit trail
     hooks: Mapping[str, Hook] = field(default_factory=dict)  # provider name -> its webhooks (Twilio)
     links: EmailLinks | None = None  # the acknowledgement links of e-mail pages, when configured
     mail_replies: MailReplies | None = None  # replies to e-mail pages, when http.reply_domain is set

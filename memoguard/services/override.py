@@ -1,7 +1,8 @@
 """Overrides stored in the database: "Bob takes Alice's nights this week", without editing YAML.
 
 They are laid over the YAML rosters wherever rosters are read (``oncall``, ``roster show``, the API) and
-over the roster copies of open incidents at every decision, so they act at once.
+over the roster copies of open incidents at every decision, so they act at once. Adding and removing
+one writes an audit row in the same transaction (``context``: the CLI on the host by default).
 """
 
 from __future__ import annotations
@@ -11,9 +12,10 @@ from datetime import datetime
 
 from memoguard.config.model import Config
 from memoguard.domain.roster import Override, Roster
+from memoguard.services.access import Context
 from memoguard.services.clock import Clock
 from memoguard.services.error import Invalid, NotFound
-from memoguard.services.record import StoredOverride
+from memoguard.services.record import AuditEntry, StoredOverride
 from memoguard.services.store import Store
 
 
@@ -23,7 +25,16 @@ class Overrides:
         self._clock = clock
         self._config = config
 
-    def add(self, roster: str, who: str, start: datetime, end: datetime, level: str, note: str = "") -> int:
+    def add(
+        self,
+        roster: str,
+        who: str,
+        start: datetime,
+        end: datetime,
+        level: str,
+        note: str = "",
+        context: Context | None = None,
+    ) -> int:
         try:
             target = self._config.roster(roster)
         except LookupError as error:
@@ -36,12 +47,29 @@ class Overrides:
             raise Invalid("override bounds must carry a time zone")
         if end <= start:
             raise Invalid(f"the override ends ({end.isoformat()}) before it starts ({start.isoformat()})")
+        context = context or Context("cli")
         with self._store.write() as unit:
-            return unit.add_override(roster, who, start, end, level, note, self._clock.now())
+            now = self._clock.now()
+            number = unit.add_override(roster, who, start, end, level, note, now)
+            detail = f"{who} on {roster}/{level} from {start.isoformat()} to {end.isoformat()}"
+            unit.add_audit(
+                AuditEntry(
+                    now, context.actor, "override-add", context.how, context.address, f"override {number}", detail
+                )
+            )
+            return number
 
-    def remove(self, override: int) -> StoredOverride:
+    def remove(self, override: int, context: Context | None = None) -> StoredOverride:
+        context = context or Context("cli")
         with self._store.write() as unit:
             removed = unit.remove_override(override)
+            if removed is not None:
+                now = self._clock.now()
+                detail = f"{removed.who} on {removed.roster}/{removed.level}"
+                entry = AuditEntry(
+                    now, context.actor, "override-remove", context.how, context.address, f"override {override}", detail
+                )
+                unit.add_audit(entry)
         if removed is None:
             raise NotFound(f"no override #{override}")
         return removed

@@ -268,3 +268,34 @@ class EngineBeat:
     started_at: datetime
     last_beat: datetime
     stopped_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class StoredToken:
+    """A personal API token as stored: never the token itself, only its digest (services/access.py)."""
+
+    id: int
+    person: str
+    name: str
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    last_used_at: datetime | None
+
+    def usable(self, now: datetime) -> bool:
+        return self.revoked_at is None and (self.expires_at is None or now < self.expires_at)
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """Who (``person``, None when unknown) did ``action`` (ack, token-create, auth-failed…), how (the
+    token's name, ``sms``, ``cli``…), from where (``address``), when, on what (``target``)."""
+
+    at: datetime
+    person: str | None
+    action: str
+    how: str
+    address: str | None = None
+    target: str | None = None
+    detail: str = ""
+    id: int | None = None

@@ -17,6 +17,7 @@ from typing import Protocol
 from memoguard.domain.event import TimerKind
 from memoguard.domain.incident import Incident, IncidentState
 from memoguard.services.record import (
+    AuditEntry,
     Bundle,
     DueTimer,
     EngineBeat,
@@ -30,6 +31,7 @@ from memoguard.services.record import (
     QueueCount,
     StoredAlarm,
     StoredOverride,
+    StoredToken,
     TimelineEntry,
 )
 
@@ -326,6 +328,27 @@ class Unit(Protocol):
 
     def forget_engines(self, before: datetime) -> None:
         """Forget engines whose last beat is older than ``before``."""
+        ...
+
+    # --- personal API tokens and the audit trail
+    def add_token(self, person: str, name: str, digest: str, at: datetime, expires: datetime | None) -> int: ...
+
+    def token_by_digest(self, digest: str) -> tuple[StoredToken, str] | None:
+        """The token with this digest, and the digest as stored (compared again in constant time)."""
+        ...
+
+    def token(self, token: int) -> StoredToken | None: ...
+
+    def tokens(self, person: str | None = None) -> list[StoredToken]: ...
+
+    def revoke_token(self, token: int, at: datetime) -> None: ...
+
+    def token_used(self, token: int, at: datetime) -> None: ...
+
+    def add_audit(self, entry: AuditEntry) -> None: ...
+
+    def audit(self, since: datetime | None, limit: int) -> list[AuditEntry]:
+        """Oldest first, from ``since``."""
         ...
 
 

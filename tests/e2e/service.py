@@ -55,6 +55,7 @@ def alertmanager_payload(name: str) -> bytes:
 
 class Service:
     def __init__(self, config: Path) -> None:
+        self._tokens: dict[str, str] = {}
         self.config = config
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -110,6 +111,14 @@ class Service:
         if not path.exists():
             return []
         return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+    def bearer(self, person: str = "alice") -> dict[str, str]:
+        """The Authorization header of a personal token of ``person``, made with the CLI on the host."""
+        if person not in self._tokens:
+            made = self.cli("token", "create", "--as", person, "--name", "e2e")
+            assert made.returncode == 0, made.stderr + made.stdout
+            self._tokens[person] = made.stdout.strip().splitlines()[-1]
+        return {"Authorization": f"Bearer {self._tokens[person]}"}
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(

@@ -76,7 +76,7 @@ def test_alarm_pages_escalates_acks_and_resolves(service: Service) -> None:
     )
     assert resolved.status_code == 200, resolved.text
     assert resolved.json()["alarms"][0] == {"alarm": 2, "outcome": "resolved", "incident": incident}
-    final = httpx.get(f"{service.url}/api/v1/incidents/{incident}").json()
+    final = httpx.get(f"{service.url}/api/v1/incidents/{incident}", headers=service.bearer()).json()
     assert final["state"] == "resolved"
     kinds = [entry["kind"] for entry in final["timeline"]]
     assert kinds.count("paged") == 2

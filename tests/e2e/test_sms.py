@@ -97,7 +97,10 @@ def _alarm(service: Service, key: str, labels: dict[str, str] | None = None) -> 
 
 
 def _incident(service: Service, incident: str) -> dict[str, Any]:
-    shown: dict[str, Any] = httpx.get(f"{service.url}/api/v1/incidents/{incident}", timeout=5).json()
+    url = f"{service.url}/api/v1/incidents/{incident}"
+    shown: dict[str, Any] = httpx.get(
+        url, headers=service.bearer(next(iter(load_config(service.config).people))), timeout=5
+    ).json()
     return shown
 
 

@@ -10,6 +10,7 @@ import pytest
 from memoguard import bootstrap
 from memoguard.adapters.storage.store import SqlStore
 from memoguard.config.model import Config
+from tests.integration.test_http import served  # noqa: F401 (a fixture: the API served, test_http and test_access)
 from tests.support.delivery import build  # noqa: F401 (a fixture: the delivery world of several test files)
 
 

@@ -29,6 +29,7 @@ from memoguard import bootstrap
 from memoguard.adapters.storage.store import SqlStore
 from memoguard.http.app import create_app
 from memoguard.http.limit import MAX_BODY
+from memoguard.services.access import Context
 from memoguard.services.application import Application
 
 ALERTMANAGER = Path(__file__).parents[1] / "fixtures" / "alertmanager"  # captured bodies, see its README
@@ -45,6 +46,13 @@ OPSGENIE_ROUTES = [  # Opsgenie's Alert API, for sources of kind opsgenie (tests
 ]
 INCIDENTS = "/api/v1/incidents"
 ONCALL = "/api/v1/oncall"
+ADMIN = "root"  # the admin of the service fixture; its token reads for the tests
+
+
+def personal_tokens(application: Application) -> dict[str, str]:
+    """A personal API token for every person of the configuration, made through the service the CLI uses."""
+    context = Context("test")
+    return {name: application.access.create(name, "test", None, context)[1] for name in application.config.people}
 
 
 # --- the server ---------------------------------------------------------------------------------------
@@ -65,6 +73,7 @@ class Served:
     clock: FakeClock
     alive: list[bool]
     lifespan: list[str] = field(default_factory=list)
+    tokens: dict[str, str] = field(default_factory=dict)  # a personal API token per person of the config
 
     # -- reading the database directly, not through the API under test
 
@@ -117,8 +126,21 @@ class Served:
         incident: str = receipt["incident"]
         return incident
 
+    def as_(self, person: str) -> dict[str, str]:
+        """The Authorization header of ``person``'s personal token."""
+        return {"Authorization": f"Bearer {self.tokens[person]}"}
+
+    def read(self, path: str, **options: Any) -> httpx.Response:
+        """GET ``path`` with the admin's token."""
+        return self.client.get(path, headers=self.as_(ADMIN), **options)
+
     def act(self, incident: str, verb: str, person: str, **extra: Any) -> httpx.Response:
-        return self.client.post(f"{INCIDENTS}/{incident}/{verb}", json={"person": person, **extra})
+        """``person`` acts with their own token; someone without one (unknown, invalid) is named by the
+        admin ``root``, with a reason, so that the name itself is what the server judges."""
+        if person in self.tokens:
+            return self.client.post(f"{INCIDENTS}/{incident}/{verb}", json=extra, headers=self.as_(person))
+        body = {"person": person, "reason": "named by the test", **extra}
+        return self.client.post(f"{INCIDENTS}/{incident}/{verb}", json=body, headers=self.as_(ADMIN))
 
 
 @contextmanager
@@ -157,9 +179,10 @@ def served(service_dir: Path, fake_clock: FakeClock) -> Iterator[Served]:
         lifespan.append("stop")
 
     app = create_app(application, lambda: alive[0], around)
+    tokens = personal_tokens(application)
     try:
         with serving(app) as url, httpx.Client(base_url=url, timeout=10) as client:
-            yield Served(application, client, fake_clock, alive, lifespan)
+            yield Served(application, client, fake_clock, alive, lifespan, tokens)
         assert lifespan == ["start", "stop"], "the lifespan context must run around serving"
     finally:
         store = application.store
@@ -244,7 +267,7 @@ def test_a_resolved_alarm_resolves_the_incident(served: Served) -> None:
     assert response.status_code == 200, response.text
     assert response.json()["alarms"][0]["outcome"] == "resolved"
     assert response.json()["alarms"][0]["incident"] == incident
-    shown = served.client.get(f"{INCIDENTS}/{incident}").json()
+    shown = served.read(f"{INCIDENTS}/{incident}").json()
     assert shown["state"] == "resolved"
     assert shown["timers"] == []
 
@@ -285,7 +308,7 @@ def test_curl_style_form_content_type_with_a_json_body_is_accepted(served: Serve
 
     assert response.status_code == 200, response.text
     assert response.json()["alarms"][0]["outcome"] == "opened"
-    (row,) = served.client.get(INCIDENTS).json()["incidents"]
+    (row,) = served.read(INCIDENTS).json()["incidents"]
     assert row["summary"] == "sent with curl -d"
     assert row["source"] == "monitoring"
 
@@ -300,7 +323,7 @@ def test_the_body_may_name_its_own_source(served: Served) -> None:
 def test_labels_route_the_alarm(served: Served) -> None:
     incident = served.open_incident("double-check", labels={"policy": "double"})
 
-    assert served.client.get(f"{INCIDENTS}/{incident}").json()["policy"] == "double"
+    assert served.read(f"{INCIDENTS}/{incident}").json()["policy"] == "double"
 
 
 # --- Alertmanager ---------------------------------------------------------------------------------------
@@ -314,7 +337,7 @@ def test_alertmanager_firing_opens_one_incident_keyed_by_fingerprint(
     assert response.status_code == 200, response.text
     (receipt,) = response.json()["alarms"]
     assert receipt["outcome"] == "opened"
-    (row,) = served.client.get(INCIDENTS).json()["incidents"]
+    (row,) = served.read(INCIDENTS).json()["incidents"]
     assert row["id"] == receipt["incident"]
     assert row["dedup_key"] == FINGERPRINT
     assert row["source"] == "prometheus"
@@ -339,7 +362,7 @@ def test_alertmanager_resolved_resolves_that_incident(
         "outcome": "resolved",
         "incident": incident,
     }
-    shown = served.client.get(f"{INCIDENTS}/{incident}").json()
+    shown = served.read(f"{INCIDENTS}/{incident}").json()
     assert shown["state"] == "resolved"
     assert shown["alarms"] == 2
     assert ("source_resolved", "prometheus reports the alarm resolved") in served.timeline(incident)
@@ -369,7 +392,7 @@ def test_alertmanager_grouped_alerts_are_one_transaction(
 
     assert response.status_code == 200, response.text
     assert [r["outcome"] for r in response.json()["alarms"]] == ["opened", "opened"]
-    summaries = sorted(row["summary"] for row in served.client.get(INCIDENTS).json()["incidents"])
+    summaries = sorted(row["summary"] for row in served.read(INCIDENTS).json()["incidents"])
     assert summaries == ["CpuHigh", "Disk full on db1"]
 
 
@@ -588,12 +611,12 @@ def test_incidents_are_listed_newest_first_and_filtered_by_state(served: Served)
     assert served.act(second, "ack", "alice").status_code == 200
     assert served.act(third, "resolve", "alice").status_code == 200
 
-    listed = served.client.get(INCIDENTS).json()["incidents"]
+    listed = served.read(INCIDENTS).json()["incidents"]
     assert [row["id"] for row in listed] == [third, second, first]
     assert [row["state"] for row in listed] == ["resolved", "acknowledged", "triggered"]
 
     def ids(**params: Any) -> list[str]:
-        response = served.client.get(INCIDENTS, params=params)
+        response = served.read(INCIDENTS, params=params)
         assert response.status_code == 200, response.text
         return [row["id"] for row in response.json()["incidents"]]
 
@@ -614,7 +637,7 @@ def test_incidents_are_listed_newest_first_and_filtered_by_state(served: Served)
     ],
 )
 def test_incident_list_parameters_are_checked(served: Served, params: dict[str, Any], words: list[str]) -> None:
-    response = served.client.get(INCIDENTS, params=params)
+    response = served.read(INCIDENTS, params=params)
 
     assert response.status_code == 422, response.text
     for word in words:
@@ -625,7 +648,7 @@ def test_an_incident_shows_its_timeline_notifications_and_timers(served: Served)
     incident = served.open_incident("disk-db1")
     served.application.dispatcher.drain_all()
 
-    response = served.client.get(f"{INCIDENTS}/{incident}")
+    response = served.read(f"{INCIDENTS}/{incident}")
 
     assert response.status_code == 200, response.text
     shown = response.json()
@@ -649,7 +672,7 @@ def test_an_unanswered_page_escalates_when_its_timer_fires(served: Served) -> No
     served.clock.advance(timedelta(minutes=5))
     served.application.timers.fire_all_due()
 
-    shown = served.client.get(f"{INCIDENTS}/{incident}").json()
+    shown = served.read(f"{INCIDENTS}/{incident}").json()
 
     assert shown["step"] == 2
     assert shown["paged"] == ["alice", "bob"]
@@ -665,7 +688,7 @@ def test_an_unknown_incident_is_not_found(served: Served, incident: str) -> None
     served.open_incident("exists")
     before = served.state()
 
-    shown = served.client.get(f"{INCIDENTS}/{incident}")
+    shown = served.read(f"{INCIDENTS}/{incident}")
     acted = served.act(incident, "ack", "alice")
 
     for response in (shown, acted):
@@ -682,7 +705,7 @@ def test_the_paged_person_acknowledges_and_a_repeat_changes_nothing(served: Serv
     assert first.json()["incident"]["state"] == "acknowledged"
     assert first.json()["incident"]["acknowledged_by"] == ["alice"]
     assert any("alice" in message for message in first.json()["messages"])
-    assert served.client.get(f"{INCIDENTS}/{incident}").json()["timers"] == []
+    assert served.read(f"{INCIDENTS}/{incident}").json()["timers"] == []
 
     before = served.state()
     again = served.act(incident, "ack", "alice")
@@ -723,7 +746,7 @@ def test_an_unknown_person_may_not_act(served: Served) -> None:
     ("body", "words"),
     [
         pytest.param({"person": "alice", "note": "on it"}, ["note", "not permitted"], id="extra-field"),
-        pytest.param({}, ["person", "required"], id="no-person"),
+        pytest.param({"person": "alice", "reason": ""}, ["reason"], id="empty-reason"),
         pytest.param({"person": ""}, ["person"], id="empty-person"),
     ],
 )
@@ -731,7 +754,7 @@ def test_an_action_body_is_checked(served: Served, body: dict[str, Any], words: 
     incident = served.open_incident("disk-db1")
     before = served.state()
 
-    response = served.client.post(f"{INCIDENTS}/{incident}/ack", json=body)
+    response = served.client.post(f"{INCIDENTS}/{incident}/ack", json=body, headers=served.as_(ADMIN))
 
     assert_refused(served, before, response, 422, *words)
 
@@ -777,7 +800,7 @@ def test_escalate_pages_the_next_step(served: Served) -> None:
     assert response.json()["incident"]["step"] == 2
     assert served.pages(incident) == ["alice", "bob"]
     served.application.dispatcher.drain_all()
-    shown = served.client.get(f"{INCIDENTS}/{incident}").json()
+    shown = served.read(f"{INCIDENTS}/{incident}").json()
     # alice's step-1 page had not gone yet: step 1 is over, so it is dropped rather than sent late.
     assert [n["status"] for n in shown["notifications"]] == ["cancelled", "sent"]
     assert shown["timers"][0]["due_at"] == (T0 + timedelta(minutes=5)).isoformat()
@@ -785,14 +808,14 @@ def test_escalate_pages_the_next_step(served: Served) -> None:
 
 def test_resolve_cancels_the_timers(served: Served) -> None:
     incident = served.open_incident("disk-db1")
-    assert served.client.get(f"{INCIDENTS}/{incident}").json()["timers"] != []
+    assert served.read(f"{INCIDENTS}/{incident}").json()["timers"] != []
 
     response = served.act(incident, "resolve", "alice")
 
     assert response.status_code == 200, response.text
     assert response.json()["incident"]["state"] == "resolved"
     assert response.json()["incident"]["resolved_at"] == T0.isoformat()
-    shown = served.client.get(f"{INCIDENTS}/{incident}").json()
+    shown = served.read(f"{INCIDENTS}/{incident}").json()
     assert shown["timers"] == []
     served.clock.advance(timedelta(hours=1))
     assert served.application.timers.fire_all_due() == 0
@@ -814,7 +837,7 @@ def test_confirm_in_double_mode(served: Served) -> None:
 
 
 def test_oncall_lists_every_roster_and_level(served: Served) -> None:
-    response = served.client.get(ONCALL)
+    response = served.read(ONCALL)
 
     assert response.status_code == 200, response.text
     body = response.json()
@@ -827,7 +850,7 @@ def test_oncall_lists_every_roster_and_level(served: Served) -> None:
 
 
 def test_oncall_for_one_roster_and_level(served: Served) -> None:
-    response = served.client.get(ONCALL, params={"roster": "ops", "level": "secondary"})
+    response = served.read(ONCALL, params={"roster": "ops", "level": "secondary"})
 
     assert response.status_code == 200, response.text
     (row,) = response.json()["oncall"]
@@ -836,8 +859,8 @@ def test_oncall_for_one_roster_and_level(served: Served) -> None:
 
 def test_oncall_at_an_instant_with_an_offset(served: Served) -> None:
     # Monday 23 November 08:59 in Paris is still alice's week; 09:00 is bob's.
-    before = served.client.get(ONCALL, params={"roster": "ops", "level": "primary", "at": "2026-11-23T08:59:00+01:00"})
-    after = served.client.get(ONCALL, params={"roster": "ops", "level": "primary", "at": "2026-11-23T08:00:00Z"})
+    before = served.read(ONCALL, params={"roster": "ops", "level": "primary", "at": "2026-11-23T08:59:00+01:00"})
+    after = served.read(ONCALL, params={"roster": "ops", "level": "primary", "at": "2026-11-23T08:00:00Z"})
 
     assert before.status_code == 200, before.text
     assert before.json()["oncall"][0]["person"] == "alice"
@@ -857,7 +880,7 @@ def test_oncall_at_an_instant_with_an_offset(served: Served) -> None:
     ],
 )
 def test_oncall_parameters_are_checked(served: Served, params: dict[str, str], status: int, words: list[str]) -> None:
-    response = served.client.get(ONCALL, params=params)
+    response = served.read(ONCALL, params=params)
 
     assert response.status_code == status, response.text
     for word in words:
@@ -869,14 +892,14 @@ def test_oncall_shows_a_stored_override(served: Served) -> None:
         "ops", "dave", T0 - timedelta(hours=1), T0 + timedelta(hours=2), "primary", "covering"
     )
 
-    response = served.client.get(ONCALL, params={"roster": "ops", "level": "primary"})
+    response = served.read(ONCALL, params={"roster": "ops", "level": "primary"})
 
     (row,) = response.json()["oncall"]
     assert row["person"] == "dave"
     assert row["source"] == f"override #{number}"
     assert row["from"] == (T0 - timedelta(hours=1)).isoformat()
     assert row["until"] == (T0 + timedelta(hours=2)).isoformat()
-    later = served.client.get(ONCALL, params={"roster": "ops", "level": "primary", "at": "2026-11-17T13:00:00Z"})
+    later = served.read(ONCALL, params={"roster": "ops", "level": "primary", "at": "2026-11-17T13:00:00Z"})
     assert later.json()["oncall"][0]["person"] == "alice"
 
 
@@ -1119,7 +1142,7 @@ def test_alertmanager_types_are_strict(
     ["0.5", "1700000000", "2026-11-23", "2026-11-23 08:00:00+01:00", "2026-11-23T08:00+01:00", "2026-13-01T00:00:00Z"],
 )
 def test_oncall_at_must_be_an_rfc3339_instant(served: Served, at: str) -> None:
-    response = served.client.get(ONCALL, params={"at": at})
+    response = served.read(ONCALL, params={"at": at})
 
     assert response.status_code == 422, response.text
     assert detail(response).startswith(f"at: {at!r} is not an instant with an offset")
@@ -1137,10 +1160,10 @@ def test_openapi_documents_every_refusal_in_the_one_shape(served: Served) -> Non
         ("POST", ALARMS): {"400", "401", "403", "413", "422"},
         ("POST", ALERTMANAGER_URL): {"400", "401", "403", "413", "422"},
         **{("POST", path): {"400", "401", "403", "413", "422"} for path in OPSGENIE_ROUTES},
-        ("GET", INCIDENTS): {"422"},
-        ("GET", f"{INCIDENTS}/{{incident_id}}"): {"404", "422"},
-        ("POST", f"{INCIDENTS}/{{incident_id}}/{{verb}}"): {"400", "403", "404", "409", "413", "422"},
-        ("GET", ONCALL): {"404", "422"},
+        ("GET", INCIDENTS): {"401", "422", "429"},
+        ("GET", f"{INCIDENTS}/{{incident_id}}"): {"401", "404", "422", "429"},
+        ("POST", f"{INCIDENTS}/{{incident_id}}/{{verb}}"): {"400", "401", "403", "404", "409", "413", "422", "429"},
+        ("GET", ONCALL): {"401", "404", "422", "429"},
         ("GET", "/healthz"): set(),
         ("GET", "/readyz"): set(),
         ("POST", "/twilio/{provider}/status"): {"403", "404", "413", "422"},
@@ -1167,25 +1190,39 @@ def test_openapi_documents_every_refusal_in_the_one_shape(served: Served) -> Non
     assert "HTTPValidationError" not in document["components"]["schemas"]
 
 
-def test_openapi_says_which_routes_take_a_source_token(served: Served) -> None:
+def test_openapi_says_which_routes_take_which_token(served: Served) -> None:
     document = served.client.get("/openapi.json").json()
 
-    secured = {(method, path) for method, path, op in _operations(document) if op.get("security")}
+    schemes = {(method, path): op.get("security") for method, path, op in _operations(document)}
 
-    assert secured == {("POST", ALARMS), ("POST", ALERTMANAGER_URL), *(("POST", path) for path in OPSGENIE_ROUTES)}
-    for path in OPSGENIE_ROUTES:  # the GenieKey scheme, not a bearer token
-        assert document["paths"][path]["post"]["security"] == [{"genieKey": []}]
+    assert schemes == {
+        ("POST", ALARMS): [{"sourceToken": []}],
+        ("POST", ALERTMANAGER_URL): [{"sourceToken": []}],
+        **{("POST", path): [{"genieKey": []}] for path in OPSGENIE_ROUTES},  # GenieKey, not a bearer token
+        ("GET", INCIDENTS): [{"personToken": []}],
+        ("GET", f"{INCIDENTS}/{{incident_id}}"): [{"personToken": []}],
+        ("POST", f"{INCIDENTS}/{{incident_id}}/{{verb}}"): [{"personToken": []}],
+        ("GET", ONCALL): [{"personToken": []}],
+        ("GET", "/healthz"): None,
+        ("GET", "/readyz"): None,
+        # Signed otherwise: Twilio's X-Twilio-Signature (http/twilio.py), the link's own HMAC (http/link.py).
+        ("POST", "/twilio/{provider}/status"): None,
+        ("POST", "/twilio/{provider}/sms"): None,
+        ("GET", "/email/{token}"): None,
+        ("POST", "/email/{token}"): None,
+    }
     assert document["components"]["securitySchemes"]["genieKey"] | {"description": ""} == {
         "type": "apiKey",
         "in": "header",
         "name": "Authorization",
         "description": "",
     }
-    assert document["components"]["securitySchemes"]["sourceToken"] | {"description": ""} == {
-        "type": "http",
-        "scheme": "bearer",
-        "description": "",
-    }
+    for name in ("sourceToken", "personToken"):
+        assert document["components"]["securitySchemes"][name] | {"description": ""} == {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "",
+        }
 
 
 def test_openapi_documents_the_health_answers(served: Served) -> None:

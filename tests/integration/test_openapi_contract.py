@@ -26,14 +26,23 @@ from memoguard import bootstrap
 from memoguard.adapters.storage.store import SqlStore
 from memoguard.adapters.twilio import TwilioHook
 from memoguard.http.app import create_app
+from memoguard.http.auth import Throttle
 from memoguard.services.record import Alarm, AlarmStatus
 from tests.conftest import FakeClock
-from tests.integration.test_http import ALARMS, ALERTMANAGER_URL, MONITORING, PROMETHEUS, serving
+from tests.integration.test_http import (
+    ADMIN,
+    ALARMS,
+    ALERTMANAGER_URL,
+    MONITORING,
+    PROMETHEUS,
+    personal_tokens,
+    serving,
+)
 from tests.support.twilio import ACCOUNT_SID, AUTH_TOKEN
 
 EXAMPLES = 25  # per operation, mode and run: 15 to 20 s a database on a 2-core machine
 
-# Each ingestion route with the token of a source of its kind; the other routes take none.
+# Each ingestion route with the token of a source of its kind; the others with the admin's personal token.
 TOKENS = {ALARMS: MONITORING, ALERTMANAGER_URL: PROMETHEUS}
 OPSGENIE = {"Authorization": "GenieKey opsgenie-secret"}
 TOKENS |= {
@@ -46,6 +55,8 @@ TOKENS |= {
 class Api:
     url: str
     incident: str  # an open incident, so that showing and acting get past their 404 too
+    admin: dict[str, str]  # the Authorization header of the admin's personal token: the admin's actions
+    bystander: dict[str, str]  # that of a responder never paged: reads, and actions refused (403)
 
 
 @pytest.fixture
@@ -55,23 +66,28 @@ def api(service_dir: Path, fake_clock: FakeClock) -> Iterator[Api]:
         alarm = Alarm("monitoring", "disk-db1", AlarmStatus.FIRING, "critical", "Disk full on db1")
         (receipt,) = application.ingest.submit([alarm]).result(timeout=30)
         assert receipt.incident is not None
+        tokens = personal_tokens(application)
         # A twilio provider's webhooks, so that drawn requests reach its signature check (and are refused).
         hook = TwilioHook(
             "twilio", ACCOUNT_SID, AUTH_TOKEN, "https://memoguard.example.net", application.replies, fake_clock
         )
         served = dataclasses.replace(application, hooks={"twilio": hook})
-        with serving(create_app(served, lambda: True)) as url:
-            yield Api(url, receipt.incident)
+        # Unthrottled: the refused cases' failed authentications would otherwise stop the accepted ones.
+        unthrottled = Throttle(fake_clock, limit=10**9)
+        with serving(create_app(served, lambda: True, throttle=unthrottled)) as url:
+            yield Api(url, receipt.incident, *({"Authorization": f"Bearer {tokens[who]}"} for who in (ADMIN, "carol")))
     finally:
         store = application.store
         assert isinstance(store, SqlStore)
         store.close()
 
 
-def _explore(base_url: str, operation: Any, mode: GenerationMode, fixed: dict[str, Any]) -> Counter[int]:
+def _explore(api: Api, operation: Any, mode: GenerationMode, fixed: dict[str, Any]) -> Counter[int]:
     """The statuses answered; raises at the first case whose answer breaks the contract (shrunk by then).
     ``fixed``: the parts of the request not drawn (``path_parameters``, ``body``: as_strategy's arguments)."""
-    headers: dict[str, Any] = dict(TOKENS.get(operation.path, {}))
+    base_url = api.url
+    person = api.admin if "body" in fixed else api.bystander  # drawn bodies must not resolve the incident
+    headers: dict[str, Any] = dict(TOKENS.get(operation.path, person))
     statuses: Counter[int] = Counter()
 
     @settings(
@@ -83,7 +99,11 @@ def _explore(base_url: str, operation: Any, mode: GenerationMode, fixed: dict[st
     )
     @given(case=operation.as_strategy(generation_mode=mode, **fixed))
     def check(case: schemathesis.Case) -> None:
-        statuses[case.call_and_validate(base_url=base_url, headers=headers).status_code] += 1
+        sent = headers
+        drawn = {name.lower() for name in case.headers or {}}
+        if mode is GenerationMode.NEGATIVE and operation.path not in TOKENS and "authorization" not in drawn:
+            sent = {}  # the token is what this refused case leaves out (the person routes declare it required)
+        statuses[case.call_and_validate(base_url=base_url, headers=sent).status_code] += 1
 
     try:
         check()
@@ -99,18 +119,18 @@ def _failures(api: Api, mode: GenerationMode) -> list[str]:
     for result in schema.get_all_operations():
         operation = result.ok()
         # Every operation with what the generator draws; those on one incident, on the open one as well, and
-        # actions by an admin too (a drawn person is unknown: 403), so that they act and conflict.
+        # actions by the admin as themself too (a drawn person is unknown: 403), so that they act and conflict.
         runs: list[dict[str, Any]] = [{}]
         if "{incident_id}" in operation.path:
             runs.append({"path_parameters": {"incident_id": api.incident}})
         if "{provider}" in operation.path:
             runs.append({"path_parameters": {"provider": "twilio"}})
         if "{verb}" in operation.path and mode is GenerationMode.POSITIVE:
-            runs.append({"path_parameters": {"incident_id": api.incident}, "body": {"person": "root"}})
+            runs.append({"path_parameters": {"incident_id": api.incident}, "body": {}})
         for fixed in runs:
             label = f"{mode.value} {operation.label}" + (f" with {fixed}" if fixed else "")
             try:
-                statuses = _explore(api.url, operation, mode, fixed)
+                statuses = _explore(api, operation, mode, fixed)
             except BaseException as error:  # schemathesis's FailureGroup is a BaseExceptionGroup
                 if isinstance(error, KeyboardInterrupt | SystemExit):
                     raise

@@ -439,3 +439,32 @@ def test_config_error_sorts_its_problems_by_file_then_line() -> None:
     error = ConfigError([late, early, first])
     assert error.problems == [first, early, late]
     assert str(error) == "\n".join(str(problem) for problem in (first, early, late))
+
+
+def test_a_person_s_role_says_who_may_act_for_others(tmp_path: Path) -> None:
+    main = "people:\n  ann: {role: admin}\n  bea: {admin: true}\n  cal: {role: responder}\n  dan: {}\n"
+
+    people = load_config(write_config(tmp_path, main)).people
+
+    assert {name: person.admin for name, person in people.items()} == {
+        "ann": True,
+        "bea": True,
+        "cal": False,
+        "dan": False,
+    }
+
+
+@pytest.mark.parametrize(
+    ("person", "words"),
+    [
+        pytest.param("{role: responder, admin: true}", ["people.eve.role", "keep one"], id="both"),
+        pytest.param("{role: owner}", ["people.eve.role", "responder", "admin"], id="unknown-role"),
+    ],
+)
+def test_a_contradictory_or_unknown_role_is_an_error(tmp_path: Path, person: str, words: list[str]) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(write_config(tmp_path, f"people:\n  eve: {person}\n"))
+
+    text = str(caught.value)
+    for word in words:
+        assert word in text, text

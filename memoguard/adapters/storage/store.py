@@ -2,9 +2,10 @@
 
 A ``SqlUnit`` is one transaction, made of one half per concern: alarms, incidents and the timeline
 (``incident.py``), timers (``timer.py``), overrides (``override.py``), the outbox, rate-limit log and
-bundles (``outbox.py``, its claims in ``claim.py``), SMS (``sms.py``) and engine heartbeats
-(``beat.py``). ``SqlStore`` opens units: on SQLite one writer at a time (``BEGIN IMMEDIATE``, behind the
-process's writer turns), on PostgreSQL any number, which lock what they decide on.
+bundles (``outbox.py``, its claims in ``claim.py``), SMS (``sms.py``), engine heartbeats
+(``beat.py``), personal API tokens and the audit trail (``access.py``). ``SqlStore`` opens units: on
+SQLite one writer at a time (``BEGIN IMMEDIATE``, behind the process's writer turns), on PostgreSQL any
+number, which lock what they decide on.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from datetime import datetime
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import Connection
 
+from memoguard.adapters.storage.access import SqlAccess
 from memoguard.adapters.storage.batch import Batch
 from memoguard.adapters.storage.beat import SqlBeats
 from memoguard.adapters.storage.claim import Claimant
@@ -36,7 +38,7 @@ log = logging.getLogger(__name__)
 WAKEUP_CHANNEL = "memoguard_wakeup"
 
 
-class SqlUnit(SqlIncidents, SqlTimers, SqlOverrides, SqlOutbox, SqlSms, SqlBeats):
+class SqlUnit(SqlIncidents, SqlTimers, SqlOverrides, SqlOutbox, SqlSms, SqlBeats, SqlAccess):
     """One transaction (see ``memoguard.services.store.Unit``)."""
 
     _c: Batch  # type: ignore[assignment]  # a Connection to the mixins: Batch has what they use

@@ -302,4 +302,36 @@ class EngineBeatTable(SQLModel, table=True):
     stopped_at: datetime | None = _when(nullable=True)
 
 
+class ApiTokenTable(SQLModel, table=True):
+    """Personal API tokens (revision 0010): only the SHA-256 of the token is kept, found by its unique
+    index (services/access.py says why a plain hash suffices for a 256-bit random token)."""
+
+    __tablename__ = "api_token"
+
+    id: int | None = Field(default=None, primary_key=True)
+    person: str = Field(max_length=200, index=True)
+    name: str = Field(max_length=200)
+    digest: str = Field(max_length=64, unique=True)
+    created_at: datetime = _when()
+    expires_at: datetime | None = _when(nullable=True)
+    revoked_at: datetime | None = _when(nullable=True)
+    last_used_at: datetime | None = _when(nullable=True)
+
+
+class AuditTable(SQLModel, table=True):
+    """Who did what, how, from where and when (revision 0010): actions, token changes, failed
+    authentications. Read by time (``memoguard audit --since``)."""
+
+    __tablename__ = "audit"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False, index=True))
+    person: str | None = Field(default=None, max_length=200)
+    action: str = Field(max_length=64)
+    how: str = Field(max_length=200)
+    address: str | None = Field(default=None, max_length=200)
+    target: str | None = Field(default=None, max_length=200)
+    detail: str = Field(sa_column=Column(Text, nullable=False))
+
+
 METADATA = SQLModel.metadata

@@ -1,0 +1,256 @@
+"""People and access (issue 23): personal API tokens on the incidents and on-call routes, roles, the
+throttle of failed authentications and the audit trail, through the real application served by uvicorn
+(the ``served`` fixture of test_http.py), on every database.
+
+The service fixture: alice is paged first for a new incident (ops's primary), carol is not paged,
+``root`` is the admin. Each person has a personal token (``Served.tokens``).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from memoguard.http.auth import MAX_FAILURES
+from memoguard.services.access import Context
+from memoguard.services.action import Verb
+from tests.integration.test_http import (
+    ADMIN,
+    ALARMS,
+    INCIDENTS,
+    MONITORING,
+    ONCALL,
+    Served,
+    assert_refused,
+    detail,
+)
+
+VERBS = ["ack", "confirm", "resolve", "escalate"]
+
+
+def _tokens(served: Served) -> list[tuple[int, str, Any, Any]]:
+    """The token rows, without their last use (which a successful authentication may write)."""
+    return [(t.id, t.person, t.revoked_at, t.expires_at) for t in served.application.access.tokens()]
+
+
+def _credentials(served: Served, case: str) -> tuple[dict[str, str], dict[str, Any]]:
+    """The headers and body of one row of the authorisation table."""
+    context = Context("test")
+    access = served.application.access
+    match case:
+        case "no-token":
+            return {}, {}
+        case "source-token":
+            return MONITORING, {}
+        case "not-paged":
+            return served.as_("carol"), {}
+        case "responder":
+            return served.as_("alice"), {}
+        case "responder-as-another":
+            return served.as_("alice"), {"person": "bob", "reason": "bob asked me"}
+        case "admin":
+            return served.as_(ADMIN), {}
+        case "admin-on-behalf":
+            return served.as_(ADMIN), {"person": "alice", "reason": "alice's phone is dead"}
+        case "admin-without-reason":
+            return served.as_(ADMIN), {"person": "alice"}
+        case "revoked":
+            made, secret = access.create("alice", "old laptop", None, context)
+            access.revoke(made.id, context)
+            return {"Authorization": f"Bearer {secret}"}, {}
+        case "expired":
+            _, secret = access.create("alice", "short", timedelta(minutes=5), context)
+            served.clock.advance(timedelta(minutes=5))
+            return {"Authorization": f"Bearer {secret}"}, {}
+    raise AssertionError(case)
+
+
+# (case, expected status, words of the refusal). "confirm" needs an ack first: the paged responder's and
+# the admin's own confirm are refused by the state machine (403 "not acknowledged") exactly as before.
+TABLE = [
+    ("no-token", 401, ["missing bearer token"]),
+    ("source-token", 401, ["invalid token"]),
+    ("not-paged", 403, ["carol", "not paged"]),
+    ("responder", 200, []),
+    ("responder-as-another", 403, ["alice may act only as themself"]),
+    ("admin", 200, []),
+    ("admin-on-behalf", 200, []),
+    ("admin-without-reason", 422, ["reason"]),
+    ("revoked", 401, ["invalid token"]),
+    ("expired", 401, ["invalid token"]),
+]
+
+
+@pytest.mark.parametrize("verb", VERBS)
+@pytest.mark.parametrize(("case", "status", "words"), [pytest.param(*row, id=row[0]) for row in TABLE])
+def test_who_may_act_on_an_incident(served: Served, verb: str, case: str, status: int, words: list[str]) -> None:
+    incident = served.open_incident("disk-db1")
+    if verb == "confirm":
+        assert served.act(incident, "ack", "alice").status_code == 200
+    headers, body = _credentials(served, case)
+    before, tokens, audited = served.state(), _tokens(served), len(served.application.access.audit())
+
+    response = served.client.post(f"{INCIDENTS}/{incident}/{verb}", json=body, headers=headers)
+
+    if status == 200:
+        assert response.status_code == 200, response.text
+        acted = served.state()["incidents"][incident]
+        assert acted != before["incidents"][incident]
+        (entry,) = served.application.access.audit()[audited:]
+        assert (entry.person, entry.action, entry.target) == ("alice" if case == "responder" else ADMIN, verb, incident)
+    else:
+        assert_refused(served, before, response, status, *words)
+        assert _tokens(served) == tokens
+        if status == 401:
+            assert response.headers["www-authenticate"].startswith("Bearer")
+
+
+@pytest.mark.parametrize(
+    "path", [INCIDENTS, f"{INCIDENTS}/{{incident}}", ONCALL], ids=["incidents", "incident", "oncall"]
+)
+@pytest.mark.parametrize("case", ["no-token", "source-token", "revoked", "expired"])
+def test_reading_takes_a_personal_token(served: Served, path: str, case: str) -> None:
+    incident = served.open_incident("disk-db1")
+    headers, _ = _credentials(served, case)
+
+    refused = served.client.get(path.format(incident=incident), headers=headers)
+    allowed = served.client.get(path.format(incident=incident), headers=served.as_("carol"))
+
+    assert refused.status_code == 401, refused.text
+    assert allowed.status_code == 200, allowed.text
+
+
+def test_unknown_wrong_revoked_and_source_tokens_look_the_same(served: Served) -> None:
+    context = Context("test")
+    made, revoked = served.application.access.create("alice", "gone", None, context)
+    served.application.access.revoke(made.id, context)
+    real = served.tokens["alice"]
+    candidates = {
+        "unknown": "mgp_" + "A" * 43,
+        "wrong": real[:-1] + ("B" if real[-1] != "B" else "C"),
+        "revoked": revoked,
+        "source": MONITORING["Authorization"].removeprefix("Bearer "),
+    }
+
+    answers = {
+        name: served.client.get(INCIDENTS, headers={"Authorization": f"Bearer {token}"})
+        for name, token in candidates.items()
+    }
+
+    shapes = {(r.status_code, r.text, r.headers["www-authenticate"]) for r in answers.values()}
+    assert len(shapes) == 1, shapes
+    assert next(iter(shapes))[0] == 401
+
+
+def test_failed_authentications_are_throttled_per_address(served: Served) -> None:
+    wrong = {"Authorization": "Bearer mgp_guess"}
+    for _ in range(MAX_FAILURES):
+        assert served.client.get(INCIDENTS, headers=wrong).status_code == 401
+
+    throttled = served.client.get(INCIDENTS, headers=served.as_("alice"))
+
+    assert throttled.status_code == 429, throttled.text
+    assert "too many failed authentications" in detail(throttled)
+    assert int(throttled.headers["retry-after"]) == 60
+    served.clock.advance(timedelta(minutes=1))
+    assert served.client.get(INCIDENTS, headers=served.as_("alice")).status_code == 200
+
+
+def test_an_alarm_route_refuses_a_personal_token(served: Served) -> None:
+    before = served.state()
+
+    response = served.client.post(ALARMS, json={"dedup_key": "k", "summary": "s"}, headers=served.as_(ADMIN))
+
+    assert_refused(served, before, response, 401, "invalid token")
+
+
+def test_the_last_use_is_written_at_most_once_a_minute(served: Served) -> None:
+    def last_use() -> Any:
+        (alice,) = [t for t in served.application.access.tokens("alice") if t.name == "test"]
+        return alice.last_used_at
+
+    assert last_use() is None
+    first = served.clock.now()
+    assert served.client.get(INCIDENTS, headers=served.as_("alice")).status_code == 200
+    served.clock.advance(timedelta(seconds=59))
+    assert served.client.get(INCIDENTS, headers=served.as_("alice")).status_code == 200
+    assert last_use() == first
+    later = served.clock.advance(timedelta(seconds=1))
+    assert served.client.get(INCIDENTS, headers=served.as_("alice")).status_code == 200
+    assert last_use() == later
+
+
+def _audit(served: Served) -> list[tuple[str | None, str, str, str | None, str | None, str]]:
+    return [(e.person, e.action, e.how, e.address, e.target, e.detail) for e in served.application.access.audit()]
+
+
+def test_actions_and_failures_are_audited_with_who_how_where(served: Served) -> None:
+    incident = served.open_incident("disk-db1")
+    start = len(_audit(served))  # the fixture's token creations
+
+    assert served.act(incident, "ack", "alice").status_code == 200
+    on_behalf = {"person": "alice", "reason": "phone dead"}
+    response = served.client.post(f"{INCIDENTS}/{incident}/escalate", json=on_behalf, headers=served.as_(ADMIN))
+    assert response.status_code == 200, response.text
+    assert served.client.get(INCIDENTS, headers={"Authorization": "Bearer nope"}).status_code == 401
+    served.application.actions.act(incident, Verb.RESOLVE, "alice", "SMS")  # what services/reply.py calls
+
+    assert _audit(served)[start:] == [
+        ("alice", "ack", "token test", "127.0.0.1", incident, ""),
+        ("root", "escalate", "token test", "127.0.0.1", incident, "on behalf of alice: phone dead"),
+        (None, "auth-failed", "bearer token", "127.0.0.1", None, "unknown token"),
+        ("alice", "resolve", "sms", None, incident, ""),
+    ]
+    timeline = served.timeline(incident)
+    assert any("root: phone dead" in text for _, text in timeline), timeline
+
+
+def test_a_refused_action_is_not_audited(served: Served) -> None:
+    incident = served.open_incident("disk-db1")
+    start = len(_audit(served))
+
+    assert served.act(incident, "ack", "carol").status_code == 403
+
+    assert _audit(served)[start:] == []
+
+
+def test_the_openapi_document_leaves_no_state_changing_route_open(served: Served) -> None:
+    """Walks every operation of the document: each one that changes state declares a bearer scheme, and
+    answers no 2xx without a credential of that scheme (no token, or the other kind of token)."""
+    incident = served.open_incident("disk-db1")
+    document = served.client.get("/openapi.json").json()
+    schemes = document["components"]["securitySchemes"]
+    other = {"personToken": MONITORING, "sourceToken": served.as_(ADMIN)}
+    walked = 0
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            if method == "get":
+                continue
+            (requirement,) = operation["security"]
+            (scheme,) = requirement
+            assert schemes[scheme]["scheme"] == "bearer", (method, path)
+            verbs = [p for p in operation.get("parameters", []) if p["name"] == "verb"]
+            schema = verbs[0]["schema"] if verbs else {}
+            if "$ref" in schema:
+                schema = document["components"]["schemas"][schema["$ref"].rsplit("/", 1)[-1]]
+            values = schema.get("enum")
+            for verb in values or [None]:
+                url = path.replace("{incident_id}", incident).replace("{verb}", str(verb))
+                for headers in ({}, other[scheme], {"Authorization": "Bearer nope"}):
+                    answer = served.client.request(
+                        method.upper(), url, json={"dedup_key": "k", "summary": "s"}, headers=headers
+                    )
+                    assert not answer.is_success, (method, url, headers, answer.text)
+                    walked += 1
+    assert walked >= 3 * (2 + len(VERBS))  # the two ingestion routes and every verb
+
+
+def test_a_person_acts_with_their_token_and_no_body(served: Served) -> None:
+    incident = served.open_incident("disk-db1")
+
+    response = served.client.post(f"{INCIDENTS}/{incident}/ack", headers=served.as_("alice"))
+
+    assert response.status_code == 200, response.text
+    assert response.json()["incident"]["acknowledged_by"] == ["alice"]
