@@ -184,6 +184,15 @@ def _source(request: Request) -> str:
     return source
 
 
+def _known_query(request: Request) -> None:
+    """Close and acknowledge take ``identifierType`` and nothing else: an unknown parameter (a misspelt
+    ``identifiertype``, an option of Opsgenie's that memoguard does not honour) is refused by name rather
+    than ignored, as the OpenAPI document says."""
+    for name in request.query_params:
+        if name != "identifierType":
+            raise refuse(422, f"unknown query parameter {name!r}: only identifierType=alias", ["query", name])
+
+
 def _accepted(started: float) -> dict[str, Any]:
     return {
         "result": "Request will be processed",
@@ -239,6 +248,7 @@ async def create_alert(request: Request) -> dict[str, Any]:
 async def close_alert(request: Request, identifier: Identifier, _identifier_type: IdentifierType) -> dict[str, Any]:
     started = time.perf_counter()
     source = _source(request)
+    _known_query(request)
     body = await _action(request)
     who = body.user or body.source
     alarm = Alarm(
@@ -271,6 +281,7 @@ async def acknowledge_alert(
 ) -> dict[str, Any]:
     started = time.perf_counter()
     source = _source(request)
+    _known_query(request)
     body = await _action(request)
     who = f" by {body.user}" if body.user else ""
     text = f"{source} acknowledged in {body.source or 'the sending tool'}{who} (not a person's ack: paging goes on)"

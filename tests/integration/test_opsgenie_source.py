@@ -162,6 +162,15 @@ def test_only_an_alias_identifies_an_alert(served: Served, identifier_type: str 
     assert_refused(served, before, response, 422, "identifierType")
 
 
+@pytest.mark.parametrize("verb", ["close", "acknowledge"])
+def test_an_unknown_query_parameter_is_refused_by_name(served: Served, verb: str) -> None:
+    assert_accepted(served.client.post(ALERTS, json={"message": "m", "alias": "a1"}, headers=GENIE))
+    before = served.state()
+    params = {"identifierType": "alias", "identifiertype": "alias"}  # a misspelt second one
+    response = served.client.post(f"{ALERTS}/a1/{verb}", params=params, headers=GENIE)
+    assert_refused(served, before, response, 422, "identifiertype")
+
+
 @pytest.mark.parametrize(
     ("headers", "status", "words"),
     [
