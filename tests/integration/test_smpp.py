@@ -9,9 +9,7 @@ each failure reaches the dispatcher as the DeliveryError it can act on.
 from __future__ import annotations
 
 import logging
-import shutil
 import ssl
-import subprocess
 import threading
 from collections.abc import Callable, Iterator
 from datetime import timedelta
@@ -28,6 +26,7 @@ from memoguard.services.provider import DeliveryError, Message
 from tests.conftest import T0, FakeClock
 from tests.support.parts import MemoryParts
 from tests.support.smsc import RINVDSTADR, RINVPASWD, RMSGQFUL, RSYSERR, RTHROTTLED, Smsc, free_port, whole_text
+from tests.support.tls import self_signed
 
 ALICE = Person("alice", phone="+33612345678", language="fr")
 PASSWORD = "secret"
@@ -420,20 +419,7 @@ def test_close_unbinds_and_stops_everything(smsc: Smsc, make: Make) -> None:
 
 @pytest.fixture(scope="module")
 def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    if shutil.which("openssl") is None:
-        pytest.skip("the openssl command makes the test certificate")
-    folder = tmp_path_factory.mktemp("tls")
-    key, cert = folder / "key.pem", folder / "cert.pem"
-    subprocess.run(
-        [
-            "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-            "-keyout", str(key), "-out", str(cert), "-days", "1", "-subj", "/CN=127.0.0.1",
-            "-addext", "subjectAltName=IP:127.0.0.1",
-        ],
-        check=True,
-        capture_output=True,
-    )  # fmt: skip
-    return key, cert
+    return self_signed(tmp_path_factory.mktemp("tls"))
 
 
 def tls_server(certificate: tuple[Path, Path]) -> ssl.SSLContext:

@@ -10,9 +10,7 @@ certificate made by openssl for the test, and a login.
 
 from __future__ import annotations
 
-import shutil
 import ssl
-import subprocess
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from email.message import EmailMessage
@@ -32,6 +30,7 @@ from memoguard.services.provider import DeliveryError, Message
 from tests.conftest import T0, FakeClock
 from tests.support.delivery import PENDING, SENT, Builder
 from tests.support.smtpd import Handler, free_port, mail_server
+from tests.support.tls import self_signed
 
 FROM = "pager@example.net"
 
@@ -349,20 +348,7 @@ def test_a_refused_recipient_fails_over_to_the_person_s_next_channel_at_once(smt
 
 @pytest.fixture(scope="module")
 def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    if shutil.which("openssl") is None:
-        pytest.skip("openssl is needed to make the test certificate")
-    folder = tmp_path_factory.mktemp("smtp-tls")
-    key, cert = folder / "key.pem", folder / "cert.pem"
-    subprocess.run(
-        [
-            "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-            "-keyout", str(key), "-out", str(cert), "-days", "1", "-subj", "/CN=127.0.0.1",
-            "-addext", "subjectAltName=IP:127.0.0.1",
-        ],
-        check=True,
-        capture_output=True,
-    )  # fmt: skip
-    return key, cert
+    return self_signed(tmp_path_factory.mktemp("smtp-tls"))
 
 
 def server_context(certificate: tuple[Path, Path]) -> ssl.SSLContext:
