@@ -48,7 +48,7 @@ from memoguard.services.hook import Hook
 from memoguard.services.inbox import Inbox, SmsParts
 from memoguard.services.ingest import Ingest
 from memoguard.services.link import EmailLinks, Signer
-from memoguard.services.mailreply import MailReplies
+from memoguard.services.mailreply import Answering, MailReplies
 from memoguard.services.override import Overrides
 from memoguard.services.provider import Provider
 from memoguard.services.query import Incidents
@@ -253,8 +253,11 @@ def email_links(config: Config, store: SqlStore, clock: Clock, actions: Actions)
     return EmailLinks(signer, http.public_url, store, clock, config.people, actions)
 
 
-def mail_replies(config: Config, actions: Actions) -> MailReplies | None:
-    """Replies to e-mail pages, when ``http.reply_domain`` is set (the schema then requires a link secret)."""
+def mail_replies(
+    config: Config, actions: Actions, store: SqlStore, clock: Clock, renderer: TemplateRenderer
+) -> MailReplies | None:
+    """Replies to e-mail pages, when ``http.reply_domain`` is set (the schema then requires a link secret).
+    Answers to replies that did nothing go out by the SMTP providers, in the configuration's order."""
     http = config.http
     if http.reply_domain is None:
         return None
@@ -262,7 +265,9 @@ def mail_replies(config: Config, actions: Actions) -> MailReplies | None:
         secret = read_secret("http", "link_secret", http.link_secret_file, http.link_secret_env, config.directory)
     except SecretError as error:
         raise StartupError(str(error)) from None
-    return MailReplies(secret, http.reply_domain, config.people, actions)
+    mailers = tuple(name for name, settings in config.providers.items() if settings.kind == "smtp")
+    answering = Answering(store, clock, renderer, mailers)
+    return MailReplies(secret, http.reply_domain, config.people, actions, answering)
 
 
 def reply_listener(app: Application) -> ReplyListener | None:
@@ -340,7 +345,7 @@ def _application(
     )
     # Only a service that sends or serves reads the link secret (other commands work without it).
     links = email_links(config, sql, clock, actions) if with_providers else None
-    replies_by_mail = mail_replies(config, actions) if with_providers else None
+    replies_by_mail = mail_replies(config, actions, sql, clock, renderer) if with_providers else None
     built = providers(config, clock, replies, SqlSmsParts(sql), links, replies_by_mail) if with_providers else {}
     return Application(
         config=config,

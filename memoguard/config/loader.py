@@ -241,6 +241,10 @@ class _Loader:
         # Twilio reports delivery and hands over replies by calling memoguard back: without a public URL it
         # has nowhere to call, and every signature is checked against that URL.
         if main.http.public_url is not None:
+            # Checked whoever uses it: Twilio refuses a StatusCallback that is not an absolute URL, and
+            # every page through it would be retried until its channel gave up.
+            if not main.http.public_url.startswith(("http://", "https://")):
+                self.found.add(document, ("http", "public_url"), "public_url must start with http:// or https://")
             return
         for name, settings in main.providers.items():
             if settings.kind == "twilio":
@@ -264,8 +268,6 @@ class _Loader:
                 f"provider {mailers[0]!r} sends e-mail, whose pages link back to this service: "
                 "set http.public_url (e.g. https://memoguard.example.org)",
             )
-        elif not main.http.public_url.startswith(("http://", "https://")):
-            self.found.add(document, ("http", "public_url"), "public_url must start with http:// or https://")
         if main.http.link_secret_file is None and main.http.link_secret_env is None:
             self.found.add(
                 document,

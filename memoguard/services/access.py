@@ -34,7 +34,7 @@ from memoguard.services.store import Store
 
 PREFIX = "mgp_"  # "memoguard personal": tells a leaked token apart from a source token in a log or a scan
 LAST_USE_EVERY = timedelta(minutes=1)
-MAX_NAME = 200
+MAX_NAME = 100  # the audit's ``how`` is "token NAME" in a column of 200 characters
 
 
 def digest(token: str) -> str:

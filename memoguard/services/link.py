@@ -96,7 +96,7 @@ class Signer:
     def read(self, token: str, now: datetime) -> Link:
         """The link ``token`` stands for; LinkError when it was not signed with this key or has expired."""
         payload, dot, mac = token.partition(".")
-        if not dot or not payload.isascii() or not hmac.compare_digest(self._mac(payload), mac):
+        if not dot or not payload.isascii() or not mac.isascii() or not hmac.compare_digest(self._mac(payload), mac):
             raise LinkError(Problem.MALFORMED, "this link is not valid: it was changed or cut (copy it whole)")
         try:
             incident, person, verb, step, expires = json.loads(_unb64(payload))

@@ -14,8 +14,9 @@ from typing import Any
 import pytest
 
 from memoguard.http.auth import MAX_FAILURES
-from memoguard.services.access import Context
+from memoguard.services.access import MAX_NAME, Context
 from memoguard.services.action import Verb
+from memoguard.services.error import Invalid
 from tests.integration.test_http import (
     ADMIN,
     ALARMS,
@@ -205,6 +206,20 @@ def test_actions_and_failures_are_audited_with_who_how_where(served: Served) -> 
     ]
     timeline = served.timeline(incident)
     assert any("root: phone dead" in text for _, text in timeline), timeline
+
+
+def test_a_token_name_fits_the_audit_whatever_its_length(served: Served) -> None:
+    # The audit's ``how`` is "token NAME" in a column of 200 characters, which PostgreSQL enforces: a name
+    # of the longest length accepted must still let its token act, and a longer one is refused up front.
+    access = served.application.access
+    longest = "n" * MAX_NAME
+    _, secret = access.create("alice", longest, None, Context("test"))
+    incident = served.open_incident("disk-db1")
+    response = served.client.post(f"{INCIDENTS}/{incident}/ack", headers={"Authorization": f"Bearer {secret}"})
+    assert response.status_code == 200, response.text
+    assert _audit(served)[-1][:3] == ("alice", "ack", f"token {longest}")
+    with pytest.raises(Invalid, match=f"a token's name must be 1 to {MAX_NAME} characters"):
+        access.create("alice", longest + "n", None, Context("test"))
 
 
 def test_a_refused_action_is_not_audited(served: Served) -> None:

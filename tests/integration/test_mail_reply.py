@@ -16,13 +16,15 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import text
 
 from memoguard import bootstrap
 from memoguard.adapters.smtp import SmtpProvider
 from memoguard.adapters.smtp.listener import ReplyListener
+from memoguard.adapters.template import TemplateRenderer
 from memoguard.domain.incident import IncidentState
 from memoguard.http.app import create_app
-from memoguard.services.mailreply import MailReplies
+from memoguard.services.mailreply import IDLE_ANSWERS, Answering, MailReplies
 from tests.conftest import FakeClock
 from tests.integration.test_http import serving
 from tests.integration.test_smtp import EMAIL_FIRST, LINK_SECRET, parts, settings
@@ -53,6 +55,11 @@ class Listening:
     def state(self) -> IncidentState:
         return self.world.incident(self.incident).state
 
+    def answers(self) -> list[str]:
+        """The texts of the answers e-mailed to replies (sent by the fake ``mail`` provider)."""
+        self.world.settle()
+        return [m.text for _, m in self.world.providers["mail"].sent if m.purpose == "reply"]
+
 
 def reply(text: str, *, sender: str = "alice@example.com", **headers: str) -> EmailMessage:
     mail = EmailMessage()
@@ -66,12 +73,13 @@ def reply(text: str, *, sender: str = "alice@example.com", **headers: str) -> Em
 
 
 @pytest.fixture
-def listening(build: Builder, monkeypatch: pytest.MonkeyPatch) -> Iterator[Listening]:
+def listening(build: Builder, fake_clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> Iterator[Listening]:
     monkeypatch.setenv("MG_TEST_LINK_SECRET", LINK_SECRET)
     world = build(EMAIL_FIRST % 1, ("console", "mail"), alice="[email, sms]")
     [incident] = world.open("db-1")
     world.settle()
-    replies = MailReplies(LINK_SECRET, DOMAIN, world.app.config.people, world.app.actions)
+    answering = Answering(world.app.store, fake_clock, TemplateRenderer(), ("mail",))
+    replies = MailReplies(LINK_SECRET, DOMAIN, world.app.config.people, world.app.actions, answering)
     port = free_port()
     listener = ReplyListener(replies, "127.0.0.1", port)
     listener.start()
@@ -89,30 +97,85 @@ def test_a_reply_from_the_paged_person_acknowledges(listening: Listening) -> Non
     assert entry.person == "alice" and "via e-mail reply" in entry.text
 
 
+def test_a_reply_that_fails_to_act_is_deferred_then_acts_when_delivered_again(listening: Listening) -> None:
+    # The database refuses the action's audit row: the action rolls back and the listener answers 451 (a
+    # temporary failure the sending server retries), never 5xx (a bounce: the acknowledgement lost).
+    engine = listening.world.app.store.engine  # type: ignore[attr-defined]
+    with engine.begin() as connection:
+        connection.execute(text("ALTER TABLE audit RENAME TO audit_away"))
+    try:
+        with pytest.raises(smtplib.SMTPDataError) as caught:
+            listening.send(reply("1a"))
+        assert caught.value.smtp_code == 451
+        assert listening.state() == IncidentState.TRIGGERED
+    finally:
+        with engine.begin() as connection:
+            connection.execute(text("ALTER TABLE audit_away RENAME TO audit"))
+    listening.send(reply("1a"))  # the sending server's next attempt
+    assert listening.state() == IncidentState.ACKNOWLEDGED
+
+
 def test_the_first_unquoted_line_is_read_with_the_sms_grammar(listening: Listening) -> None:
     listening.send(reply("\n> quoted 1a first\n  1r  \nthanks"))
     assert listening.state() == IncidentState.RESOLVED
 
 
 @pytest.mark.parametrize(
-    ("mail", "sender"),
+    ("mail", "sender", "answer"),
     [
-        (reply("ok", sender="mallory@example.com"), "mallory@example.com"),  # not the paged person
-        (reply("ok", Auto_Submitted="auto-replied"), "alice@example.com"),  # an out-of-office
-        (reply("ok", X_Autoreply="yes"), "alice@example.com"),
-        (reply("ok", Precedence="bulk"), "alice@example.com"),
-        (reply("ok"), ""),  # a bounce: empty MAIL FROM
-        (reply("I am on holiday until Monday"), "alice@example.com"),  # says nothing the grammar knows
+        # not the paged person: she is told at her own address, never the sender at his
+        (reply("ok", sender="mallory@example.com"), "mallory@example.com", "une réponse de mallory@example.com a été"),
+        (reply("ok", Auto_Submitted="auto-replied"), "alice@example.com", None),  # an out-of-office
+        (reply("ok", X_Autoreply="yes"), "alice@example.com", None),
+        (reply("ok", Precedence="bulk"), "alice@example.com", None),
+        (reply("ok"), "", None),  # a bounce: empty MAIL FROM
+        # says nothing the grammar knows
+        (reply("I am on holiday until Monday"), "alice@example.com", "« I am on holiday until Monday » n'a pas été"),
     ],
     ids=["wrong-sender", "auto-submitted", "x-autoreply", "precedence", "bounce", "not-a-command"],
 )
-def test_a_reply_that_must_not_act_changes_nothing(listening: Listening, mail: EmailMessage, sender: str) -> None:
-    before = listening.world.app.incidents.show(listening.incident)
-    listening.send(mail, sender=sender)
-    assert listening.world.app.incidents.show(listening.incident) == before
+def test_a_reply_that_must_not_act_is_noted_and_answered_unless_automatic(
+    listening: Listening, mail: EmailMessage, sender: str, answer: str | None
+) -> None:
+    listening.send(mail, sender=sender)  # alice reads French
     assert listening.state() == IncidentState.TRIGGERED
+    assert listening.world.timeline(listening.incident, "acknowledged") == []
     [outcome] = listening.listener.handler.outcomes
     assert not outcome.acted and outcome.why.startswith("ignored")
+    [entry] = listening.world.timeline(listening.incident, "email_reply")
+    assert entry.person == "alice" and "ignored" in entry.text, entry.text
+    answers = listening.answers()
+    if answer is None:  # an automatic message is never answered: that is how mail loops start
+        assert answers == []
+    else:
+        [text] = answers
+        assert answer in text and text.startswith(f"memoguard #{listening.incident}"), text
+        [(_, sent)] = [(t, m) for t, m in listening.world.providers["mail"].sent if m.purpose == "reply"]
+        assert sent.person is not None and sent.person.name == "alice"
+
+
+def test_a_refused_reply_is_answered_and_unusable_answers_are_limited_per_hour(listening: Listening) -> None:
+    listening.send(reply("1r"))
+    listening.send(reply("1a"))  # too late: refused, and she is told who resolved it
+    assert listening.state() == IncidentState.RESOLVED
+    [text] = listening.answers()
+    assert "déjà résolu par alice" in text, text
+    for _ in range(IDLE_ANSWERS):  # the last one past the budget
+        listening.send(reply("what?"))
+    assert len(listening.answers()) == IDLE_ANSWERS  # the refusal counted too: the rest are not answered
+    [unanswered] = listening.world.timeline(listening.incident, "email_reply_unanswered")
+    assert "No answer sent to alice" in unanswered.text
+    assert len(listening.world.timeline(listening.incident, "email_reply")) == IDLE_ANSWERS + 2
+
+
+def test_an_acting_reply_is_on_the_timeline_and_not_answered(listening: Listening) -> None:
+    listening.send(reply("1a"))
+    [entry] = listening.world.timeline(listening.incident, "email_reply")
+    assert entry.text == "E-mail reply from alice (alice@example.com): '1a': ack", entry.text
+    assert listening.answers() == []
+    listening.send(reply("ok"))  # once more: already done, and she is told so
+    [text] = listening.answers()
+    assert "déjà acquitté par vous" in text, text  # alice reads French
 
 
 def test_a_delivery_report_is_ignored(listening: Listening) -> None:

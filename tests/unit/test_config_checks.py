@@ -264,6 +264,12 @@ def test_a_twilio_provider_needs_the_public_url_twilio_calls_back(tmp_path: Path
     assert load_config(tmp_path).providers["sms-api"].kind == "twilio"
 
 
+def test_a_public_url_without_its_scheme_is_refused_for_twilio_too(tmp_path: Path) -> None:
+    # Twilio refuses a StatusCallback that is not absolute: every page would be retried, then fail over.
+    write(tmp_path, PEOPLE + TWILIO + "http: {public_url: memoguard.example.net}\n")
+    assert problems(tmp_path) == ["memoguard.yaml:9: http.public_url: public_url must start with http:// or https://"]
+
+
 @pytest.mark.parametrize(
     ("change", "problem"),
     [

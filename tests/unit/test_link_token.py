@@ -46,10 +46,11 @@ def test_a_token_expires_at_its_ttl() -> None:
         lambda t: t.split(".")[0],
         lambda t: t + "x",
         lambda t: "é" + t,
+        lambda t: t + "é",
         lambda t: "",
         lambda t: Signer("another key of enough length!!", timedelta(hours=2)).sign("12", "alice", Verb.ACK, 0, T0),
     ],
-    ids=["other-payload", "no-mac", "longer-mac", "not-ascii", "empty", "other-key"],
+    ids=["other-payload", "no-mac", "longer-mac", "not-ascii", "mac-not-ascii", "empty", "other-key"],
 )
 def test_a_changed_token_is_not_valid(change: object) -> None:
     signer = Signer(KEY, timedelta(hours=2))

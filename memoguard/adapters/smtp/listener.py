@@ -5,6 +5,12 @@ Every recipient is checked at RCPT time against ``MailReplies.recipient``: an ad
 valid reply address is refused with 550, so the listener delivers nowhere else and is never a relay.
 An accepted message is read and acted on in a worker thread (the store is synchronous), then accepted
 with 250 whatever it said: a sender must not learn from the answer whether an address acted.
+
+When acting fails (the database is away, a deadlock), the answer is ``451 4.3.0``: a temporary failure,
+so the sending server keeps the reply and delivers it again later, as it does for any busy mail server.
+A 5xx would have been final: the reply bounced back to the person on call, their acknowledgement lost.
+Delivering again is safe: the action rolled back, and acknowledging or confirming twice is a no-op.
+The log names the incident, never the reply address (it is a credential for as long as the incident).
 """
 
 from __future__ import annotations
@@ -48,8 +54,14 @@ class _Handler:
         parsed = email.message_from_bytes(content, policy=email.policy.default)
         assert isinstance(parsed, EmailMessage)
         for address in envelope.rcpt_tos:
-            outcome = await asyncio.to_thread(self._replies.receive, address, envelope.mail_from or "", parsed)
-            log.info("e-mail reply to %s: %s", address, outcome.why)
+            found = self._replies.recipient(address)
+            incident = found[0] if found is not None else "?"
+            try:
+                outcome = await asyncio.to_thread(self._replies.receive, address, envelope.mail_from or "", parsed)
+            except Exception:
+                log.exception("e-mail reply about incident %s could not be acted on: asking for a retry", incident)
+                return "451 4.3.0 Temporary failure, please try again later"
+            log.info("e-mail reply about incident %s: %s", incident, outcome.why)
             self.outcomes.append(outcome)
         return "250 2.0.0 OK"
 
