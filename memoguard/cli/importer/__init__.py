@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import click
 
-from memoguard.cli.importer import opsgenie
+from memoguard.cli.importer import grafana_oncall, opsgenie
 
 
 @click.group(name="import")
@@ -20,6 +20,7 @@ def import_group() -> None:
 
 
 import_group.add_command(opsgenie.command)
+import_group.add_command(grafana_oncall.command)
 
 
 __all__ = ["import_group"]
