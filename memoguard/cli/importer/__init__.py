@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import click
 
-from memoguard.cli.importer import grafana_oncall, opsgenie
+from memoguard.cli.importer import grafana_oncall, opsgenie, pagerduty
 
 
 @click.group(name="import")
@@ -21,6 +21,7 @@ def import_group() -> None:
 
 import_group.add_command(opsgenie.command)
 import_group.add_command(grafana_oncall.command)
+import_group.add_command(pagerduty.command)
 
 
 __all__ = ["import_group"]
