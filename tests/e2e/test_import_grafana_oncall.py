@@ -196,7 +196,9 @@ def test_a_refused_api_key_is_said_and_nothing_is_written(tmp_path: Path) -> Non
     key = tmp_path / "oncall.key"
     key.write_text("wrong\n", encoding="utf-8")
     with FakeGrafanaOnCall("the-key") as api:
-        code, out = run("import", "grafana-oncall", "--api-key-file", str(key), "--url", api.url, "-o", str(tmp_path / "o"))
+        code, out = run(
+            "import", "grafana-oncall", "--api-key-file", str(key), "--url", api.url, "-o", str(tmp_path / "o")
+        )
     assert code == 1
     assert "Grafana OnCall refused the API key (401)" in out
     assert not (tmp_path / "o" / "memoguard.yaml").exists()

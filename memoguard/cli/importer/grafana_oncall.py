@@ -160,7 +160,9 @@ def _policies(
         lines = [f"# From Grafana OnCall escalation chain {title!r} ({cid})", f"name: {file}", "steps:"]
         for targets, wait in steps:
             notify = ", ".join(q(t) for t in targets)
-            lines.append(f"  - {{notify: [{notify}], channels: [sms, voice], ack_within: {minutes(wait or LAST_STEP)}}}")
+            lines.append(
+                f"  - {{notify: [{notify}], channels: [sms, voice], ack_within: {minutes(wait or LAST_STEP)}}}"
+            )
         if repeat:
             lines.append(f"repeat: {repeat}")
             report.add(where, "repeat_escalation", f"repeat: {repeat} (the whole policy, as Grafana repeats)")
@@ -189,7 +191,9 @@ def _routes(directory: Path, chains: dict[str, str], report: Report) -> tuple[li
         kind = "alertmanager" if integration.get("type") in ("alertmanager", "grafana_alerting") else "generic"
         source = unique(title, taken)
         variable = "MEMOGUARD_" + source.upper().replace("-", "_").replace(".", "_") + "_TOKEN"
-        sources.append(f"  {source}: {{kind: {kind}, token_env: {variable}}}   # Grafana OnCall integration {title!r} ({iid})")
+        sources.append(
+            f"  {source}: {{kind: {kind}, token_env: {variable}}}   # Grafana OnCall integration {title!r} ({iid})"
+        )
         if kind == "generic":
             report.add(
                 f"integration {title}",

@@ -125,7 +125,8 @@ def rosters(
         if not mappable(schedule, shifts):
             report.add(
                 where,
-                f"type {kind}" + (f", calendar {schedule.get('ical_url_primary')}" if kind == "ical" else ", no shifts"),
+                f"type {kind}"
+                + (f", calendar {schedule.get('ical_url_primary')}" if kind == "ical" else ", no shifts"),
                 "no roster written: its shifts are not in the API; write the roster by hand",
             )
             continue

@@ -97,7 +97,9 @@ def _people(directory: Path, report: Report) -> dict[str, Person]:
             channels = ["email"]
             report.add(f"user {email}", "no phone or SMS contact method", "a person without a phone: e-mail only")
         if "contact_methods" not in user:
-            report.add(f"user {email}", "no contact methods in the saved answer", "read users with include[]=contact_methods")
+            report.add(
+                f"user {email}", "no contact methods in the saved answer", "read users with include[]=contact_methods"
+            )
         language = "fr" if str(user.get("locale") or "").lower().startswith("fr") else "en"
         source = f"PagerDuty user {user.get('name')} <{email}> ({uid})"
         person = Person(unique(email.split("@", 1)[0], taken), source, phone, email, channels, user.get("time_zone"))
@@ -133,7 +135,9 @@ def _policies(
                 elif kind in ("user_reference", "user") and tid in people:
                     targets.append(f"person:{people[tid].name}")
                 else:
-                    report.add(where, f"a rule's target {kind} {target.get('summary') or tid}", "left out (not imported)")
+                    report.add(
+                        where, f"a rule's target {kind} {target.get('summary') or tid}", "left out (not imported)"
+                    )
             if not targets:
                 report.add(where, f"rule {rule.get('id')}: no target imported", "left out")
                 continue
@@ -172,7 +176,9 @@ def _services(directory: Path, policies: dict[str, str], report: Report) -> tupl
             report.add(where, "its escalation policy was not imported", "no route")
         rule = service.get("incident_urgency_rule") or {}
         if rule and not (rule.get("type") == "constant" and rule.get("urgency") == "high"):
-            report.add(where, f"urgency rule {rule.get('type')} ({json_short(rule)})", "every incident pages (high urgency)")
+            report.add(
+                where, f"urgency rule {rule.get('type')} ({json_short(rule)})", "every incident pages (high urgency)"
+            )
         if service.get("support_hours"):
             report.add(where, "support hours", "none: the policy pages at any hour")
         for key in ("acknowledgement_timeout", "auto_resolve_timeout"):
@@ -224,7 +230,10 @@ def fetch(url: str, key: str, target: Path) -> None:
         save_json(target / "users.json", {"users": users})
         schedules = api.offset("/schedules", "schedules")
         save_json(target / "schedules.json", {"schedules": schedules})
-        window = [("since", (now - timedelta(days=365)).isoformat()), ("until", (now + timedelta(days=730)).isoformat())]
+        window = [
+            ("since", (now - timedelta(days=365)).isoformat()),
+            ("until", (now + timedelta(days=730)).isoformat()),
+        ]
         for schedule in schedules:
             sid = schedule.get("id")
             save_json(target / "schedules" / f"{sid}.json", api.get(f"/schedules/{sid}"))

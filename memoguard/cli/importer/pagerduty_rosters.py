@@ -32,7 +32,13 @@ def _windows(restrictions: list[dict[str, Any]], report: Report, where: str) -> 
 
 
 def _layer(
-    layer: dict[str, Any], tz: Any, people: dict[str, Person], report: Report, where: str, taken: set[str], now: datetime
+    layer: dict[str, Any],
+    tz: Any,
+    people: dict[str, Person],
+    report: Report,
+    where: str,
+    taken: set[str],
+    now: datetime,
 ) -> list[str]:
     title = str(layer.get("name") or layer.get("id"))
     here = f"{where} / layer {title}"
@@ -58,8 +64,11 @@ def _layer(
     virtual = instant(layer.get("rotation_virtual_start") or layer.get("start"), here).astimezone(tz)
     begins = instant(layer.get("start") or layer.get("rotation_virtual_start"), here)
     if begins > now:
-        report.add(here, f"starts on {layer.get('start')}", "active from its first turn, "
-                   f"{virtual:%Y-%m-%d %H:%M}: check the roster before then")
+        report.add(
+            here,
+            f"starts on {layer.get('start')}",
+            f"active from its first turn, {virtual:%Y-%m-%d %H:%M}: check the roster before then",
+        )
     handoff = virtual.strftime("%H:%M")
     if turn % 604800 == 0:
         handoff = f"{SHORT[virtual.weekday()]} {handoff}"
