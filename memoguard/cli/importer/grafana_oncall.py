@@ -96,6 +96,32 @@ def _people(directory: Path, report: Report) -> dict[str, Person]:
     return people
 
 
+def _targets(
+    policy: dict[str, Any],
+    people: dict[str, Person],
+    rosters: dict[str, str],
+    teams: dict[str, list[str]],
+    report: Report,
+    where: str,
+) -> list[str]:
+    """Who one notify step of a chain pages, as memoguard targets (none for a type without equivalent)."""
+    targets: list[str] = []
+    kind = str(policy.get("type"))
+    if kind in ("notify_persons", "notify_person_next_each_time"):
+        key = "persons_to_notify" if kind == "notify_persons" else "persons_to_notify_next_each_time"
+        targets = [f"person:{people[u].name}" for u in policy.get(key) or [] if u in people]
+        if kind == "notify_person_next_each_time":
+            report.add(where, "notify_person_next_each_time (one person in turn per alert)", "all of them")
+    elif kind == "notify_on_call_from_schedule":
+        roster = rosters.get(str(policy.get("notify_on_call_from_schedule")))
+        targets = [f"roster:{roster}"] if roster else []
+    elif kind == "notify_team_members":
+        team = str(policy.get("notify_to_team_members"))
+        targets = [f"person:{member}" for member in teams.get(team, [])]
+        report.add(where, f"a step to team {team}", "its members are paged together")
+    return targets
+
+
 def _policies(
     directory: Path, people: dict[str, Person], rosters: dict[str, str], report: Report
 ) -> tuple[dict[str, str], dict[str, str]]:
@@ -131,20 +157,8 @@ def _policies(
                     targets, before = steps[-1]
                     steps[-1] = (targets, (before or timedelta()) + wait)
                 continue
-            targets = []
-            if kind in ("notify_persons", "notify_person_next_each_time"):
-                key = "persons_to_notify" if kind == "notify_persons" else "persons_to_notify_next_each_time"
-                targets = [f"person:{people[u].name}" for u in policy.get(key) or [] if u in people]
-                if kind == "notify_person_next_each_time":
-                    report.add(where, "notify_person_next_each_time (one person in turn per alert)", "all of them")
-            elif kind == "notify_on_call_from_schedule":
-                roster = rosters.get(str(policy.get("notify_on_call_from_schedule")))
-                targets = [f"roster:{roster}"] if roster else []
-            elif kind == "notify_team_members":
-                team = str(policy.get("notify_to_team_members"))
-                targets = [f"person:{member}" for member in teams.get(team, [])]
-                report.add(where, f"a step to team {team}", "its members are paged together")
-            elif kind == "repeat_escalation":
+            targets = _targets(policy, people, rosters, teams, report, where)
+            if kind == "repeat_escalation":
                 repeat = REPEATS
                 continue
             if not targets:
@@ -158,10 +172,10 @@ def _policies(
             continue
         file = unique(title, taken)
         lines = [f"# From Grafana OnCall escalation chain {title!r} ({cid})", f"name: {file}", "steps:"]
-        for targets, wait in steps:
+        for targets, pause in steps:
             notify = ", ".join(q(t) for t in targets)
             lines.append(
-                f"  - {{notify: [{notify}], channels: [sms, voice], ack_within: {minutes(wait or LAST_STEP)}}}"
+                f"  - {{notify: [{notify}], channels: [sms, voice], ack_within: {minutes(pause or LAST_STEP)}}}"
             )
         if repeat:
             lines.append(f"repeat: {repeat}")
@@ -177,12 +191,12 @@ def _routes(directory: Path, chains: dict[str, str], report: Report) -> tuple[li
     taken: set[str] = set()
     defaults: dict[str, str] = {}
     for route in _load(directory, "routes", required=False):
-        integration, chain = str(route.get("integration_id")), str(route.get("escalation_chain_id"))
+        owner, chain = str(route.get("integration_id")), str(route.get("escalation_chain_id"))
         if route.get("is_the_last_route"):
-            defaults[integration] = chain
+            defaults[owner] = chain
             continue
         report.add(
-            f"route {route.get('id')} of integration {integration}",
+            f"route {route.get('id')} of integration {owner}",
             f"routing by {route.get('routing_type')} {route.get('routing_regex')!r}",
             "not carried over: memoguard matches labels exactly; write a route with `match: {labels: …}`",
         )
@@ -220,7 +234,7 @@ def translate(directory: Path, now: datetime, report: Report) -> Written:
     sources, routes = _routes(directory, chains, report)
     return Written(
         people=list(people.values()),
-        rosters={name: text for name, text in rosters.values()},
+        rosters=dict(rosters.values()),
         policies=policies,
         sources=sources or ["  # no integration was imported"],
         routes=routes,

@@ -68,7 +68,7 @@ def _layer(item: dict[str, Any], people: dict[str, Person], report: Report, wher
         return lines
     if not days:
         days = list(range(7)) if frequency != "weekly" else [start.weekday()]
-    if frequency == "hourly" or int(item.get("interval") or 1) > 1 and item.get("by_day"):
+    if frequency == "hourly" or (int(item.get("interval") or 1) > 1 and item.get("by_day")):
         report.add(here, f"every {item.get('interval')} {frequency} on {item.get('by_day')}", "active on those days")
     clock = start.hour * 60 + start.minute
     windows = week_windows([(day * 1440 + clock, duration // 60) for day in sorted(set(days))])

@@ -211,7 +211,7 @@ def translate(directory: Path, now: datetime, report: Report) -> Written:
         routes = [f"  - {{policy: {sorted(policies)[0]}}}   # no service could be mapped: write your routes here"]
     return Written(
         people=list(people.values()),
-        rosters={name: text for name, text in rosters.values()},
+        rosters=dict(rosters.values()),
         policies=policies,
         sources=sources or ["  # no service was imported"],
         routes=routes,
