@@ -202,3 +202,35 @@ def test_a_refused_api_key_is_said_and_nothing_is_written(tmp_path: Path) -> Non
     assert code == 1
     assert "Grafana OnCall refused the API key (401)" in out
     assert not (tmp_path / "o" / "memoguard.yaml").exists()
+
+
+def test_a_shift_start_that_is_no_date_is_named(tmp_path: Path) -> None:
+    source = tmp_path / "api"
+    shutil.copytree(API, source)
+    shifts = json.loads((source / "on_call_shifts.json").read_text(encoding="utf-8"))
+    shifts["results"][0]["start"] = "next monday"
+    (source / "on_call_shifts.json").write_text(json.dumps(shifts), encoding="utf-8")
+    code, out = run("import", "grafana-oncall", "--from-dir", str(source), "-o", str(tmp_path / "o"))
+    assert code == 1
+    assert "schedule Ops / shift Weekly: start 'next monday' is not yyyy-MM-ddTHH:mm:ss" in out
+
+
+def test_compare_without_saved_final_shifts_names_the_file(tmp_path: Path) -> None:
+    source = tmp_path / "api"
+    shutil.copytree(API, source)
+    shutil.rmtree(source / "final_shifts")
+    code, out = run("import", "grafana-oncall", "--from-dir", str(source), "-o", str(tmp_path / "o"), *COMPARE)
+    assert code == 1
+    assert "final_shifts/SOPS000000001.json: missing" in out
+
+
+def test_a_monthly_shift_is_reported_not_guessed(tmp_path: Path) -> None:
+    source = tmp_path / "api"
+    shutil.copytree(API, source)
+    shifts = json.loads((source / "on_call_shifts.json").read_text(encoding="utf-8"))
+    shifts["results"][1]["frequency"] = "monthly"
+    (source / "on_call_shifts.json").write_text(json.dumps(shifts), encoding="utf-8")
+    code, out = run("import", "grafana-oncall", "--from-dir", str(source), "-o", str(tmp_path / "o"))
+    assert code == 0, out
+    assert "**schedule Ops / shift Weeknights**: frequency monthly" in out
+    assert "Weeknights" not in (tmp_path / "o" / "rosters" / "Ops.yaml").read_text(encoding="utf-8")

@@ -195,3 +195,40 @@ def test_a_refused_api_key_is_said_and_nothing_is_written(tmp_path: Path) -> Non
     assert code == 1
     assert "PagerDuty refused the API key (401)" in out
     assert not (tmp_path / "o" / "memoguard.yaml").exists()
+
+
+def test_a_layer_start_that_is_no_instant_is_named(tmp_path: Path) -> None:
+    source = tmp_path / "api"
+    shutil.copytree(API, source)
+    path = source / "schedules" / "PSCHED1.json"
+    document = json.loads(path.read_text(encoding="utf-8"))
+    document["schedule"]["schedule_layers"][2]["rotation_virtual_start"] = "2026-01-05 09:00"
+    path.write_text(json.dumps(document), encoding="utf-8")
+    code, out = run("import", "pagerduty", "--from-dir", str(source), "-o", str(tmp_path / "o"))
+    assert code == 1
+    assert "schedule Platform primary / layer Weekly: '2026-01-05 09:00' has no offset" in out
+
+
+def test_an_unknown_time_zone_is_named(tmp_path: Path) -> None:
+    source = tmp_path / "api"
+    shutil.copytree(API, source)
+    path = source / "schedules" / "PSCHED1.json"
+    document = json.loads(path.read_text(encoding="utf-8"))
+    document["schedule"]["time_zone"] = "Mars/Olympus"
+    path.write_text(json.dumps(document), encoding="utf-8")
+    code, out = run("import", "pagerduty", "--from-dir", str(source), "-o", str(tmp_path / "o"))
+    assert code == 1
+    assert "schedule 'Platform primary': unknown time zone 'Mars/Olympus'" in out
+
+
+@pytest.mark.parametrize("vendor", ["opsgenie", "grafana-oncall", "pagerduty"])
+def test_from_dir_and_api_key_file_are_one_or_the_other(tmp_path: Path, vendor: str) -> None:
+    key = tmp_path / "k.key"
+    key.write_text("k\n", encoding="utf-8")
+    code, out = run("import", vendor, "--from-dir", str(API), "--api-key-file", str(key), "-o", str(tmp_path / "o"))
+    assert code == 2
+    assert "one of them" in out
+    key.write_text("\n", encoding="utf-8")
+    code, out = run("import", vendor, "--api-key-file", str(key), "-o", str(tmp_path / "o"))
+    assert code == 1
+    assert "k.key: empty" in out

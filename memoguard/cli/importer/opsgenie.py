@@ -54,7 +54,6 @@ from memoguard.cli.importer.opsgenie_rosters import load as _load
 from memoguard.cli.importer.opsgenie_rosters import rosters as _rosters
 from memoguard.cli.importer.opsgenie_rosters import user as _user
 
-UNIT = {"hourly": "h", "daily": "d", "weekly": "w"}
 EXPORT = "opsgenie-export"
 
 
