@@ -10,6 +10,7 @@ import json
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -234,3 +235,25 @@ def test_a_monthly_shift_is_reported_not_guessed(tmp_path: Path) -> None:
     assert code == 0, out
     assert "**schedule Ops / shift Weeknights**: frequency monthly" in out
     assert "Weeknights" not in (tmp_path / "o" / "rosters" / "Ops.yaml").read_text(encoding="utf-8")
+
+
+class PagingElsewhere(FakeGrafanaOnCall):
+    """A Grafana OnCall whose ``next`` links point to another origin (which is never contacted)."""
+
+    def _page(self, path: str, items: list[dict[str, Any]], query: dict[str, list[str]]) -> dict[str, Any]:
+        page = super()._page(path, items, query)
+        if page["next"]:
+            page["next"] = page["next"].replace(self.url, "http://127.0.0.2:9")
+        return page
+
+
+def test_a_next_link_to_another_origin_is_not_followed_with_the_key(tmp_path: Path) -> None:
+    key = tmp_path / "oncall.key"
+    key.write_text("the-key\n", encoding="utf-8")
+    with PagingElsewhere("the-key", page_size=2) as api:
+        code, out = run(
+            "import", "grafana-oncall", "--api-key-file", str(key), "--url", api.url, "-o", str(tmp_path / "o")
+        )
+    assert code == 1
+    assert "Grafana OnCall's paging points away from" in out
+    assert "not followed" in out
