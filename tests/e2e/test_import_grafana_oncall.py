@@ -257,3 +257,11 @@ def test_a_next_link_to_another_origin_is_not_followed_with_the_key(tmp_path: Pa
     assert code == 1
     assert "Grafana OnCall's paging points away from" in out
     assert "not followed" in out
+
+
+def test_the_api_needs_a_url_since_grafana_oncall_has_no_one_address(tmp_path: Path) -> None:
+    key = tmp_path / "oncall.key"
+    key.write_text("the-key\n", encoding="utf-8")
+    code, out = run("import", "grafana-oncall", "--api-key-file", str(key), "-o", str(tmp_path / "o"))
+    assert code == 2
+    assert "give --url with --api-key-file" in out

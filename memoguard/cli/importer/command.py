@@ -26,7 +26,7 @@ class Vendor:
     title: str  # as the vendor spells itself
     command: str  # memoguard import <command>
     export: str  # where, in the output directory, the answers read from the API are kept
-    url: str  # the default API
+    url: str  # the default API ("" when there is none: --url is then needed with --api-key-file)
     url_help: str
     key_help: str
     dir_help: str
@@ -51,7 +51,7 @@ def make_command(vendor: Vendor, doc: str) -> click.Command:
     def run(
         from_dir: Path | None,
         api_key_file: Path | None,
-        url: str,
+        url: str | None,
         output: Path,
         days: int | None,
         start_text: str | None,
@@ -61,6 +61,8 @@ def make_command(vendor: Vendor, doc: str) -> click.Command:
             raise click.UsageError("give --from-dir (saved answers) or --api-key-file (the live API), one of them")
         live: tuple[str, str] | None = None
         if api_key_file is not None:
+            if not url:
+                raise click.UsageError(f"give --url with --api-key-file: {vendor.title}'s API has no one address")
             if output.exists() and any(output.iterdir()):
                 raise ImportProblem(f"{output}: not empty; give a new directory")
             key = api_key_file.read_text(encoding="utf-8").strip()
@@ -99,7 +101,7 @@ def make_command(vendor: Vendor, doc: str) -> click.Command:
             default=None,
             help=vendor.key_help + f" The answers are kept in OUTPUT/{vendor.export}/.",
         ),
-        click.option("--url", default=vendor.url, show_default=True, help=vendor.url_help),
+        click.option("--url", default=vendor.url or None, show_default=bool(vendor.url), help=vendor.url_help),
         click.option(
             "--output",
             "-o",
@@ -110,6 +112,7 @@ def make_command(vendor: Vendor, doc: str) -> click.Command:
         click.option(
             "--compare",
             "days",
+            metavar="DAYS",
             type=click.IntRange(1, 366),
             default=None,
             help=f"Then print every hand-off over the next DAYS days where the written rosters put other people "

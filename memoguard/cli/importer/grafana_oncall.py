@@ -303,9 +303,9 @@ command = make_command(
         title="Grafana OnCall",
         command="grafana-oncall",
         export=EXPORT,
-        url="https://oncall-prod-us-central-0.grafana.net/oncall",
-        url_help="Grafana OnCall's API: your self-hosted OnCall's URL, or the API URL shown in Grafana Cloud's "
-        "OnCall settings.",
+        url="",
+        url_help="Grafana OnCall's API (needed with --api-key-file): your self-hosted OnCall's URL, or the API "
+        "URL shown in Grafana Cloud's OnCall settings.",
         key_help="Read Grafana OnCall's public API instead, with the API key in this file.",
         dir_help="Grafana OnCall's API answers saved as JSON ({'results': [...]}): users.json, schedules.json, "
         "on_call_shifts.json, escalation_chains.json, escalation_policies.json, integrations.json, routes.json; "
