@@ -229,6 +229,9 @@ def test_from_dir_and_api_key_file_are_one_or_the_other(tmp_path: Path, vendor: 
     assert code == 2
     assert "one of them" in out
     key.write_text("\n", encoding="utf-8")
-    code, out = run("import", vendor, "--api-key-file", str(key), "-o", str(tmp_path / "o"))
+    # (the key is read before anything is sent: the URL is never asked)
+    code, out = run(
+        "import", vendor, "--api-key-file", str(key), "--url", "http://127.0.0.1:9", "-o", str(tmp_path / "o")
+    )
     assert code == 1
     assert "k.key: empty" in out
