@@ -17,6 +17,8 @@ Decisions, each because of what the tool expects or what a person woken at night
   dedup key may be (255) is replaced by ``sha256:<hex>`` of it, the same way on create and close.
 - Priority → severity: P1 critical, P2 high, P3 warning (Opsgenie's default, memoguard's too), P4 low,
   P5 info; the priority is also a label (``priority: P1``) for routes.
+- The alias is the rest of the path up to ``/close`` or ``/acknowledge`` (a path converter), so that an
+  alias with a ``/`` in it (``db1/disk``, sent as is or URL-encoded as ``db1%2Fdisk``) is closed too.
 - Close is a resolved alarm with that dedup key. Only ``identifierType=alias`` is accepted: memoguard hands
   out no alert ids (the answer holds a request id, as Opsgenie's does), so an ``id`` or ``tiny`` could
   only be misread; it is refused (422) rather than guessed, and the incident stays open.
@@ -238,7 +240,7 @@ async def create_alert(request: Request) -> dict[str, Any]:
 
 
 @router.post(
-    "/{identifier}/close",
+    "/{identifier:path}/close",
     status_code=202,
     summary="Opsgenie: close alert (by alias)",
     openapi_extra=_action_schema(),
@@ -265,7 +267,7 @@ async def close_alert(request: Request, identifier: Identifier, _identifier_type
 
 
 @router.post(
-    "/{identifier}/acknowledge",
+    "/{identifier:path}/acknowledge",
     status_code=202,
     summary="Opsgenie: acknowledge alert (noted on the timeline; pages are not stopped)",
     description="An ack from a tool is no person taking the incident: it is noted on the open incident's "

@@ -1,0 +1,123 @@
+"""A PagerDuty REST API v2 of our own on loopback, serving tests/fixtures/pagerduty/api (written from
+PagerDuty's API reference), for ``memoguard import pagerduty --api-key-file/--url``.
+
+Strict where the importer could go wrong: every request needs ``Authorization: Token token=<key>`` (401
+otherwise) and ``Accept: application/vnd.pagerduty+json;version=2`` (406 otherwise); lists are paged by
+``offset``/``limit`` (at most ``page_size`` a page) with ``more``; users carry their contact methods only
+with ``include[]=contact_methods`` (references otherwise, as the reference says);
+``/schedules/{id}/overrides`` needs ``since`` and ``until`` (400 otherwise); ``/schedules/{id}`` with
+``since``/``until`` clips ``final_schedule.rendered_schedule_entries`` to that window. Every request is
+recorded in ``requests``.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from datetime import datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+API = Path(__file__).parents[1] / "fixtures" / "pagerduty" / "api"
+LISTS = {"users", "schedules", "escalation_policies", "services"}
+ACCEPT = "application/vnd.pagerduty+json;version=2"
+
+
+class FakePagerDuty:
+    def __init__(self, key: str, page_size: int = 2, directory: Path = API) -> None:
+        self.key = key
+        self.page_size = page_size
+        self.directory = directory
+        self.requests: list[str] = []
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def __enter__(self) -> FakePagerDuty:
+        self._thread.start()
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=10)
+
+    def _read(self, name: str) -> Any:
+        return json.loads((self.directory / name).read_text(encoding="utf-8"))
+
+    def answer(self, path: str, query: dict[str, list[str]]) -> tuple[int, dict[str, Any]]:
+        parts = path.strip("/").split("/")
+        if len(parts) == 1 and parts[0] in LISTS:
+            items: list[dict[str, Any]] = self._read(f"{parts[0]}.json")[parts[0]]
+            if parts[0] == "users" and "contact_methods" not in query.get("include[]", []):
+                items = [
+                    {
+                        **u,
+                        "contact_methods": [
+                            {"id": c["id"], "type": c["type"] + "_reference"} for c in u["contact_methods"]
+                        ],
+                    }
+                    for u in items
+                ]
+            offset = int(query.get("offset", ["0"])[0])
+            limit = min(int(query.get("limit", ["25"])[0]), self.page_size)
+            page = items[offset : offset + limit]
+            return 200, {
+                parts[0]: page,
+                "limit": limit,
+                "offset": offset,
+                "more": offset + limit < len(items),
+                "total": None,
+            }
+        if len(parts) == 2 and parts[0] == "schedules":
+            path_ = self.directory / "schedules" / f"{parts[1]}.json"
+            if not path_.is_file():
+                return 404, {"error": {"message": "Not Found", "code": 2100}}
+            document: dict[str, Any] = self._read(f"schedules/{parts[1]}.json")
+            if "since" in query and "until" in query:
+                since, until = (datetime.fromisoformat(query[k][0]) for k in ("since", "until"))
+                final = document["schedule"]["final_schedule"]
+                final["rendered_schedule_entries"] = [
+                    e
+                    for e in final["rendered_schedule_entries"]
+                    if datetime.fromisoformat(e["start"]) < until and datetime.fromisoformat(e["end"]) > since
+                ]
+            return 200, document
+        if len(parts) == 3 and parts[0] == "schedules" and parts[2] == "overrides":
+            if "since" not in query or "until" not in query:
+                return 400, {
+                    "error": {"message": "Invalid Input Provided", "code": 2001, "errors": ["since and until"]}
+                }
+            return 200, self._read(f"overrides/{parts[1]}.json")
+        return 404, {"error": {"message": "Not Found", "code": 2100}}
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                fake.requests.append(self.path)
+                split = urlsplit(self.path)
+                if self.headers.get("Authorization") != f"Token token={fake.key}":
+                    status, body = 401, {"error": {"message": "Unauthorized", "code": 2006}}
+                elif self.headers.get("Accept") != ACCEPT:
+                    status, body = 406, {"error": {"message": "Not Acceptable"}}
+                else:
+                    status, body = fake.answer(split.path, parse_qs(split.query))
+                raw = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(raw)))
+                self.end_headers()
+                self.wfile.write(raw)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return
+
+        return Handler
