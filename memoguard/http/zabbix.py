@@ -57,7 +57,7 @@ class ZabbixEvent(BaseModel):
 
     model_config = ConfigDict(extra="ignore", strict=True)
 
-    event_id: Text = Field(min_length=1, max_length=64, pattern="^[0-9]+$", description="{EVENT.ID}: the dedup key.")
+    event_id: str = Field(min_length=1, max_length=64, pattern="^[0-9]+$", description="{EVENT.ID}: the dedup key.")
     trigger_id: Text = Field(default="", max_length=64, description="{TRIGGER.ID}")
     status: Literal["problem", "recovery", "update"]
     severity: Literal[
