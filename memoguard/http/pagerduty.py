@@ -80,7 +80,13 @@ class Payload(BaseModel):
 
 
 def _rules(schema: dict[str, Any]) -> None:
-    """In JSON Schema: a trigger needs a payload; acknowledge and resolve need a dedup_key."""
+    """In JSON Schema: a trigger needs a payload; acknowledge and resolve need a dedup_key; neither may be
+    null (None in Python only stands for absent)."""
+    for name in ("payload", "dedup_key"):
+        field = schema["properties"][name]
+        (kept,) = [option for option in field.pop("anyOf") if option.get("type") != "null"]
+        field.update(kept)
+        field.pop("default", None)
     schema["allOf"] = [
         {
             "if": {"properties": {"event_action": {"const": "trigger"}}, "required": ["event_action"]},
@@ -251,12 +257,8 @@ async def enqueue(request: Request) -> Any:
     return JSONResponse({"status": "success", "message": "Event processed", "dedup_key": key}, 202)
 
 
-@router.post(
-    "/change/enqueue",
-    summary="PagerDuty Events API v2: change events (refused: memoguard takes alert events only)",
-    responses={400: RESPONSES[400], **responses(413)},
-    response_model=None,
-)
+# Left out of the OpenAPI document: it accepts nothing, so there is no request to describe.
+@router.post("/change/enqueue", include_in_schema=False)
 async def change_enqueue() -> Any:
     refusal = Refusal(
         [
