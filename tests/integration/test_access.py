@@ -262,11 +262,15 @@ def test_the_openapi_document_leaves_no_state_changing_route_open(served: Served
                 url = path.replace("{incident_id}", incident).replace("{verb}", str(verb))
                 url = url.replace("{provider}", "twilio").replace("{token}", "nope").replace("{identifier}", "k")
                 bad = made_up.get(scheme, {"Authorization": "Bearer nope"})
-                for headers in ({}, other[scheme], bad):
-                    body = {"dedup_key": "k", "summary": "s"}
+                for credential in ({}, other[scheme], bad):
+                    body: dict[str, Any] = {"dedup_key": "k", "summary": "s"}
+                    headers = credential
                     if scheme == "routingKey":  # the key in the body: none, another kind's, a made-up one
-                        key = headers.get("Authorization", "").partition(" ")[2]
-                        body |= {"event_action": "trigger", "payload": {"summary": "s", "source": "h", "severity": "info"}}
+                        key = credential.get("Authorization", "").partition(" ")[2]
+                        body |= {
+                            "event_action": "trigger",
+                            "payload": {"summary": "s", "source": "h", "severity": "info"},
+                        }
                         body |= {"routing_key": key} if key else {}
                         headers = {}
                     answer = served.client.request(method.upper(), url, json=body, headers=headers)
