@@ -26,6 +26,7 @@ from pydantic import (
 from memoguard.domain.duration import parse_duration
 from memoguard.domain.policy import Target
 from memoguard.domain.rate import Rate, parse_rate
+from memoguard.domain.severity import check_map
 from memoguard.domain.walltime import parse_handoff, parse_time_of_day, parse_weekday
 
 
@@ -146,14 +147,19 @@ class HttpModel(SecretRef):
 
 
 class SourceModel(SecretRef):
-    kind: Literal["generic", "alertmanager", "opsgenie"] = "generic"
+    kind: Literal["generic", "alertmanager", "opsgenie", "grafana", "zabbix", "pagerduty"] = "generic"
     token_file: str | None = None
     token_env: str | None = None
+    # The tool's severities onto memoguard's, over the kind's defaults (domain/severity.py).
+    severity_map: dict[str, str] = {}
 
     @model_validator(mode="after")
     def _has_token(self) -> SourceModel:
         if self.token_file is None and self.token_env is None:
             raise ValueError("a source needs token_file or token_env (its bearer token)")
+        problems = check_map(self.kind, self.severity_map)
+        if problems:
+            raise ValueError("severity_map: " + "; ".join(problems))
         return self
 
 

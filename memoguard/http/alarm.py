@@ -117,7 +117,7 @@ async def post_alarm(request: Request) -> dict[str, Any]:
     body = await _parse(request, GenericAlarm)
     if body.source is not None and body.source != source:
         raise refuse(403, f"this token belongs to source {source!r}, not {body.source!r}", ["body", "source"])
-    return await _store(app.ingest, [body.alarm(source)])
+    return await _store(app.ingest, [body.alarm(source, app.config.sources[source].severity_map)])
 
 
 @router.post(
@@ -134,4 +134,5 @@ async def post_alertmanager(request: Request) -> dict[str, Any]:
     if kind != "alertmanager":
         raise refuse(403, f"source {source!r} is of kind {kind!r}, not alertmanager", ["header", "authorization"])
     body = await _parse(request, AlertmanagerPayload)
-    return await _store(app.ingest, [alert.alarm(source) for alert in body.alerts])
+    overrides = app.config.sources[source].severity_map
+    return await _store(app.ingest, [alert.alarm(source, overrides) for alert in body.alerts])

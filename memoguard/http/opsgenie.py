@@ -16,7 +16,8 @@ Decisions, each because of what the tool expects or what a person woken at night
   than paging anew (and a close by alias cannot reach it: send an alias to close). An alias longer than a
   dedup key may be (255) is replaced by ``sha256:<hex>`` of it, the same way on create and close.
 - Priority → severity: P1 critical, P2 high, P3 warning (Opsgenie's default, memoguard's too), P4 low,
-  P5 info; the priority is also a label (``priority: P1``) for routes.
+  P5 info (domain/severity.py; a source's severity_map overrides it); the priority is also a label
+  (``priority: P1``) for routes.
 - The alias is the rest of the path up to ``/close`` or ``/acknowledge`` (a path converter), so that an
   alias with a ``/`` in it (``db1/disk``, sent as is or URL-encoded as ``db1%2Fdisk``) is closed too.
 - Close is a resolved alarm with that dedup key. Only ``identifierType=alias`` is accepted: memoguard hands
@@ -36,6 +37,7 @@ import hashlib
 import logging
 import time
 import uuid
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request
@@ -43,6 +45,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_core import PydanticCustomError
 from starlette.concurrency import run_in_threadpool
 
+from memoguard.domain.severity import severity
 from memoguard.http.alarm import _body_schema, _parse, _store
 from memoguard.http.payload import BLANK, Labels, Text
 from memoguard.http.problem import refuse, responses
@@ -57,7 +60,6 @@ router = APIRouter(prefix="/api/v1/integrations/opsgenie/v2/alerts", tags=["alar
 # The OpenAPI security scheme of these routes (app.py declares it): ``Authorization: GenieKey <token>``.
 GENIE_KEY = "genieKey"
 
-SEVERITY = {"P1": "critical", "P2": "high", "P3": "warning", "P4": "low", "P5": "info"}
 MAX_KEY = 255  # a dedup key's length (GenericAlarm.dedup_key)
 
 
@@ -101,7 +103,7 @@ class CreateAlert(BaseModel):
             raise PydanticCustomError("message_required", "the message is blank: it is what people read when paged")
         return message
 
-    def alarm(self, source: str) -> Alarm:
+    def alarm(self, source: str, overrides: Mapping[str, str] | None = None) -> Alarm:
         labels = dict(self.details)
         labels["priority"] = self.priority
         if self.tags:
@@ -117,7 +119,7 @@ class CreateAlert(BaseModel):
             source=source,
             dedup_key=dedup_key(self.alias if self.alias is not None else message),
             status=AlarmStatus.FIRING,
-            severity=SEVERITY[self.priority],
+            severity=severity("opsgenie", self.priority, overrides),
             summary=message[:1000],
             details="\n".join(d for d in details if d)[:20_000],
             labels=labels,
@@ -235,7 +237,8 @@ async def create_alert(request: Request) -> dict[str, Any]:
     started = time.perf_counter()
     source = _source(request)
     body = await _parse(request, CreateAlert)
-    await _store(application(request).ingest, [body.alarm(source)])
+    app = application(request)
+    await _store(app.ingest, [body.alarm(source, app.config.sources[source].severity_map)])
     return _accepted(started)
 
 

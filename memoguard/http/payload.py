@@ -9,11 +9,13 @@ its path ends in ``[key]``).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
+from memoguard.domain.severity import severity
 from memoguard.services.record import Alarm, AlarmStatus
 
 MAX_ALERTS = 1000
@@ -73,12 +75,12 @@ class GenericAlarm(BaseModel):
             )
         return summary
 
-    def alarm(self, source: str) -> Alarm:
+    def alarm(self, source: str, overrides: Mapping[str, str] | None = None) -> Alarm:
         return Alarm(
             source=source,
             dedup_key=self.dedup_key,
             status=AlarmStatus(self.status),
-            severity=self.severity,
+            severity=severity("generic", self.severity, overrides),
             summary=self.summary.strip() or self.dedup_key,
             details=self.details,
             labels=self.labels,
@@ -97,7 +99,7 @@ class AlertmanagerAlert(BaseModel):
     generatorURL: Text | None = None
     fingerprint: Text = Field(min_length=1, max_length=255)
 
-    def alarm(self, source: str) -> Alarm:
+    def alarm(self, source: str, overrides: Mapping[str, str] | None = None) -> Alarm:
         name = self.labels.get("alertname", "alert")
         instance = self.labels.get("instance")
         summary = self.annotations.get("summary") or self.annotations.get("description")
@@ -115,7 +117,7 @@ class AlertmanagerAlert(BaseModel):
             source=source,
             dedup_key=self.fingerprint,
             status=AlarmStatus(self.status),
-            severity=self.labels.get("severity", "warning"),
+            severity=severity("alertmanager", self.labels.get("severity", "warning"), overrides),
             summary=summary[:1000],
             details="\n".join(d for d in details if d),
             labels=self.labels,

@@ -206,6 +206,9 @@ class Ingest:
             return self._one(unit, alarm, now, found)
         incident = Incident(incident_id, alarm.summary, policy, rosters, now, severity=alarm.severity)
         unit.add_entry(incident_id, now, "alarm", f"Alarm from {alarm.source}: {alarm.summary}", None)
+        if alarm.links:
+            text = "\n".join(f"{what}: {url}" for what, url in alarm.links)
+            unit.add_entry(incident_id, now, "links", text[:2000], None)
         incident, _ = self._escalator.apply(unit, incident, Triggered(), now)
         _keep(found, key, OpenIncident(incident, route.resolve))
         return StoredAlarm(alarm, incident_id, Outcome.OPENED)

@@ -32,6 +32,9 @@ class Alarm:
     summary: str
     details: str = ""
     labels: Mapping[str, str] = field(default_factory=dict)
+    # (what, URL) the tool gave with the alarm (Grafana's dashboard, PagerDuty's links): on the timeline
+    # of the incident the alarm opens.
+    links: tuple[tuple[str, str], ...] = ()
 
 
 class Outcome(StrEnum):

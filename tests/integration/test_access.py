@@ -234,6 +234,8 @@ def test_a_refused_action_is_not_audited(served: Served) -> None:
 # Routes authenticated by a signature of their own rather than a declared scheme: Twilio's webhooks
 # (X-Twilio-Signature over the public URL, http/twilio.py) and e-mail links (the link's HMAC, http/link.py).
 SIGNED = ("/twilio/", "/email/")
+# Routes whose credential is in the body: PagerDuty's Events API takes its routing_key there (http/pagerduty.py).
+BODY_KEYED = ("/api/v1/integrations/pagerduty/",)
 
 
 def test_the_openapi_document_leaves_no_state_changing_route_open(served: Served) -> None:
@@ -247,6 +249,7 @@ def test_the_openapi_document_leaves_no_state_changing_route_open(served: Served
         "personToken": MONITORING,
         "sourceToken": served.as_(ADMIN),
         "genieKey": served.as_(ADMIN),
+        "routingKey": MONITORING,  # as a routing_key: the token of a generic source
         None: served.as_(ADMIN),
     }
     made_up = {"genieKey": {"Authorization": "GenieKey nope"}}
@@ -260,6 +263,8 @@ def test_the_openapi_document_leaves_no_state_changing_route_open(served: Served
                 (scheme,) = requirement
                 assert schemes[scheme]["type"] in ("http", "apiKey"), (method, path)
                 assert schemes[scheme].get("scheme", "bearer") == "bearer", (method, path)
+            elif path.startswith(BODY_KEYED):
+                scheme = "routingKey"
             else:
                 assert path.startswith(SIGNED), f"{method} {path} declares no credential"
                 scheme = None
@@ -272,13 +277,22 @@ def test_the_openapi_document_leaves_no_state_changing_route_open(served: Served
                 url = path.replace("{incident_id}", incident).replace("{verb}", str(verb))
                 url = url.replace("{provider}", "twilio").replace("{token}", "nope").replace("{identifier}", "k")
                 bad = made_up.get(scheme, {"Authorization": "Bearer nope"})
-                for headers in ({}, other[scheme], bad):
-                    answer = served.client.request(
-                        method.upper(), url, json={"dedup_key": "k", "summary": "s"}, headers=headers
-                    )
+                for credential in ({}, other[scheme], bad):
+                    body: dict[str, Any] = {"dedup_key": "k", "summary": "s"}
+                    headers = credential
+                    if scheme == "routingKey":  # the key in the body: none, another kind's, a made-up one
+                        key = credential.get("Authorization", "").partition(" ")[2]
+                        body |= {
+                            "event_action": "trigger",
+                            "payload": {"summary": "s", "source": "h", "severity": "info"},
+                        }
+                        body |= {"routing_key": key} if key else {}
+                        headers = {}
+                    answer = served.client.request(method.upper(), url, json=body, headers=headers)
                     assert not answer.is_success, (method, url, headers, answer.text)
                     walked += 1
-    assert walked >= 3 * (2 + len(VERBS))  # the two ingestion routes and every verb
+    assert walked >= 3 * (7 + len(VERBS))  # the ingestion routes (generic, alertmanager, grafana, zabbix,
+    # opsgenie, pagerduty twice) and every verb
 
 
 def test_a_person_acts_with_their_token_and_no_body(served: Served) -> None:

@@ -44,6 +44,7 @@ OPSGENIE_ROUTES = [  # Opsgenie's Alert API, for sources of kind opsgenie (tests
     f"/api/v1/integrations/opsgenie/v2/alerts{suffix}"
     for suffix in ("", "/{identifier}/close", "/{identifier}/acknowledge")
 ]
+PAGERDUTY_URL = "/api/v1/integrations/pagerduty/v2/enqueue"  # tests/integration/test_pagerduty_source.py
 INCIDENTS = "/api/v1/incidents"
 ONCALL = "/api/v1/oncall"
 ADMIN = "root"  # the admin of the service fixture; its token reads for the tests
@@ -1160,6 +1161,10 @@ def test_openapi_documents_every_refusal_in_the_one_shape(served: Served) -> Non
         ("POST", ALARMS): {"400", "401", "403", "413", "422"},
         ("POST", ALERTMANAGER_URL): {"400", "401", "403", "413", "422"},
         **{("POST", path): {"400", "401", "403", "413", "422"} for path in OPSGENIE_ROUTES},
+        ("POST", "/api/v1/integrations/grafana"): {"400", "401", "403", "413", "422"},
+        ("POST", "/api/v1/integrations/zabbix"): {"400", "401", "403", "413", "422"},
+        # PagerDuty's Events API refuses in its own shape (http/pagerduty.py): its 400 is InvalidEvent.
+        ("POST", PAGERDUTY_URL): {"400", "413"},
         ("GET", INCIDENTS): {"401", "422", "429"},
         ("GET", f"{INCIDENTS}/{{incident_id}}"): {"401", "404", "422", "429"},
         ("POST", f"{INCIDENTS}/{{incident_id}}/{{verb}}"): {"400", "401", "403", "404", "409", "413", "422", "429"},
@@ -1181,7 +1186,8 @@ def test_openapi_documents_every_refusal_in_the_one_shape(served: Served) -> Non
         assert all(list(operation["responses"][status]["content"]) == ["text/html"] for status in html)
         for status in refusals - html:
             schema = operation["responses"][status]["content"]["application/json"]["schema"]
-            assert schema == {"$ref": "#/components/schemas/ErrorBody"}, (method, path, status)
+            shape = "InvalidEvent" if (path, status) == (PAGERDUTY_URL, "400") else "ErrorBody"
+            assert schema == {"$ref": f"#/components/schemas/{shape}"}, (method, path, status)
     assert seen == expected
     error = document["components"]["schemas"]["ErrorBody"]
     assert error["required"] == ["detail"]
@@ -1199,6 +1205,9 @@ def test_openapi_says_which_routes_take_which_token(served: Served) -> None:
         ("POST", ALARMS): [{"sourceToken": []}],
         ("POST", ALERTMANAGER_URL): [{"sourceToken": []}],
         **{("POST", path): [{"genieKey": []}] for path in OPSGENIE_ROUTES},  # GenieKey, not a bearer token
+        ("POST", "/api/v1/integrations/grafana"): [{"sourceToken": []}],  # or basic auth (in its description)
+        ("POST", "/api/v1/integrations/zabbix"): [{"sourceToken": []}],
+        ("POST", PAGERDUTY_URL): None,  # the body's routing_key (PagerDuty's Events API), no header
         ("GET", INCIDENTS): [{"personToken": []}],
         ("GET", f"{INCIDENTS}/{{incident_id}}"): [{"personToken": []}],
         ("POST", f"{INCIDENTS}/{{incident_id}}/{{verb}}"): [{"personToken": []}],
