@@ -71,6 +71,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime, timedelta
 
+from memoguard.domain import silence
 from memoguard.domain.decision import Decision, Timer
 from memoguard.domain.duration import format_duration
 from memoguard.domain.effect import (
@@ -97,7 +98,6 @@ from memoguard.domain.event import (
 )
 from memoguard.domain.incident import Incident, IncidentState
 from memoguard.domain.paging import crisis_callout, step_callout
-from memoguard.domain import silence
 from memoguard.domain.policy import AckMode
 from memoguard.domain.stage import Stage, over, reach
 

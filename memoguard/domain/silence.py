@@ -24,9 +24,9 @@ from zoneinfo import ZoneInfo
 
 from memoguard.domain.decision import Decision
 from memoguard.domain.duration import format_duration
+from memoguard.domain.errors import InvalidValueError
 from memoguard.domain.event import Silenced, TimerKind
 from memoguard.domain.incident import IncidentState
-from memoguard.domain.errors import InvalidValueError
 from memoguard.domain.walltime import parse_time_of_day, parse_weekday
 
 _EVERY = re.compile(r"^\s*(\S+)\s+(\d{1,2}:\d{2})\s*-\s*(\d{1,2}:\d{2})\s*$")
