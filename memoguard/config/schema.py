@@ -11,6 +11,7 @@ import re
 import typing
 from datetime import date, timedelta
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo
 
 from pydantic import (
     BaseModel,
@@ -26,6 +27,7 @@ from pydantic import (
 from memoguard.domain.duration import parse_duration
 from memoguard.domain.policy import Target
 from memoguard.domain.rate import Rate, parse_rate
+from memoguard.domain.silence import parse_every
 from memoguard.domain.walltime import parse_handoff, parse_time_of_day, parse_weekday
 
 
@@ -146,21 +148,52 @@ class HttpModel(SecretRef):
 
 
 class SourceModel(SecretRef):
-    kind: Literal["generic", "alertmanager", "opsgenie"] = "generic"
+    kind: Literal["generic", "alertmanager", "opsgenie", "heartbeat"] = "generic"
     token_file: str | None = None
     token_env: str | None = None
+    # Dead man's switch (issue 17, services/deadman.py): a ping to /api/v1/heartbeats/NAME expected every
+    # ``heartbeat``, late by up to ``grace``; ``kind: heartbeat`` is a source that only pings.
+    heartbeat: Duration | None = None
+    grace: Duration | None = None
 
     @model_validator(mode="after")
     def _has_token(self) -> SourceModel:
         if self.token_file is None and self.token_env is None:
             raise ValueError("a source needs token_file or token_env (its bearer token)")
-        return self
+        return _check_heartbeat(self)
 
 
 class MatchModel(Strict):
     source: Name | list[Name] | None = None
     severity: str | list[str] | None = None
     labels: dict[str, str] = {}
+
+
+def _check_heartbeat(source: SourceModel) -> SourceModel:
+    if source.kind == "heartbeat" and source.heartbeat is None:
+        raise ValueError("a source of kind heartbeat needs heartbeat: how often it pings, such as 5m")
+    if source.heartbeat is not None and source.heartbeat <= timedelta():
+        raise ValueError("heartbeat must be longer than 0s")
+    if source.grace is not None and source.heartbeat is None:
+        raise ValueError("grace is the lateness allowed to a heartbeat: set heartbeat too")
+    return source
+
+
+def _every(value: Any) -> str:
+    text = _text(value, "a weekly window such as 'sunday 02:00-04:00'")
+    parse_every(text, ZoneInfo("UTC"))  # the zone is the silence's: only the shape is checked here
+    return text
+
+
+class SilenceModel(Strict):
+    """A recurring maintenance window (domain/silence.py): alarms matching ``match`` (as routes do)
+    open silenced incidents during ``every`` (weekdays and HH:MM-HH:MM in ``timezone``)."""
+
+    name: Name
+    every: Annotated[str, PlainValidator(_every)]
+    timezone: str | None = None  # memoguard.yaml's timezone when not given
+    match: MatchModel = MatchModel()
+    comment: str = ""
 
 
 class RouteModel(Strict):
@@ -414,6 +447,7 @@ class MainModel(Strict):
     channels: dict[Name, ChannelEntry] = {}
     providers: dict[Name, ProviderModel] = {}
     storm: StormModel = StormModel()
+    silences: list[SilenceModel] = []
 
 
 # --- rosters/*.yaml -----------------------------------------------------------------------------------

@@ -75,6 +75,17 @@ class Weekly:
                 return start, end
         return None
 
+    def next_window(self, now: datetime) -> tuple[datetime, datetime]:
+        """The first occurrence starting after ``now``."""
+        local = now.astimezone(self.zone).date()
+        for offset in range(9):
+            day = local + timedelta(days=offset)
+            if day.weekday() in self.days:
+                start, end = self._occurrence(day)
+                if start > now:
+                    return start, end
+        raise AssertionError("a weekly window has an occurrence within 9 days")  # days is never empty
+
     def _occurrence(self, day: date) -> tuple[datetime, datetime]:
         end_day = day if self.end > self.start else day + timedelta(days=1)
         # Wall-clock times: a time in a DST gap or fold is read with fold=0 (zoneinfo's default).
