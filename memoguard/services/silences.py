@@ -102,7 +102,15 @@ class Silences:
         start = now if starts is None else starts
         if start + length <= now:
             raise Invalid("this silence would already be over")
-        draft = Silence("", matcher, comment, start, start + length, created_by=context.actor, created_at=now)
+        draft = Silence(
+            "",
+            matcher,
+            comment,
+            start,
+            start + length,
+            created_by=context.actor or context.address or context.how,
+            created_at=now,
+        )
         with self._store.write() as unit:
             number = unit.add_silence(draft)
             detail = f"{matcher.describe()} from {start:%Y-%m-%d %H:%M}Z to {start + length:%Y-%m-%d %H:%M}Z: {comment}"
