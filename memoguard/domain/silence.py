@@ -172,7 +172,8 @@ def hold(d: Decision, event: Silenced) -> None:
     until = max(event.until, d.now)
     d.incident = replace(d.incident, state=IncidentState.SILENCED)
     d.rearm((TimerKind.SILENCE_END, until - d.now))
-    left = format_duration(until - d.now) if until > d.now else "now"
+    seconds = (until - d.now).total_seconds()
+    left = format_duration(timedelta(seconds=seconds if seconds < 60 else 60 * round(seconds / 60)))
     text = (
         f"Incident silenced: {d.incident.summary}; held by {event.silence} until "
         f"{until:%Y-%m-%d %H:%M}Z ({left}); nobody is paged unless it is still open then"
