@@ -273,6 +273,10 @@ def test_memoguard_silence_add_list_remove(app: Application, service_dir: Path, 
         result = runner.invoke(cli, [*args, "--comment", "kernel upgrade"], obj=context)
         assert result.exit_code == 0, result.output
         assert result.output.startswith("Silence 1 added: source=monitoring, host=db1 from Tue 2026-11-17 11:00")
+        sent = ["alarm", "send", "--summary", "Disk full", "--label", "host=db1", "--source", "monitoring"]
+        result = runner.invoke(cli, sent, obj=context)
+        assert result.exit_code == 0, result.output
+        assert "opened incident 1 silenced by a maintenance window: nobody is paged" in result.output
         result = runner.invoke(cli, ["silence", "list", "--json"], obj=context)
         assert [(s["id"], s["active"]) for s in json.loads(result.output)["silences"]] == [
             ("yaml:sunday-night", False),
