@@ -372,7 +372,7 @@ def _application(
         engines=Engines(sql, clock),
         access=Access(sql, clock, config.people),
         deadman=Deadman(sql, clock, config, ingest),
-        silences=Silences(sql, clock, config),
+        silences=Silences(sql, clock, config, escalator),
         hooks=hooks(built),
         links=links,
         mail_replies=replies_by_mail,

@@ -107,7 +107,7 @@ def list_silences(app: AppContext, everything: bool, as_json: bool) -> None:
 @click.argument("silence_id", metavar="ID")
 @pass_app
 def remove(app: AppContext, silence_id: str) -> None:
-    """Remove silence ID: it holds no new alarm. Incidents it holds escalate at its original end."""
+    """Remove silence ID: it holds no new alarm, and incidents no other window holds escalate now."""
     try:
         removed = app.application().silences.remove(silence_id, _cli())
     except (NotFound, Refused) as error:

@@ -97,7 +97,7 @@ def add_silence(app: App, who: Who, request: Request, body: NewSilence) -> dict[
 
 @router.delete(
     "/{silence_id}",
-    summary="Remove a maintenance window (admin); incidents it holds escalate at its original end",
+    summary="Remove a maintenance window (admin); incidents only it held escalate now",
     response_model=None,
     responses={**ok(SilenceView, "Removed (or already removed)"), **responses(401, 403, 404, 409, 429)},
 )

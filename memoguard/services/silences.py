@@ -5,9 +5,9 @@ recurring ones of memoguard.yaml, and the list of both. What a silence does to a
 Adding and removing are admin acts (issue 23's roles) and audited (``silence-add``, ``silence-remove``)
 with who, how and from where. A silence needs a comment: it is what the timeline of every incident it
 holds shows, and what tells the next person why nobody was paged. It needs a matcher too: a silence
-matching every alarm would hold every page of the site. Removing a silence stops it holding new alarms;
-incidents it already holds stay silenced until the end their window had (their SILENCE_END timer),
-then escalate if still open.
+matching every alarm would hold every page of the site. Removing a silence stops it holding new alarms,
+and the incidents it held that no other window holds escalate at once (``silence_removed`` on their
+timeline, then what the window's end does): the work is over, what still fires must page.
 """
 
 from __future__ import annotations
@@ -16,15 +16,19 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from memoguard.config.model import Config
-from memoguard.domain.silence import Matcher, Silence
+from memoguard.domain.event import TimerFired, TimerKind
+from memoguard.domain.incident import IncidentState
+from memoguard.domain.silence import Matcher, Silence, holding
 from memoguard.services.access import Context
 from memoguard.services.clock import Clock
 from memoguard.services.error import Invalid, NotFound, Refused
+from memoguard.services.escalator import Escalator
 from memoguard.services.record import AuditEntry
-from memoguard.services.store import Store
+from memoguard.services.store import Store, Unit
 
 MAX_COMMENT = 1000
 MAX_LENGTH = timedelta(days=366)  # a longer window is a route change, not maintenance
+RELEASE_AT_MOST = 1000  # silenced incidents looked at when a silence is removed (the newest first)
 
 
 @dataclass(frozen=True)
@@ -75,7 +79,8 @@ def parse_matches(pairs: list[str]) -> Matcher:
 
 
 class Silences:
-    def __init__(self, store: Store, clock: Clock, config: Config) -> None:
+    def __init__(self, store: Store, clock: Clock, config: Config, escalator: Escalator) -> None:
+        self._escalator = escalator
         self._store = store
         self._clock = clock
         self._config = config
@@ -130,6 +135,7 @@ class Silences:
                 raise NotFound(f"no silence {silence}")
             if found.removed_at is None:
                 unit.remove_silence(number, now, context.actor)
+                self._release(unit, found, now)
                 unit.add_audit(
                     AuditEntry(
                         now,
@@ -144,6 +150,24 @@ class Silences:
             removed = unit.silence(number)
         assert removed is not None
         return removed
+
+    def _release(self, unit: Unit, removed: Silence, now: datetime) -> None:
+        """Escalate now the silenced incidents the removed silence held and no other window holds: the
+        work is over (or was called off) and what still fires must page, not wait for the old end."""
+        held = [row.incident.id for row in unit.incidents([IncidentState.SILENCED], RELEASE_AT_MOST)]
+        incidents = unit.incidents_by_id(held)  # locked on PostgreSQL
+        unit.overrides_in_force([r.name for i in incidents.values() for r in i.rosters], now)
+        others = (*self._config.silences, *unit.silences(now))
+        for incident in incidents.values():
+            alarm = unit.held_alarm(incident.id)
+            if incident.state != IncidentState.SILENCED or alarm is None:
+                continue
+            source, severity, labels = alarm
+            if not removed.matcher.matches(source, severity, labels) or holding(others, *alarm, now) is not None:
+                continue
+            text = f"{removed.describe()} was removed; no other window holds this incident"
+            unit.add_entry(incident.id, now, "silence_removed", text, None)
+            self._escalator.apply(unit, incident, TimerFired(TimerKind.SILENCE_END, incident.version), now)
 
     def list(self, everything: bool = False) -> list[SilenceView]:
         """Those of memoguard.yaml, then the stored ones not over (``everything``: past and removed too)."""

@@ -385,6 +385,10 @@ class Unit(Protocol):
 
     def remove_silence(self, silence: int, at: datetime, by: str | None) -> None: ...
 
+    def held_alarm(self, incident: str) -> tuple[str, str, dict[str, str]] | None:
+        """The (source, severity, labels) of the incident's first alarm (ix_alarm_incident_id)."""
+        ...
+
 
 class Store(Protocol):
     def write(self) -> AbstractContextManager[Unit]: ...

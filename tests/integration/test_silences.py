@@ -120,6 +120,28 @@ def test_resolved_during_the_silence_it_never_pages(app: Application, fake_clock
     )
 
 
+def test_removing_a_silence_escalates_what_it_held_unless_another_holds_it(
+    app: Application, fake_clock: FakeClock
+) -> None:
+    made = app.silences.add(DB1, timedelta(hours=2), "kernel upgrade", OPERATOR)
+    app.silences.add(Matcher(labels=(("host", "db2"),)), timedelta(hours=2), "db2 move", OPERATOR)
+    app.silences.add(Matcher(sources=frozenset({"monitoring"})), timedelta(hours=1), "all monitoring", OPERATOR)
+    _, db1 = fire(app)
+    _, db2 = fire(app, host="db2")
+    fake_clock.advance(timedelta(hours=1))  # "all monitoring" is over: only "kernel upgrade" holds db1 now
+    app.silences.remove(made.id, OPERATOR)
+    assert state(app, db1) == IncidentState.TRIGGERED and pages(app, db1) == ["alice"]
+    kinds = [kind for kind, _ in timeline(app, db1)]
+    assert kinds.index("silence_removed") < kinds.index("silence_ended") < kinds.index("paged")
+    assert ("silence_removed", "silence 1 (kernel upgrade) was removed; no other window holds this incident") in (
+        timeline(app, db1)
+    )
+    assert state(app, db2) == IncidentState.SILENCED and pages(app, db2) == []  # another silence's
+    fake_clock.advance(timedelta(hours=1))
+    app.timers.fire_all_due()
+    assert pages(app, db2) == ["alice"]
+
+
 def test_a_removed_silence_holds_no_new_alarm_and_is_audited(app: Application, fake_clock: FakeClock) -> None:
     made = app.silences.add(DB1, timedelta(hours=2), "kernel upgrade", OPERATOR)
     removed = app.silences.remove(made.id, OPERATOR)

@@ -18,7 +18,7 @@ from sqlalchemy import Row, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from memoguard.adapters.storage.batch import Batch
-from memoguard.adapters.storage.incident import MAX_ID
+from memoguard.adapters.storage.incident import MAX_ID, alarm_t
 from memoguard.adapters.storage.table import DeadmanTable, SilenceTable
 from memoguard.domain.silence import Matcher, Silence
 from memoguard.services.record import Pulse, PulseState
@@ -122,6 +122,18 @@ class SqlDeadman:
             .where(silence_t.c.id == silence, silence_t.c.removed_at.is_(None))
             .values(removed_at=at, removed_by=by)
         )
+
+    def held_alarm(self, incident: str) -> tuple[str, str, dict[str, str]] | None:
+        """The (source, severity, labels) of the first alarm of ``incident``: what a silence matched."""
+        number = int(incident) if incident.isdigit() else 0
+        query = (
+            select(alarm_t.c.source, alarm_t.c.severity, alarm_t.c.labels)
+            .where(alarm_t.c.incident_id == number)
+            .order_by(alarm_t.c.id)
+            .limit(1)
+        )
+        row = self._c.execute(query).one_or_none()
+        return None if row is None else (row.source, row.severity, dict(json.loads(row.labels)))
 
 
 def _values(pulse: Pulse) -> dict[str, Any]:
