@@ -99,7 +99,7 @@ def add_silence(app: App, who: Who, request: Request, body: NewSilence) -> dict[
     "/{silence_id}",
     summary="Remove a maintenance window (admin); incidents only it held escalate now",
     response_model=None,
-    responses={**ok(SilenceView, "Removed (or already removed)"), **responses(401, 403, 404, 409, 429)},
+    responses={**ok(SilenceView, "Removed (or already removed)"), **responses(401, 403, 404, 409, 422, 429)},
 )
 def remove_silence(silence_id: str, app: App, who: Who, request: Request) -> dict[str, Any]:
     _admin(who, "remove")
