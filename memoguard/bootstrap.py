@@ -39,6 +39,7 @@ from memoguard.services.access import Access
 from memoguard.services.action import Actions
 from memoguard.services.application import Application
 from memoguard.services.clock import Clock
+from memoguard.services.deadman import Deadman
 from memoguard.services.delivery import Delivery
 from memoguard.services.dispatch import Dispatcher
 from memoguard.services.dispatch.recording import Recorder
@@ -55,6 +56,7 @@ from memoguard.services.query import Incidents
 from memoguard.services.queue import Queue
 from memoguard.services.reply import Replies
 from memoguard.services.secret import SourceTokens
+from memoguard.services.silences import Silences
 from memoguard.services.timer import Timers
 
 if TYPE_CHECKING:  # aiosmtpd is an optional extra: imported when a listener is configured
@@ -347,12 +349,13 @@ def _application(
     links = email_links(config, sql, clock, actions) if with_providers else None
     replies_by_mail = mail_replies(config, actions, sql, clock, renderer) if with_providers else None
     built = providers(config, clock, replies, SqlSmsParts(sql), links, replies_by_mail) if with_providers else {}
+    ingest = Ingest(sql, clock, config, escalator)
     return Application(
         config=config,
         clock=clock,
         store=sql,
         escalator=escalator,
-        ingest=Ingest(sql, clock, config, escalator),
+        ingest=ingest,
         actions=actions,
         replies=replies,
         timers=Timers(sql, clock, escalator),
@@ -373,6 +376,8 @@ def _application(
         queue=Queue(sql, clock, delivery(config), config.providers),
         engines=Engines(sql, clock),
         access=Access(sql, clock, config.people),
+        deadman=Deadman(sql, clock, config, ingest),
+        silences=Silences(sql, clock, config, escalator),
         hooks=hooks(built),
         links=links,
         mail_replies=replies_by_mail,

@@ -16,6 +16,7 @@ from memoguard.cli.alarm import alarm
 from memoguard.cli.check import check
 from memoguard.cli.context import AppContext, StorageUnavailable
 from memoguard.cli.db import db
+from memoguard.cli.deadman import heartbeats
 from memoguard.cli.importer import import_group
 from memoguard.cli.incident import incident, incidents
 from memoguard.cli.oncall import oncall
@@ -23,6 +24,7 @@ from memoguard.cli.override import override
 from memoguard.cli.queue import queue
 from memoguard.cli.roster import roster
 from memoguard.cli.serve import serve
+from memoguard.cli.silence import silence
 from memoguard.cli.simulate import simulate_command
 
 
@@ -74,6 +76,8 @@ cli.add_command(serve)
 cli.add_command(import_group)
 cli.add_command(token)
 cli.add_command(audit)
+cli.add_command(heartbeats)
+cli.add_command(silence)
 
 
 def main() -> None:

@@ -134,6 +134,11 @@ def _sentence(receipt: Receipt, item: Alarm, policy: str | None) -> str:
                 f"{number} opened incident {receipt.incident} (policy {policy}); its pages are queued in the"
                 " database: a running `memoguard serve` sends them"
             )
+        case Outcome.SILENCED:
+            return (
+                f"{number} opened incident {receipt.incident} silenced by a maintenance window: nobody is paged"
+                " unless it is still open when the window ends (`memoguard incident` says which)"
+            )
         case Outcome.ATTACHED:
             return f"{number} attached to open incident {receipt.incident}"
         case Outcome.RESOLVED:

@@ -17,7 +17,7 @@ from memoguard.domain.incident import IncidentState
 from memoguard.services.error import NotFound
 from memoguard.services.record import DIRECT
 
-OPEN_STATES = (IncidentState.TRIGGERED, IncidentState.ACKNOWLEDGED, IncidentState.CONFIRMED)
+OPEN_STATES = (IncidentState.SILENCED, IncidentState.TRIGGERED, IncidentState.ACKNOWLEDGED, IncidentState.CONFIRMED)
 
 
 @click.command()

@@ -47,7 +47,13 @@ def show_instant(value: datetime | str, zone: tzinfo) -> str:
     return value.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S")
 
 
-STATE_STYLES = {"triggered": "bold red", "acknowledged": "yellow", "confirmed": "cyan", "resolved": "green"}
+STATE_STYLES = {
+    "silenced": "magenta",
+    "triggered": "bold red",
+    "acknowledged": "yellow",
+    "confirmed": "cyan",
+    "resolved": "green",
+}
 
 
 def show_state(state: str) -> str:

@@ -24,6 +24,7 @@ from memoguard.config.problem import ConfigError, Problem
 from memoguard.config.rosters import build_roster
 from memoguard.config.salvage import salvage
 from memoguard.config.schema import MainModel, PolicyModel, RosterModel
+from memoguard.config.silences import build_silences
 from memoguard.config.tokens import shared_tokens
 from memoguard.config.translation import translate
 from memoguard.domain.person import Person
@@ -87,6 +88,7 @@ class _Loader:
         if parsed is None:
             raise ConfigError(self.found.problems)
         routes = self._routes(main, doc, policy_map)
+        silences = build_silences(self.found, main, doc, zone)
         if self.found.problems:
             raise ConfigError(self.found.problems)
         return Config(
@@ -105,6 +107,7 @@ class _Loader:
             storm=main.storm,
             phone_region=main.phone_region,
             levels_at=self.levels_at,
+            silences=silences,
         )
 
     # --- files ---------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from memoguard.domain.person import Person
 from memoguard.domain.policy import Policy
 from memoguard.domain.roster import Roster
 from memoguard.domain.route import Route
+from memoguard.domain.silence import Silence
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,15 @@ class Config:
     phone_region: str | None = None  # how national numbers (in replies too) are read
     # Where each (roster, level) is defined, as (file, line, path): for warnings about a level.
     levels_at: Mapping[tuple[str, str], tuple[str, int, str]] = field(default_factory=dict)
+    silences: tuple[Silence, ...] = ()  # the recurring maintenance windows of memoguard.yaml
+
+    def heartbeats(self) -> dict[str, tuple[timedelta, timedelta]]:
+        """Each source declaring a heartbeat: (its period, its grace)."""
+        return {
+            name: (source.heartbeat, source.grace or timedelta())
+            for name, source in self.sources.items()
+            if source.heartbeat is not None
+        }
 
     def roster(self, name: str) -> Roster:
         """The roster called ``name``; LookupError names the ones that exist."""

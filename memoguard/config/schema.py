@@ -11,6 +11,7 @@ import re
 import typing
 from datetime import date, timedelta
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo
 
 from pydantic import (
     BaseModel,
@@ -27,6 +28,7 @@ from memoguard.domain.duration import parse_duration
 from memoguard.domain.policy import Target
 from memoguard.domain.rate import Rate, parse_rate
 from memoguard.domain.severity import check_map
+from memoguard.domain.silence import parse_every
 from memoguard.domain.walltime import parse_handoff, parse_time_of_day, parse_weekday
 
 
@@ -147,11 +149,15 @@ class HttpModel(SecretRef):
 
 
 class SourceModel(SecretRef):
-    kind: Literal["generic", "alertmanager", "opsgenie", "grafana", "zabbix", "pagerduty"] = "generic"
+    kind: Literal["generic", "alertmanager", "opsgenie", "grafana", "zabbix", "pagerduty", "heartbeat"] = "generic"
     token_file: str | None = None
     token_env: str | None = None
     # The tool's severities onto memoguard's, over the kind's defaults (domain/severity.py).
     severity_map: dict[str, str] = {}
+    # Dead man's switch (issue 17, services/deadman.py): a ping to /api/v1/heartbeats/NAME expected every
+    # ``heartbeat``, late by up to ``grace``; ``kind: heartbeat`` is a source that only pings.
+    heartbeat: Duration | None = None
+    grace: Duration | None = None
 
     @model_validator(mode="after")
     def _has_token(self) -> SourceModel:
@@ -160,13 +166,40 @@ class SourceModel(SecretRef):
         problems = check_map(self.kind, self.severity_map)
         if problems:
             raise ValueError("severity_map: " + "; ".join(problems))
-        return self
+        return _check_heartbeat(self)
 
 
 class MatchModel(Strict):
     source: Name | list[Name] | None = None
     severity: str | list[str] | None = None
     labels: dict[str, str] = {}
+
+
+def _check_heartbeat(source: SourceModel) -> SourceModel:
+    if source.kind == "heartbeat" and source.heartbeat is None:
+        raise ValueError("a source of kind heartbeat needs heartbeat: how often it pings, such as 5m")
+    if source.heartbeat is not None and source.heartbeat <= timedelta():
+        raise ValueError("heartbeat must be longer than 0s")
+    if source.grace is not None and source.heartbeat is None:
+        raise ValueError("grace is the lateness allowed to a heartbeat: set heartbeat too")
+    return source
+
+
+def _every(value: Any) -> str:
+    text = _text(value, "a weekly window such as 'sunday 02:00-04:00'")
+    parse_every(text, ZoneInfo("UTC"))  # the zone is the silence's: only the shape is checked here
+    return text
+
+
+class SilenceModel(Strict):
+    """A recurring maintenance window (domain/silence.py): alarms matching ``match`` (as routes do)
+    open silenced incidents during ``every`` (weekdays and HH:MM-HH:MM in ``timezone``)."""
+
+    name: Name
+    every: Annotated[str, PlainValidator(_every)]
+    timezone: str | None = None  # memoguard.yaml's timezone when not given
+    match: MatchModel = MatchModel()
+    comment: str = ""
 
 
 class RouteModel(Strict):
@@ -420,6 +453,7 @@ class MainModel(Strict):
     channels: dict[Name, ChannelEntry] = {}
     providers: dict[Name, ProviderModel] = {}
     storm: StormModel = StormModel()
+    silences: list[SilenceModel] = []
 
 
 # --- rosters/*.yaml -----------------------------------------------------------------------------------

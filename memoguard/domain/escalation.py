@@ -58,7 +58,12 @@ Record kinds (``Record.kind``), stable identifiers:
   triggered, paged, gap, unresolvable, step_skipped, repeated, repeat_skipped, crisis, crisis_repeat,
   exhausted, ack_timeout, ack_partial, acknowledged, ack_noted, confirm_partial, confirmed,
   confirm_noted, confirm_timeout, ack_expired, escalate_requested, delivery_failed, unreachable,
-  resolved, alarm_attached, duplicate, refused, ignored.
+  resolved, alarm_attached, duplicate, refused, ignored, silenced, silence_ended.
+
+Silences (``domain.silence``). ``Silenced`` on a new incident holds it: SILENCED, nobody paged, one
+SILENCE_END timer at the window's end; its TimerFired triggers it then (``silence_ended``, then what
+Triggered does). Resolved while silenced pages and tells nobody. Actions other than resolving are
+ignored while silenced, as before a trigger.
 """
 
 from __future__ import annotations
@@ -66,6 +71,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime, timedelta
 
+from memoguard.domain import silence
 from memoguard.domain.decision import Decision, Timer
 from memoguard.domain.duration import format_duration
 from memoguard.domain.effect import (
@@ -85,6 +91,7 @@ from memoguard.domain.event import (
     EscalateRequested,
     Event,
     Resolved,
+    Silenced,
     TimerFired,
     TimerKind,
     Triggered,
@@ -98,18 +105,26 @@ from memoguard.domain.stage import Stage, over, reach
 def decide(incident: Incident, event: Event, now: datetime) -> tuple[Incident, list[Effect]]:
     """Apply ``event`` to ``incident`` at ``now``: the new incident and the effects to carry out."""
     if isinstance(event, TimerFired):
-        if event.version != incident.version or not incident.is_open or incident.step < 0:
+        ending = event.kind == TimerKind.SILENCE_END and incident.state == IncidentState.SILENCED
+        if event.version != incident.version or not incident.is_open or (incident.step < 0 and not ending):
             return incident, []
     elif not incident.is_open:
         kind = "refused" if isinstance(event, EscalateRequested) else "ignored"
         return incident, [Record(kind, f"{_describe(event)} {kind}: the incident is resolved", _actor(event))]
-    elif incident.step < 0 and not isinstance(event, Triggered | AlarmAttached | Resolved):
+    elif incident.state == IncidentState.SILENCED and isinstance(event, Triggered | Silenced):
+        text = f"{_describe(event)} ignored: the incident is silenced"
+        return incident, [Record("ignored", text, None)]
+    elif incident.step < 0 and not isinstance(event, Triggered | Silenced | AlarmAttached | Resolved):
         text = f"{_describe(event)} ignored: the incident has not been triggered yet"
         return incident, [Record("ignored", text, _actor(event))]
     decision = Decision(incident, now)
     match event:
         case Triggered():
             _on_triggered(decision)
+        case Silenced() if incident.step < 0:
+            silence.hold(decision, event)
+        case Silenced():
+            decision.record("ignored", "Silence ignored: the incident is already triggered")
         case AlarmAttached(summary=summary):
             decision.record("alarm_attached", f"Another alarm attached: {summary}")
         case TimerFired():
@@ -142,6 +157,10 @@ def _on_triggered(d: Decision) -> None:
 
 def _on_timer(d: Decision, kind: TimerKind) -> None:
     inc = d.incident
+    if kind == TimerKind.SILENCE_END and inc.state == IncidentState.SILENCED:
+        silence.release(d)
+        _on_triggered(d)
+        return
     if kind == TimerKind.ACK_TIMEOUT and inc.state == IncidentState.TRIGGERED and not inc.crisis:
         step = inc.policy.steps[inc.step]
         partial = f" (only {len(inc.acked_by)} of {inc.quorum} acknowledged)" if inc.acked_by else ""
@@ -228,9 +247,13 @@ def _on_resolved(d: Decision, event: Resolved) -> None:
         _refuse(d, event, "resolve")
         return
     by = f"by {event.person}" if event.person is not None else "by the alarm source"
+    silenced = d.incident.state == IncidentState.SILENCED
     d.incident = replace(d.incident, state=IncidentState.RESOLVED)
     d.rearm()
     d.effects.append(CancelNotifications())
+    if silenced:  # nobody was told it opened: nobody is told it closed
+        d.record("resolved", f"Resolved {by}{_via(event)} while silenced: nobody was paged", event.person)
+        return
     text = f"Resolved {by}{_via(event)}"
     d.record("resolved", text, event.person)
     _announce(d, "resolved", event.person, text)
@@ -453,6 +476,8 @@ def _describe(event: Event) -> str:
     match event:
         case Triggered():
             return "Trigger"
+        case Silenced(silence=name):
+            return f"Hold by {name}"
         case AlarmAttached(summary=summary):
             return f"Alarm {summary!r}"
         case TimerFired(kind=kind):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 
 from memoguard.domain.stage import Stage
@@ -13,11 +14,21 @@ class TimerKind(StrEnum):
     CONFIRM_TIMEOUT = "confirm_timeout"  # double mode: the ack was not confirmed in time
     ACK_EXPIRY = "ack_expiry"  # reack_after: an unconfirmed, unresolved ack lapses
     CRISIS_REPEAT = "crisis_repeat"  # page the crisis cell again
+    SILENCE_END = "silence_end"  # the maintenance window holding a silenced incident ends: escalate now
 
 
 @dataclass(frozen=True)
 class Triggered:
     """The incident was just opened: page the first step."""
+
+
+@dataclass(frozen=True)
+class Silenced:
+    """The incident was just opened inside a maintenance window: hold it (page nobody) until ``until``,
+    when it is triggered if still open. ``silence`` says which window held it, for the timeline."""
+
+    silence: str
+    until: datetime
 
 
 @dataclass(frozen=True)
@@ -77,4 +88,14 @@ class DeliveryFailed:
     stage: Stage
 
 
-Event = Triggered | AlarmAttached | TimerFired | Acked | Confirmed | EscalateRequested | Resolved | DeliveryFailed
+Event = (
+    Triggered
+    | Silenced
+    | AlarmAttached
+    | TimerFired
+    | Acked
+    | Confirmed
+    | EscalateRequested
+    | Resolved
+    | DeliveryFailed
+)

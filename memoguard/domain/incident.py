@@ -11,6 +11,7 @@ from memoguard.domain.roster import Roster
 
 
 class IncidentState(StrEnum):
+    SILENCED = "silenced"  # opened during a maintenance window (domain/silence.py): pages nobody until it ends
     TRIGGERED = "triggered"
     ACKNOWLEDGED = "acknowledged"
     CONFIRMED = "confirmed"

@@ -23,6 +23,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from memoguard.engine.worker import Worker
 from memoguard.services.application import Application
+from memoguard.services.deadman import BATCH as DEADMAN_BATCH
 from memoguard.services.dispatch import BATCH as DISPATCH_BATCH
 from memoguard.services.heartbeat import BEAT_EVERY, Heartbeat
 from memoguard.services.timer import BATCH as TIMER_BATCH
@@ -60,6 +61,9 @@ class Engine:
         overdue = self._app.timers.fire_all_due()
         if overdue:
             log.info("fired %d overdue timer(s) at start-up", overdue)
+        declared = self._app.deadman.declare()
+        if declared:
+            log.info("declared %d new heartbeat(s): their first period starts now", declared)
         self._app.store.subscribe(self.wake)
         self._app.dispatcher.start()
         self.timers.start()
@@ -99,11 +103,13 @@ class Engine:
         )
 
     def _timer_tick(self) -> float:
-        if self._app.timers.fire_due() >= TIMER_BATCH:
+        # Heartbeat deadlines (services/deadman.py) are durable timers too, looked at by the same loop.
+        if self._app.timers.fire_due() >= TIMER_BATCH or self._app.deadman.check_due() >= DEADMAN_BATCH:
             return 0.0
         with self._app.store.read() as unit:
             due = unit.next_timer_due()
-        return self._pause_until(due)
+        deadline = self._app.deadman.next_due()
+        return self._pause_until(min((d for d in (due, deadline) if d is not None), default=None))
 
     def _dispatch_tick(self) -> float:
         if self._app.dispatcher.drain() >= DISPATCH_BATCH:

@@ -9,6 +9,7 @@ from memoguard.config.model import Config
 from memoguard.services.access import Access
 from memoguard.services.action import Actions
 from memoguard.services.clock import Clock
+from memoguard.services.deadman import Deadman
 from memoguard.services.dispatch import Dispatcher
 from memoguard.services.escalator import Escalator
 from memoguard.services.heartbeat import Engines
@@ -21,6 +22,7 @@ from memoguard.services.query import Incidents
 from memoguard.services.queue import Queue
 from memoguard.services.reply import Replies
 from memoguard.services.secret import SourceTokens
+from memoguard.services.silences import Silences
 from memoguard.services.store import Store
 from memoguard.services.timer import Timers
 
@@ -42,6 +44,8 @@ class Application:
     queue: Queue
     engines: Engines  # which services run their engine on this database (their heartbeats)
     access: Access  # personal API tokens and the audit trail
+    deadman: Deadman  # the heartbeats of the monitoring (dead man's switches), not the engine's own
+    silences: Silences  # maintenance windows made at run time, and the list with memoguard.yaml's
     hooks: Mapping[str, Hook] = field(default_factory=dict)  # provider name -> its webhooks (Twilio)
     links: EmailLinks | None = None  # the acknowledgement links of e-mail pages, when configured
     mail_replies: MailReplies | None = None  # replies to e-mail pages, when http.reply_domain is set

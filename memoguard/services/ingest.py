@@ -26,6 +26,7 @@ from memoguard.config.model import Config
 from memoguard.domain.event import AlarmAttached, Resolved, Triggered
 from memoguard.domain.incident import Incident, IncidentState
 from memoguard.domain.route import first_match
+from memoguard.domain.silence import Silence, holding
 from memoguard.services.clock import Clock
 from memoguard.services.escalator import Escalator
 from memoguard.services.record import (
@@ -148,30 +149,39 @@ class Ingest:
         """Write these requests' alarms in one transaction, in the calling thread, and return each one's
         receipts (what the writer thread does with each group; for benchmarks and tools)."""
         alarms = [alarm for batch in batches for alarm in batch]
-        # Decided in (source, dedup key) order, not in the payloads' order: an incident's row is locked (or,
-        # new, its key taken) when it is decided, so two instances writing crossing batches ([a, b] and
-        # [b, a]) would each hold one key and wait for the other's, a deadlock PostgreSQL ends by failing one
-        # of them. A stable sort: the alarms of one key keep their order (firing, then resolved). The alarms
-        # are stored, and the receipts returned, in the requests' order.
-        order = sorted(range(len(alarms)), key=lambda i: (alarms[i].source, alarms[i].dedup_key))
         with self._store.write() as unit:
-            found = unit.open_incidents([(alarm.source, alarm.dedup_key) for alarm in alarms])
-            # Read with the incidents held (SQLite's write lock, PostgreSQL's row locks): a wait for a lock
-            # must not come off the ack window of the step these alarms start.
-            now = self._clock.now()
-            unit.overrides_in_force([r.name for f in found.values() for r in f.incident.rosters], now)
-            decided = {i: self._one(unit, alarms[i], now, found) for i in order}
-            written = [decided[i] for i in range(len(alarms))]
-            ids = unit.add_alarms(written, now)
-        receipts = [Receipt(i, stored.outcome, stored.incident) for i, stored in zip(ids, written, strict=True)]
+            receipts = self.store_in(unit, alarms)
         split: list[list[Receipt]] = []
         for batch in batches:
             split.append(receipts[: len(batch)])
             receipts = receipts[len(batch) :]
         return split
 
-    def _one(self, unit: Unit, alarm: Alarm, now: datetime, found: dict[Key, OpenIncident]) -> StoredAlarm:
-        """Decide one alarm; ``found`` holds the open incidents of the group's keys, as decided so far."""
+    def store_in(self, unit: Unit, alarms: Sequence[Alarm]) -> list[Receipt]:
+        """Decide and store ``alarms`` in the caller's transaction (a heartbeat's miss or ping is decided
+        with its row held: services/deadman.py); the receipts in the alarms' order."""
+        # Decided in (source, dedup key) order, not in the payloads' order: an incident's row is locked (or,
+        # new, its key taken) when it is decided, so two instances writing crossing batches ([a, b] and
+        # [b, a]) would each hold one key and wait for the other's, a deadlock PostgreSQL ends by failing one
+        # of them. A stable sort: the alarms of one key keep their order (firing, then resolved). The alarms
+        # are stored, and the receipts returned, in the requests' order.
+        order = sorted(range(len(alarms)), key=lambda i: (alarms[i].source, alarms[i].dedup_key))
+        found = unit.open_incidents([(alarm.source, alarm.dedup_key) for alarm in alarms])
+        # Read with the incidents held (SQLite's write lock, PostgreSQL's row locks): a wait for a lock
+        # must not come off the ack window of the step these alarms start.
+        now = self._clock.now()
+        unit.overrides_in_force([r.name for f in found.values() for r in f.incident.rosters], now)
+        silences = (*self._config.silences, *unit.silences(now))
+        decided = {i: self._one(unit, alarms[i], now, found, silences) for i in order}
+        written = [decided[i] for i in range(len(alarms))]
+        ids = unit.add_alarms(written, now)
+        return [Receipt(i, stored.outcome, stored.incident) for i, stored in zip(ids, written, strict=True)]
+
+    def _one(
+        self, unit: Unit, alarm: Alarm, now: datetime, found: dict[Key, OpenIncident], silences: Sequence[Silence]
+    ) -> StoredAlarm:
+        """Decide one alarm; ``found`` holds the open incidents of the group's keys, as decided so far.
+        A new incident a silence matches is opened silenced (domain/silence.py): stored, nobody paged."""
         key = (alarm.source, alarm.dedup_key)
         current = found.get(key)
         if alarm.status == AlarmStatus.RESOLVED:
@@ -203,15 +213,16 @@ class Ingest:
             found.update(unit.open_incidents([key]))
             if key not in found:
                 raise
-            return self._one(unit, alarm, now, found)
+            return self._one(unit, alarm, now, found, silences)
         incident = Incident(incident_id, alarm.summary, policy, rosters, now, severity=alarm.severity)
         unit.add_entry(incident_id, now, "alarm", f"Alarm from {alarm.source}: {alarm.summary}", None)
         if alarm.links:
             text = "\n".join(f"{what}: {url}" for what, url in alarm.links)
             unit.add_entry(incident_id, now, "links", text[:2000], None)
-        incident, _ = self._escalator.apply(unit, incident, Triggered(), now)
+        hold = holding(silences, alarm.source, alarm.severity, alarm.labels, now)
+        incident, _ = self._escalator.apply(unit, incident, Triggered() if hold is None else hold.event(), now)
         _keep(found, key, OpenIncident(incident, route.resolve))
-        return StoredAlarm(alarm, incident_id, Outcome.OPENED)
+        return StoredAlarm(alarm, incident_id, Outcome.OPENED if hold is None else Outcome.SILENCED)
 
     def _resolved(
         self, unit: Unit, alarm: Alarm, current: OpenIncident | None, found: dict[Key, OpenIncident], now: datetime

@@ -39,6 +39,7 @@ class Alarm:
 
 class Outcome(StrEnum):
     OPENED = "opened"  # a new incident was opened and its first step paged
+    SILENCED = "silenced"  # a new incident was opened silenced by a maintenance window: nobody paged yet
     ATTACHED = "attached"  # joined the open incident with the same dedup key
     RESOLVED = "resolved"  # resolved the open incident with the same dedup key
     IGNORED = "ignored"  # stored, but changed nothing (resolved alarm with no open incident, or the route says no)
@@ -302,3 +303,23 @@ class AuditEntry:
     target: str | None = None
     detail: str = ""
     id: int | None = None
+
+
+class PulseState(StrEnum):
+    """A heartbeat's state (services/deadman.py)."""
+
+    WAITING = "waiting"  # declared, never pinged yet: its first deadline runs from when it was declared
+    UP = "up"  # pinged before its deadline
+    MISSED = "missed"  # its deadline passed without a ping: an incident was opened
+
+
+@dataclass(frozen=True)
+class Pulse:
+    """One heartbeat as stored: ``deadline`` is its durable check (None while missed)."""
+
+    name: str
+    state: PulseState
+    since: datetime
+    last_ping: datetime | None = None
+    deadline: datetime | None = None
+    incident: str | None = None

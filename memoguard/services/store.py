@@ -16,6 +16,7 @@ from typing import Protocol
 
 from memoguard.domain.event import TimerKind
 from memoguard.domain.incident import Incident, IncidentState
+from memoguard.domain.silence import Silence
 from memoguard.services.record import (
     AuditEntry,
     Bundle,
@@ -28,6 +29,7 @@ from memoguard.services.record import (
     NotificationDraft,
     OpenIncident,
     ProviderState,
+    Pulse,
     QueueCount,
     StoredAlarm,
     StoredOverride,
@@ -349,6 +351,42 @@ class Unit(Protocol):
 
     def audit(self, since: datetime | None, limit: int) -> list[AuditEntry]:
         """Oldest first, from ``since``."""
+        ...
+
+    # --- heartbeats (dead man's switches) and maintenance windows (issue 17)
+    def add_pulses(self, pulses: Sequence[Pulse]) -> None:
+        """Insert the heartbeats that have no row yet (others are left as they are)."""
+        ...
+
+    def pulses(self, names: Sequence[str] | None = None) -> list[Pulse]:
+        """By name; ``names`` None: every row."""
+        ...
+
+    def pulse_for_update(self, name: str) -> Pulse | None:
+        """The heartbeat, locked until the transaction ends (PostgreSQL)."""
+        ...
+
+    def save_pulse(self, pulse: Pulse) -> None: ...
+
+    def claim_due_pulses(self, names: Sequence[str], now: datetime, limit: int) -> list[Pulse]:
+        """Heartbeats among ``names`` whose deadline passed, locked and skipping those another
+        transaction holds (PostgreSQL), so that each miss is decided by one instance."""
+        ...
+
+    def next_pulse_due(self, names: Sequence[str]) -> datetime | None: ...
+
+    def add_silence(self, silence: Silence) -> int: ...
+
+    def silence(self, silence: int) -> Silence | None: ...
+
+    def silences(self, ending_after: datetime | None) -> list[Silence]:
+        """Run-time silences not removed and ending after ``ending_after`` (None: all, removed too)."""
+        ...
+
+    def remove_silence(self, silence: int, at: datetime, by: str | None) -> None: ...
+
+    def held_alarm(self, incident: str) -> tuple[str, str, dict[str, str]] | None:
+        """The (source, severity, labels) of the incident's first alarm (ix_alarm_incident_id)."""
         ...
 
 

@@ -276,6 +276,7 @@ def test_the_openapi_document_leaves_no_state_changing_route_open(served: Served
             for verb in values or [None]:
                 url = path.replace("{incident_id}", incident).replace("{verb}", str(verb))
                 url = url.replace("{provider}", "twilio").replace("{token}", "nope").replace("{identifier}", "k")
+                url = url.replace("{name}", "backup").replace("{silence_id}", "1")
                 bad = made_up.get(scheme, {"Authorization": "Bearer nope"})
                 for credential in ({}, other[scheme], bad):
                     body: dict[str, Any] = {"dedup_key": "k", "summary": "s"}

@@ -1169,6 +1169,11 @@ def test_openapi_documents_every_refusal_in_the_one_shape(served: Served) -> Non
         ("GET", f"{INCIDENTS}/{{incident_id}}"): {"401", "404", "422", "429"},
         ("POST", f"{INCIDENTS}/{{incident_id}}/{{verb}}"): {"400", "401", "403", "404", "409", "413", "422", "429"},
         ("GET", ONCALL): {"401", "404", "422", "429"},
+        ("POST", "/api/v1/heartbeats/{name}"): {"400", "401", "403", "404", "413", "422"},
+        ("GET", "/api/v1/heartbeats"): {"401", "429"},
+        ("GET", "/api/v1/silences"): {"401", "422", "429"},
+        ("POST", "/api/v1/silences"): {"400", "401", "403", "413", "422", "429"},
+        ("DELETE", "/api/v1/silences/{silence_id}"): {"401", "403", "404", "409", "422", "429"},
         ("GET", "/healthz"): set(),
         ("GET", "/readyz"): set(),
         ("POST", "/twilio/{provider}/status"): {"403", "404", "413", "422"},
@@ -1212,6 +1217,11 @@ def test_openapi_says_which_routes_take_which_token(served: Served) -> None:
         ("GET", f"{INCIDENTS}/{{incident_id}}"): [{"personToken": []}],
         ("POST", f"{INCIDENTS}/{{incident_id}}/{{verb}}"): [{"personToken": []}],
         ("GET", ONCALL): [{"personToken": []}],
+        ("POST", "/api/v1/heartbeats/{name}"): [{"sourceToken": []}],  # the heartbeat's own source
+        ("GET", "/api/v1/heartbeats"): [{"personToken": []}],
+        ("GET", "/api/v1/silences"): [{"personToken": []}],
+        ("POST", "/api/v1/silences"): [{"personToken": []}],
+        ("DELETE", "/api/v1/silences/{silence_id}"): [{"personToken": []}],
         ("GET", "/healthz"): None,
         ("GET", "/readyz"): None,
         # Signed otherwise: Twilio's X-Twilio-Signature (http/twilio.py), the link's own HMAC (http/link.py).

@@ -3,7 +3,8 @@
 A ``SqlUnit`` is one transaction, made of one half per concern: alarms, incidents and the timeline
 (``incident.py``), timers (``timer.py``), overrides (``override.py``), the outbox, rate-limit log and
 bundles (``outbox.py``, its claims in ``claim.py``), SMS (``sms.py``), engine heartbeats
-(``beat.py``), personal API tokens and the audit trail (``access.py``). ``SqlStore`` opens units: on
+(``beat.py``), personal API tokens and the audit trail (``access.py``), heartbeats (dead man's
+switches) and silences (``deadman.py``). ``SqlStore`` opens units: on
 SQLite one writer at a time (``BEGIN IMMEDIATE``, behind the process's writer turns), on PostgreSQL any
 number, which lock what they decide on.
 """
@@ -23,6 +24,7 @@ from memoguard.adapters.storage.batch import Batch
 from memoguard.adapters.storage.beat import SqlBeats
 from memoguard.adapters.storage.claim import Claimant
 from memoguard.adapters.storage.database import SQLITE_BUSY_TIMEOUT_MS
+from memoguard.adapters.storage.deadman import SqlDeadman
 from memoguard.adapters.storage.incident import SnapshotCache, SqlIncidents, alarm_t, incident_t
 from memoguard.adapters.storage.outbox import SqlOutbox
 from memoguard.adapters.storage.override import SqlOverrides
@@ -38,7 +40,7 @@ log = logging.getLogger(__name__)
 WAKEUP_CHANNEL = "memoguard_wakeup"
 
 
-class SqlUnit(SqlIncidents, SqlTimers, SqlOverrides, SqlOutbox, SqlSms, SqlBeats, SqlAccess):
+class SqlUnit(SqlIncidents, SqlTimers, SqlOverrides, SqlOutbox, SqlSms, SqlBeats, SqlAccess, SqlDeadman):
     """One transaction (see ``memoguard.services.store.Unit``)."""
 
     _c: Batch  # type: ignore[assignment]  # a Connection to the mixins: Batch has what they use

@@ -334,4 +334,36 @@ class AuditTable(SQLModel, table=True):
     detail: str = Field(sa_column=Column(Text, nullable=False))
 
 
+class DeadmanTable(SQLModel, table=True):
+    """One row per heartbeat (dead man's switch, services/deadman.py; revision 0011): when it was last
+    pinged and the deadline of its next ping, which is its durable check: claimed ``FOR UPDATE SKIP
+    LOCKED`` once due, like a timer. Not the engines' own liveness (``engine_beat``)."""
+
+    __tablename__ = "deadman"
+
+    name: str = Field(primary_key=True, max_length=200)
+    state: str = Field(max_length=20)  # waiting (never pinged), up, missed
+    since: datetime = _when()  # when it entered that state
+    last_ping: datetime | None = _when(nullable=True)
+    deadline: datetime | None = _when(nullable=True, index=True)  # None while missed: the next ping re-arms it
+    incident_id: int | None = Field(default=None)  # the incident its last miss opened
+
+
+class SilenceTable(SQLModel, table=True):
+    """Maintenance windows made at run time (revision 0011); those of memoguard.yaml are not stored.
+    Ingestion reads the ones not over yet through ``ix_silence_ends_at``."""
+
+    __tablename__ = "silence"
+
+    id: int | None = Field(default=None, primary_key=True)
+    matcher: str = Field(sa_column=Column(Text, nullable=False))  # JSON: sources, severities, labels
+    comment: str = Field(sa_column=Column(Text, nullable=False))
+    starts_at: datetime = _when()
+    ends_at: datetime = _when(index=True)
+    created_by: str | None = Field(default=None, max_length=200)
+    created_at: datetime = _when()
+    removed_at: datetime | None = _when(nullable=True)
+    removed_by: str | None = Field(default=None, max_length=200)
+
+
 METADATA = SQLModel.metadata

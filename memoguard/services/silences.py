@@ -1,0 +1,186 @@
+"""Maintenance windows made at run time (``memoguard silence add``, ``POST /api/v1/silences``) beside the
+recurring ones of memoguard.yaml, and the list of both. What a silence does to an alarm is the domain's
+(``domain/silence.py``) and ingestion's (``services/ingest.py``).
+
+Adding and removing are admin acts (issue 23's roles) and audited (``silence-add``, ``silence-remove``)
+with who, how and from where. A silence needs a comment: it is what the timeline of every incident it
+holds shows, and what tells the next person why nobody was paged. It needs a matcher too: a silence
+matching every alarm would hold every page of the site. Removing a silence stops it holding new alarms,
+and the incidents it held that no other window holds escalate at once (``silence_removed`` on their
+timeline, then what the window's end does): the work is over, what still fires must page.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+from memoguard.config.model import Config
+from memoguard.domain.event import TimerFired, TimerKind
+from memoguard.domain.incident import IncidentState
+from memoguard.domain.silence import Matcher, Silence, holding
+from memoguard.services.access import Context
+from memoguard.services.clock import Clock
+from memoguard.services.error import Invalid, NotFound, Refused
+from memoguard.services.escalator import Escalator
+from memoguard.services.record import AuditEntry
+from memoguard.services.store import Store, Unit
+
+MAX_COMMENT = 1000
+MAX_LENGTH = timedelta(days=366)  # a longer window is a route change, not maintenance
+RELEASE_AT_MOST = 1000  # silenced incidents looked at when a silence is removed (the newest first)
+
+
+@dataclass(frozen=True)
+class SilenceView:
+    """A silence as listed: ``window`` is the occurrence in force or next known (None: over)."""
+
+    silence: Silence
+    active: bool
+    window: tuple[datetime, datetime] | None
+
+    def describe(self) -> dict[str, object]:
+        s = self.silence
+        return {
+            "id": s.id,
+            "match": s.matcher.describe(),
+            "sources": sorted(s.matcher.sources),
+            "severities": sorted(s.matcher.severities),
+            "labels": dict(s.matcher.labels),
+            "comment": s.comment,
+            "recurring": s.every is not None,
+            "active": self.active,
+            "starts_at": self.window[0].isoformat() if self.window else None,
+            "ends_at": self.window[1].isoformat() if self.window else None,
+            "created_by": s.created_by,
+            "removed_at": s.removed_at.isoformat() if s.removed_at else None,
+        }
+
+
+def parse_matches(pairs: list[str]) -> Matcher:
+    """``KEY=VALUE`` pairs: ``source`` and ``severity`` (repeatable) match those, any other key a label."""
+    sources: set[str] = set()
+    severities: set[str] = set()
+    labels: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        key, value = key.strip(), value.strip()
+        if not sep or not key or not value:
+            raise Invalid(f"invalid match {pair!r}: expected KEY=VALUE, such as host=db1 or source=prometheus")
+        if key == "source":
+            sources.add(value)
+        elif key == "severity":
+            severities.add(value)
+        elif labels.get(key, value) != value:
+            raise Invalid(f"label {key!r} matched twice ({labels[key]!r} and {value!r}): an alarm has one value")
+        else:
+            labels[key] = value
+    return Matcher(frozenset(sources), frozenset(severities), tuple(sorted(labels.items())))
+
+
+class Silences:
+    def __init__(self, store: Store, clock: Clock, config: Config, escalator: Escalator) -> None:
+        self._escalator = escalator
+        self._store = store
+        self._clock = clock
+        self._config = config
+
+    def add(
+        self, matcher: Matcher, length: timedelta, comment: str, context: Context, starts: datetime | None = None
+    ) -> Silence:
+        """A window of ``length`` from ``starts`` (default now), by ``context.actor``."""
+        comment = comment.strip()
+        if not comment or len(comment) > MAX_COMMENT:
+            raise Invalid(f"a silence needs a comment of 1 to {MAX_COMMENT} characters: why nobody is paged")
+        if not (matcher.sources or matcher.severities or matcher.labels):
+            raise Invalid(
+                "a silence needs at least one match (source=, severity= or a label): none would hold every alarm"
+            )
+        unknown = sorted(matcher.sources - set(self._config.sources))
+        if unknown:
+            raise Invalid(
+                f"unknown source {unknown[0]!r} (sources: {', '.join(sorted(self._config.sources)) or 'none'})"
+            )
+        if not timedelta() < length <= MAX_LENGTH:
+            raise Invalid(f"a silence lasts more than 0s and at most {MAX_LENGTH.days} days")
+        now = self._clock.now()
+        start = now if starts is None else starts
+        if start + length <= now:
+            raise Invalid("this silence would already be over")
+        draft = Silence(
+            "",
+            matcher,
+            comment,
+            start,
+            start + length,
+            created_by=context.actor or context.address or context.how,
+            created_at=now,
+        )
+        with self._store.write() as unit:
+            number = unit.add_silence(draft)
+            detail = f"{matcher.describe()} from {start:%Y-%m-%d %H:%M}Z to {start + length:%Y-%m-%d %H:%M}Z: {comment}"
+            unit.add_audit(
+                AuditEntry(now, context.actor, "silence-add", context.how, context.address, f"silence {number}", detail)
+            )
+        return replace(draft, id=str(number))
+
+    def remove(self, silence: str, context: Context) -> Silence:
+        if silence.startswith("yaml:"):
+            raise Refused(f"silence {silence} is declared in memoguard.yaml: remove it there")
+        number = int(silence) if silence.isdigit() else 0
+        now = self._clock.now()
+        with self._store.write() as unit:
+            found = unit.silence(number)
+            if found is None:
+                raise NotFound(f"no silence {silence}")
+            if found.removed_at is None:
+                unit.remove_silence(number, now, context.actor)
+                self._release(unit, found, now)
+                unit.add_audit(
+                    AuditEntry(
+                        now,
+                        context.actor,
+                        "silence-remove",
+                        context.how,
+                        context.address,
+                        f"silence {number}",
+                        f"{found.matcher.describe()}: {found.comment}",
+                    )
+                )
+            removed = unit.silence(number)
+        assert removed is not None
+        return removed
+
+    def _release(self, unit: Unit, removed: Silence, now: datetime) -> None:
+        """Escalate now the silenced incidents the removed silence held and no other window holds: the
+        work is over (or was called off) and what still fires must page, not wait for the old end."""
+        held = [row.incident.id for row in unit.incidents([IncidentState.SILENCED], RELEASE_AT_MOST)]
+        incidents = unit.incidents_by_id(held)  # locked on PostgreSQL
+        unit.overrides_in_force([r.name for i in incidents.values() for r in i.rosters], now)
+        others = (*self._config.silences, *unit.silences(now))
+        for incident in incidents.values():
+            alarm = unit.held_alarm(incident.id)
+            if incident.state != IncidentState.SILENCED or alarm is None:
+                continue
+            source, severity, labels = alarm
+            if not removed.matcher.matches(source, severity, labels) or holding(others, *alarm, now) is not None:
+                continue
+            text = f"{removed.describe()} was removed; no other window holds this incident"
+            unit.add_entry(incident.id, now, "silence_removed", text, None)
+            self._escalator.apply(unit, incident, TimerFired(TimerKind.SILENCE_END, incident.version), now)
+
+    def list(self, everything: bool = False) -> list[SilenceView]:
+        """Those of memoguard.yaml, then the stored ones not over (``everything``: past and removed too)."""
+        now = self._clock.now()
+        with self._store.read() as unit:
+            stored = unit.silences(None if everything else now)
+        views = [SilenceView(s, (w := s.window_at(now)) is not None, w or _next(s, now)) for s in self._config.silences]
+        for s in stored:
+            window = s.window_at(now)
+            shown = (s.starts_at, s.ends_at) if s.starts_at and s.ends_at else None
+            views.append(SilenceView(s, window is not None, shown))
+        return views
+
+
+def _next(silence: Silence, now: datetime) -> tuple[datetime, datetime] | None:
+    return None if silence.every is None else silence.every.next_window(now)
