@@ -38,7 +38,7 @@ from memoguard.services.clock import Clock
 from memoguard.services.dispatch.recording import Recorder
 from memoguard.services.error import NotFound, Refused, ServiceError
 from memoguard.services.escalator import message_context
-from memoguard.services.record import Notification
+from memoguard.services.record import Notification, NotificationStatus
 from memoguard.services.renderer import Renderer
 from memoguard.services.store import Store
 
@@ -112,9 +112,9 @@ class Calls:
                 raise UnknownCall(f"call {sid} was placed for page #{bound}, not #{signed}")
             found = bound if bound is not None else signed
             row = unit.notification(found) if found is not None else None
-        if bound is None and row is not None and row.reference is not None and sid not in row.reference.split():
+        if bound is None and row is not None and _placed_as_another(row, provider, sid):
             # The page's call is known and it is another one: the signed id is only for a request that
-            # beats the dispatcher's commit of the call's id.
+            # beats the dispatcher's commit of the call's id (the row is still being sent then).
             raise UnknownCall(f"page #{row.id} was placed as another call than {sid}")
         if row is None or row.purpose != Purpose.PAGE.value or row.person not in self._people:
             raise UnknownCall(f"no page was placed through {provider} as call {sid}")
@@ -243,6 +243,11 @@ def spoken(duration: timedelta, language: str) -> str:
         if count:
             parts.append(f"{count} {one if count == 1 else many}")
     return names[3].join(parts) or f"0 {names[2][1]}"
+
+
+def _placed_as_another(row: Notification, provider: str, sid: str) -> bool:
+    sent = row.status == NotificationStatus.SENT and row.channel == "voice" and row.provider == provider
+    return sent and sid not in (row.reference or "").split()
 
 
 def _double(incident: Incident) -> bool:

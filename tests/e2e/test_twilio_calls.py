@@ -130,7 +130,8 @@ def test_a_voicemail_is_no_acknowledgement_and_the_secondary_is_called(service: 
 
 def test_double_acknowledgement_by_keys_1_then_2(double: Service, twilio: Twilio) -> None:
     incident, name, _, call = _alarm_then_call(double, twilio)
-    call.answer()
+    assert call.answer().status == 200
+    assert call.gather is not None, (call.answer_to, _state(double, incident))
     call.press("1")
     assert call.gather is not None  # asks for 2
     assert _state(double, incident)["state"] == "acknowledged"
