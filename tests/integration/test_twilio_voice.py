@@ -297,3 +297,20 @@ def test_a_failed_call_fails_over_to_the_next_provider(world: World, twilio: Twi
     assert [m.channel for _, m in world.providers["backup"].sent] == ["voice"]
     assert phone.status("failed", error="32009").status == 200  # Twilio repeating itself: once only
     assert len(world.timeline(incident, "delivery_failover")) == 1
+
+
+def test_the_readme_shows_what_a_call_says(world: World, twilio: Twilio) -> None:
+    """The README's spoken texts are what the templates say (the French call here, the English one above)."""
+    _, phone = _called(world, twilio)
+    phone.answer()
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    quoted = [
+        " ".join(line[2:] for line in block.splitlines()) for block in readme.split("\n\n") if block.startswith("> ")
+    ]
+    assert phone.text in quoted
+    english = (
+        "This is memoguard. Incident 1, severity critical: disk full on db-1. Escalated on request."
+        " Step 2 of 3, acknowledge within 5 minutes."
+        " Press 1 to acknowledge, 9 to escalate now, star to hear this again."
+    )
+    assert english in quoted
