@@ -130,6 +130,21 @@ async def call(provider: str, request: Request, signature: Annotated[str | None,
     return await _handle(provider, "call", request, signature)
 
 
+@router.post(
+    "/{provider}/conference",
+    summary="A crisis bridge's event (a member joined or left), from Twilio (the <Conference> statusCallback)",
+    response_class=Response,
+    responses=_ANSWER,
+    openapi_extra=_form(
+        ["AccountSid", "ConferenceSid", "FriendlyName", "StatusCallbackEvent"],
+        ["AccountSid", "ConferenceSid", "FriendlyName", "StatusCallbackEvent", "CallSid", "Timestamp"],
+    )
+    | _SIGNED_QUERY,
+)
+async def conference(provider: str, request: Request, signature: Annotated[str | None, _SIGNED] = None) -> Response:
+    return await _handle(provider, "conference", request, signature)
+
+
 async def _handle(provider: str, kind: str, request: Request, signature: str | None) -> Response:
     hook = application(request).hooks.get(provider)
     if hook is None:

@@ -1148,7 +1148,8 @@ def test_oncall_at_must_be_an_rfc3339_instant(served: Served, at: str) -> None:
     assert detail(response).startswith(f"at: {at!r} is not an instant with an offset")
 
 
-TWILIO_CALL_ROUTES = ("voice", "gather", "call")  # a call's TwiML, a key pressed, a call's status
+# A call's TwiML, a key pressed, a call's status, a crisis bridge's event.
+TWILIO_CALL_ROUTES = ("voice", "gather", "call", "conference")
 
 
 def _operations(document: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:

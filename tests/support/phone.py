@@ -3,7 +3,8 @@ call is answered, the keys the person presses, the silence when they press none,
 
 Every request is signed as Twilio signs it (tests/support/twilio.py ``post``), to the URLs memoguard gave:
 the call's ``Url``, then the ``action`` of the ``<Gather>`` or the ``<Redirect>`` of the last TwiML
-document it answered, and the call's ``StatusCallback``. The TwiML is read as Twilio reads it (XML):
+document it answered, the call's ``StatusCallback``, and the ``statusCallback`` of a ``<Conference>`` it dials
+(the crisis bridge's join and leave events). The TwiML is read as Twilio reads it (XML):
 ``said`` is every ``<Say>`` of the last document, in order, with its voice and language.
 """
 
@@ -74,6 +75,29 @@ class Phone:
         if error is not None:
             extra["ErrorCode"] = error
         return self.twilio.post(self.call.form["StatusCallback"], self._form(**extra))
+
+    @property
+    def conference(self) -> ET.Element | None:
+        """The <Conference> the last document dials, if any."""
+        return None if self._document is None else self._document.find("Dial/Conference")
+
+    def bridge(self, event: str, *, conference: str = "CF" + "c" * 32) -> Answer:
+        """Twilio reporting ``event`` (participant-join, participant-leave, conference-start…) of the
+        conference the last document dialled, with this call as the participant, to its statusCallback."""
+        dialled = self.conference
+        assert dialled is not None, "the last TwiML dials no conference"
+        assert set(dialled.attrib["statusCallbackEvent"].split()) >= {"join", "leave"}
+        form = {
+            "AccountSid": self.twilio.account_sid,
+            "ConferenceSid": conference,
+            "FriendlyName": dialled.text or "",
+            "StatusCallbackEvent": event,
+            "Timestamp": "Tue, 17 Nov 2026 10:05:00 +0000",
+            "SequenceNumber": "1",
+        }
+        if event.startswith("participant-"):
+            form |= {"CallSid": self.call.sid, "Muted": "false", "Hold": "false", "Coaching": "false"}
+        return self.twilio.post(dialled.attrib["statusCallback"], form)
 
     @property
     def gather(self) -> ET.Element | None:

@@ -4,7 +4,8 @@ hook.py has checked the signature (over the public URL, query included, and the 
 before these run. The call is then found by its CallSid (the page it was placed for, services/voice.py),
 the notification id signed into the URL agreeing; a URL whose id memoguard did not sign, or a CallSid no
 page was placed as, is refused (``Malformed``) and changes nothing. Nothing in the request names who
-acts or on what: a key acts as the person called, on the incident of that call.
+acts or on what: a key acts as the person called, on the incident of that call, and a crisis bridge's
+participant event as the person whose call joined.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from memoguard.services.hook import Callback, Malformed
 from memoguard.services.voice import Call, Calls, Script, UnknownCall
 
 CALL_SID = re.compile(r"^CA[0-9a-fA-F]{32}$")
-KINDS = frozenset({"voice", "gather", "call"})
+KINDS = frozenset({"voice", "gather", "call", "conference"})
 
 
 class CallHook:
@@ -31,6 +32,9 @@ class CallHook:
     def handle(self, callback: Callback, fields: Mapping[str, str]) -> str | None:
         query = dict(parse_qsl(callback.query, keep_blank_values=True))
         sid = fields.get("CallSid", "")
+        if callback.kind == "conference":
+            self._conference(fields, sid)
+            return None
         if not CALL_SID.fullmatch(sid):
             raise Malformed(f"CallSid {sid!r} is not a call SID")
         try:
@@ -52,6 +56,20 @@ class CallHook:
             raise Malformed("a gather without Digits")
         return self._document(call, self._calls.key(call, digits, attempt), attempt)
 
+    def _conference(self, fields: Mapping[str, str], sid: str) -> None:
+        """A crisis bridge's event. The conference's events may come to the URL of whichever member
+        started it: the participant is the one whose call ``CallSid`` is, bound to that member's page."""
+        event = fields.get("StatusCallbackEvent", "")
+        if not event.startswith("participant-"):
+            return  # conference-start/-end name no member
+        if not CALL_SID.fullmatch(sid):
+            raise Malformed(f"CallSid {sid!r} is not a call SID")
+        try:
+            call = self._calls.call(self.name, sid, None)
+            self._calls.conference(call, event, fields.get("FriendlyName", ""))
+        except UnknownCall as error:
+            raise Malformed(str(error)) from None
+
     def _document(self, call: Call, script: Script, attempt: int) -> str:
         n = call.notification.id
         gather = voice.url(self._public_url, voice.gather_path(self.name), self._token, self.name, n, attempt)
@@ -60,7 +78,8 @@ class CallHook:
             redirect = voice.url(
                 self._public_url, voice.twiml_path(self.name), self._token, self.name, n, script.next_attempt
             )
-        return twiml.document(script, gather, redirect)
+        bridge = voice.url(self._public_url, voice.conference_path(self.name), self._token, self.name, n)
+        return twiml.document(script, gather, redirect, bridge)
 
 
 def _attempt(query: Mapping[str, str]) -> int:

@@ -6,7 +6,8 @@ for, ``<Gather numDigits="1">`` around what is said meanwhile, so a key may be p
 it, posting to the gather route; ``finishOnKey`` is empty so that ``#`` is a key like the others (it does
 nothing) rather than an empty answer. With no key, Twilio goes on to the ``<Redirect>`` after the gather:
 the TwiML route again, as the next attempt; or, when there is none, ``<Hangup>``. Every ``<Say>`` speaks
-the person's language with a voice of that language.
+the person's language with a voice of that language. A member joining the crisis bridge gets
+``<Dial><Conference>`` named after the incident, its join and leave events posted to the conference route.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from memoguard.services.voice import Script
 
 VOICES = {"fr": ("Polly.Lea", "fr-FR"), "en": ("Polly.Joanna", "en-US")}
 WAIT = 6  # seconds of silence after the menu before the gather gives up
+BRIDGE_EVENTS = "start end join leave"  # the crisis bridge's events memoguard hears of
 
 
 def voice(language: str) -> tuple[str, str]:
@@ -24,12 +26,24 @@ def voice(language: str) -> tuple[str, str]:
     return VOICES.get(language, VOICES["en"])
 
 
-def document(script: Script, gather_url: str, redirect_url: str | None) -> str:
-    """``gather_url``: where a key is posted; ``redirect_url``: the next attempt when no key came."""
+def document(script: Script, gather_url: str, redirect_url: str | None, conference_url: str) -> str:
+    """``gather_url``: where a key is posted; ``redirect_url``: the next attempt when no key came;
+    ``conference_url``: where the crisis bridge's events go."""
     name, language = voice(script.language)
     response = VoiceResponse()
     for text in script.said:
         response.say(text, voice=name, language=language)
+    if script.conference is not None:
+        dial = response.dial()
+        dial.conference(
+            script.conference,
+            start_conference_on_enter=True,
+            end_conference_on_exit=False,
+            status_callback=conference_url,
+            status_callback_event=BRIDGE_EVENTS,
+            status_callback_method="POST",
+        )
+        return str(response)
     if script.menu is not None:
         gather = response.gather(num_digits=1, action=gather_url, method="POST", timeout=WAIT, finish_on_key="")
         for text in script.menu:

@@ -40,6 +40,10 @@ def call_status_path(name: str) -> str:
     return f"/twilio/{name}/call"
 
 
+def conference_path(name: str) -> str:
+    return f"/twilio/{name}/conference"
+
+
 def mac(token: str, name: str, notification: int) -> str:
     return hmac.new(token.encode(), f"voice|{name}|{notification}".encode(), hashlib.sha256).hexdigest()[:32]
 
