@@ -40,7 +40,16 @@ def twilio() -> Iterator[Twilio]:
     assert fake.refusals == []
 
 
-def _serve(tmp_path: Path, database_url: str, twilio: Twilio, mode: str) -> Iterator[Service]:
+CRISIS = """\
+name: fast
+acknowledgement: {mode: single}
+steps:
+  - {notify: ["roster:ops"], channels: [voice], ack_within: 2s}
+crisis_cell: {members: [bob, dave], channels: [voice], quorum: 2, bridge: "+33123456789", repeat_every: 10m}
+"""
+
+
+def _serve(tmp_path: Path, database_url: str, twilio: Twilio, mode: str, policy: str = POLICY) -> Iterator[Service]:
     config = e2e_config(tmp_path, database_url)
     main = config / "memoguard.yaml"
     text = main.read_text(encoding="utf-8").replace(
@@ -50,7 +59,8 @@ def _serve(tmp_path: Path, database_url: str, twilio: Twilio, mode: str) -> Iter
     )
     text = text.replace("  sms: [console]\n", "  sms: [twilio]\n  voice: [twilio]\n")
     main.write_text(f"http: {{public_url: '{PUBLIC_URL}'}}\n" + text, encoding="utf-8")
-    (config / "escalation_policies" / "fast.yaml").write_text(POLICY % mode, encoding="utf-8")
+    text = policy % mode if "%s" in policy else policy
+    (config / "escalation_policies" / "fast.yaml").write_text(text, encoding="utf-8")
     (config / "secrets" / "twilio.token").write_text(AUTH_TOKEN + "\n", encoding="utf-8")
     running = Service(config)
     twilio.target = running.url  # memoguard behind its public URL, as behind a reverse proxy
@@ -68,6 +78,11 @@ def service(tmp_path: Path, database_url: str, twilio: Twilio) -> Iterator[Servi
 @pytest.fixture
 def double(tmp_path: Path, database_url: str, twilio: Twilio) -> Iterator[Service]:
     yield from _serve(tmp_path, database_url, twilio, "mode: double, confirm_within: 1m")
+
+
+@pytest.fixture
+def crisis(tmp_path: Path, database_url: str, twilio: Twilio) -> Iterator[Service]:
+    yield from _serve(tmp_path, database_url, twilio, "", CRISIS)
 
 
 def _calls(twilio: Twilio, count: int) -> list[Placed]:
@@ -139,3 +154,25 @@ def test_double_acknowledgement_by_keys_1_then_2(double: Service, twilio: Twilio
     assert call.hangs_up
     shown = _state(double, incident)
     assert (shown["state"], shown["acknowledged_by"]) == ("confirmed", [name])
+
+
+def test_crisis_cell_members_press_0_and_the_quorum_is_reached_by_joining(crisis: Service, twilio: Twilio) -> None:
+    crisis.bearer()
+    body = {"dedup_key": "db1", "severity": "critical", "summary": "Disk full on db1"}
+    answer = httpx.post(f"{crisis.url}/api/v1/alarms", json=body, headers=SCRIPTS, timeout=5)
+    assert answer.status_code == 200, answer.text
+    incident: str = answer.json()["alarms"][0]["incident"]
+    calls = {c.to: Phone(twilio, c) for c in _calls(twilio, 3)}  # the primary, then bob and dave
+    bob, dave = calls["+33612345602"], calls["+33612345604"]
+    for member in (bob, dave):
+        assert member.answer().status == 200
+        assert "0 to join the crisis bridge" in member.text
+        member.press("0")
+        assert member.conference is not None and member.conference.text == f"memoguard-incident-{incident}"
+    assert bob.bridge("participant-join").status == 200
+    assert _state(crisis, incident)["state"] == "triggered"  # one of two
+    assert dave.bridge("participant-join").status == 200
+    shown = _state(crisis, incident)
+    assert (shown["state"], sorted(shown["acknowledged_by"])) == ("acknowledged", ["bob", "dave"])
+    joined = [e["text"] for e in shown["timeline"] if e["kind"] == "crisis_bridge"]
+    assert joined == [f"{who} joined the crisis bridge (memoguard-incident-{incident})" for who in ("bob", "dave")]
