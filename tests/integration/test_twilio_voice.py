@@ -14,17 +14,21 @@ from collections.abc import Iterator
 from contextlib import ExitStack
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
 from memoguard.adapters.twilio import TwilioProvider
 from memoguard.domain.incident import IncidentState
+from memoguard.domain.person import Person
 from memoguard.http.app import create_app
 from memoguard.services.application import Application
-from memoguard.services.provider import Provider
+from memoguard.services.provider import DeliveryError, Provider
+from memoguard.services.voice import spoken
+from tests.conftest import FakeClock
 from tests.integration.test_http import serving
-from tests.integration.test_twilio import PUBLIC_URL, settings
+from tests.integration.test_twilio import PUBLIC_URL, _NoInbox, page, settings
 from tests.support.delivery import PENDING, SENT, Builder, World
 from tests.support.phone import Phone, Said
 from tests.support.twilio import AUTH_TOKEN, NUMBER, Twilio
@@ -387,3 +391,99 @@ def test_0_does_nothing_on_a_page_without_a_bridge(world: World, twilio: Twilio)
     phone.press("0")
     assert [s.text for s in phone.said] == ["Touche non reconnue.", MENU_FR]
     assert phone.conference is None and world.incident(incident).state == IncidentState.TRIGGERED
+
+
+# --- bad requests: each refused with a reason naming what is wrong, nothing changed ----------------------
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"CallSid": "CA123"}, "CallSid 'CA123' is not a call SID"),
+        ({"CallSid": None}, "CallSid '' is not a call SID"),
+        ({"Digits": None}, "a gather without Digits"),
+        ({"AccountSid": "AC" + "1" * 32}, f"AccountSid {'AC' + '1' * 32!r} is not this provider's account"),
+    ],
+)
+def test_a_malformed_key_is_refused_by_name(
+    world: World, twilio: Twilio, change: dict[str, str | None], reason: str
+) -> None:
+    incident, phone = _called(world, twilio)
+    phone.answer()
+    gather = phone.gather
+    assert gather is not None
+    form = {"AccountSid": twilio.account_sid, "CallSid": phone.call.sid, "Digits": "1"} | change
+    answer = twilio.post(gather.attrib["action"], {k: v for k, v in form.items() if v is not None})
+    assert answer.status == 422
+    assert answer.json() == {"detail": [{"loc": ["body"], "msg": reason, "type": "invalid"}]}
+    assert world.incident(incident).state == IncidentState.TRIGGERED
+
+
+def test_an_attempt_memoguard_did_not_make_and_a_status_without_callstatus_are_refused(
+    world: World, twilio: Twilio
+) -> None:
+    _, phone = _called(world, twilio)
+    form = {"AccountSid": twilio.account_sid, "CallSid": phone.call.sid}
+    answer = twilio.post(phone.call.form["Url"].replace("a=1", "a=99"), form)
+    assert (answer.status, answer.json()["detail"][0]["msg"]) == (
+        422,
+        "attempt '99' in the URL is not one memoguard made",
+    )
+    answer = twilio.post(phone.call.form["StatusCallback"], form)
+    assert (answer.status, answer.json()["detail"][0]["msg"]) == (422, "a call status callback without CallStatus")
+
+
+@pytest.mark.parametrize(
+    ("changes", "person", "why"),
+    [
+        (
+            {"messaging_service_sid": "MG" + "ab" * 16, "from": None},
+            None,
+            "a call needs 'from' (a messaging service cannot place calls)",
+        ),
+        ({}, Person("dave"), "dave has no phone number"),
+        ({}, Person("dave", phone="0612345678"), "dave's phone '0612345678' is not an E.164 number"),
+    ],
+)
+def test_a_call_twilio_cannot_place_fails_at_once(
+    twilio: Twilio, fake_clock: FakeClock, changes: dict[str, Any], person: Person | None, why: str
+) -> None:
+    provider = TwilioProvider(
+        "twilio",
+        settings(twilio, **changes),
+        AUTH_TOKEN,
+        PUBLIC_URL,
+        _NoInbox(),
+        fake_clock,
+        _NoCalls(),  # type: ignore[arg-type]
+    )
+    called = dataclasses.replace(page(person), channel="voice")
+    with pytest.raises(DeliveryError) as caught:
+        provider.send(called)
+    assert (caught.value.reason, caught.value.retryable) == (f"twilio: {why}", False)
+    assert twilio.calls == []
+
+
+def test_a_provider_without_calls_places_none(twilio: Twilio, fake_clock: FakeClock) -> None:
+    provider = TwilioProvider("twilio", settings(twilio), AUTH_TOKEN, PUBLIC_URL, _NoInbox(), fake_clock)
+    with pytest.raises(DeliveryError) as caught:
+        provider.send(dataclasses.replace(page(), channel="voice"))
+    assert (caught.value.reason, caught.value.retryable) == ("twilio: this provider places no calls", False)
+
+
+class _NoCalls:
+    """Stands for the calls service where nothing calls back."""
+
+
+@pytest.mark.parametrize(
+    ("duration", "language", "said"),
+    [
+        (timedelta(minutes=5), "fr", "5 minutes"),
+        (timedelta(hours=1, minutes=30), "fr", "1 heure et 30 minutes"),
+        (timedelta(hours=2, seconds=1), "en", "2 hours and 1 second"),
+        (timedelta(0), "en", "0 seconds"),
+        (timedelta(minutes=1), "de", "1 minute"),
+    ],
+)
+def test_durations_are_spoken_in_words(duration: timedelta, language: str, said: str) -> None:
+    assert spoken(duration, language) == said
