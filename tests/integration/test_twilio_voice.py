@@ -14,21 +14,17 @@ from collections.abc import Iterator
 from contextlib import ExitStack
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
 from memoguard.adapters.twilio import TwilioProvider
 from memoguard.domain.incident import IncidentState
-from memoguard.domain.person import Person
 from memoguard.http.app import create_app
 from memoguard.services.application import Application
-from memoguard.services.provider import DeliveryError, Provider
-from memoguard.services.voice import spoken
-from tests.conftest import FakeClock
+from memoguard.services.provider import Provider
 from tests.integration.test_http import serving
-from tests.integration.test_twilio import PUBLIC_URL, _NoInbox, page, settings
+from tests.integration.test_twilio import PUBLIC_URL, settings
 from tests.support.delivery import PENDING, SENT, Builder, World
 from tests.support.phone import Phone, Said
 from tests.support.twilio import AUTH_TOKEN, NUMBER, Twilio
@@ -318,172 +314,3 @@ def test_the_readme_shows_what_a_call_says(world: World, twilio: Twilio) -> None
         " Press 1 to acknowledge, 9 to escalate now, star to hear this again."
     )
     assert english in quoted
-
-
-@pytest.fixture
-def crisis(build: Builder, service_dir: Path, twilio: Twilio) -> Iterator[World]:
-    """Policy ``crisis``: alice by SMS for 5 minutes, then the crisis cell (erin, gina, hank; quorum 2;
-    bridge +33123456789) by voice through the real twilio provider."""
-    path = service_dir / "escalation_policies" / "crisis.yaml"
-    text = path.read_text(encoding="utf-8").replace(
-        "members: [erin, gina, hank], channels: [sms]", "members: [erin, gina, hank], channels: [voice]"
-    )
-    path.write_text(text, encoding="utf-8")
-    with ExitStack() as stack:
-
-        def real(app: Application) -> dict[str, Provider]:
-            assert app.calls is not None
-            provider = TwilioProvider(
-                "twilio", settings(twilio), AUTH_TOKEN, PUBLIC_URL, app.replies, app.clock, app.calls
-            )
-            served = dataclasses.replace(app, hooks={"twilio": provider.hook})
-            twilio.target = stack.enter_context(serving(create_app(served, lambda: True)))
-            return {"twilio": provider}
-
-        yield build(VOICE, ("backup", "mailer"), real=real)
-
-
-def test_crisis_cell_members_press_0_and_joining_the_bridge_acknowledges(crisis: World, twilio: Twilio) -> None:
-    [incident] = crisis.open("db-1", policy="crisis")
-    crisis.settle()
-    crisis.clock.advance(timedelta(minutes=5))
-    crisis.app.timers.fire_all_due()
-    crisis.settle()
-    calls = {c.to: Phone(twilio, c) for c in twilio.calls}
-    assert set(calls) == {"+33612345605", "+33612345606", "+33612345607"}  # erin, gina, hank
-    erin, gina = calls["+33612345605"], calls["+33612345606"]
-
-    erin.answer()
-    assert [s.text for s in erin.said] == [
-        "Ici memoguard. Crise, incident 1, gravité critical : disk full on db-1. La cellule de crise est appelée,"
-        " 2 acquittement(s) requis. Pont de conférence : +33123456789.",
-        "Tapez 1 pour acquitter, 9 pour escalader maintenant, 0 pour rejoindre le pont de crise,"
-        " étoile pour réécouter.",
-    ]
-    erin.press("0")
-    assert [s.text for s in erin.said] == ["Vous rejoignez le pont de crise de l'incident 1."]
-    conference = erin.conference
-    assert conference is not None and conference.text == "memoguard-incident-1"
-    assert urlsplit(conference.attrib["statusCallback"]).path == "/twilio/twilio/conference"
-    assert crisis.incident(incident).acked_by == ()  # pressing 0 is not yet joining
-
-    assert erin.bridge("conference-start").status == 200
-    assert erin.bridge("participant-join").status == 200
-    assert crisis.incident(incident).acked_by == ("erin",)
-    gina.answer()
-    gina.press("0")
-    assert gina.bridge("participant-join").status == 200
-    found = crisis.incident(incident)
-    assert (found.state, set(found.acked_by)) == (IncidentState.ACKNOWLEDGED, {"erin", "gina"})
-    assert erin.bridge("participant-leave").status == 200
-    assert [e.text for e in crisis.timeline(incident, "crisis_bridge")] == [
-        "erin joined the crisis bridge (memoguard-incident-1)",
-        "gina joined the crisis bridge (memoguard-incident-1)",
-        "erin left the crisis bridge (memoguard-incident-1)",
-    ]
-    forged = twilio.post(conference.attrib["statusCallback"], {"AccountSid": twilio.account_sid}, token="0" * 32)
-    assert forged.status == 403
-
-
-def test_0_does_nothing_on_a_page_without_a_bridge(world: World, twilio: Twilio) -> None:
-    incident, phone = _called(world, twilio)
-    phone.answer()
-    phone.press("0")
-    assert [s.text for s in phone.said] == ["Touche non reconnue.", MENU_FR]
-    assert phone.conference is None and world.incident(incident).state == IncidentState.TRIGGERED
-
-
-# --- bad requests: each refused with a reason naming what is wrong, nothing changed ----------------------
-
-
-@pytest.mark.parametrize(
-    ("change", "reason"),
-    [
-        ({"CallSid": "CA123"}, "CallSid 'CA123' is not a call SID"),
-        ({"CallSid": None}, "CallSid '' is not a call SID"),
-        ({"Digits": None}, "a gather without Digits"),
-        ({"AccountSid": "AC" + "1" * 32}, f"AccountSid {'AC' + '1' * 32!r} is not this provider's account"),
-    ],
-)
-def test_a_malformed_key_is_refused_by_name(
-    world: World, twilio: Twilio, change: dict[str, str | None], reason: str
-) -> None:
-    incident, phone = _called(world, twilio)
-    phone.answer()
-    gather = phone.gather
-    assert gather is not None
-    form = {"AccountSid": twilio.account_sid, "CallSid": phone.call.sid, "Digits": "1"} | change
-    answer = twilio.post(gather.attrib["action"], {k: v for k, v in form.items() if v is not None})
-    assert answer.status == 422
-    assert answer.json() == {"detail": [{"loc": ["body"], "msg": reason, "type": "invalid"}]}
-    assert world.incident(incident).state == IncidentState.TRIGGERED
-
-
-def test_an_attempt_memoguard_did_not_make_and_a_status_without_callstatus_are_refused(
-    world: World, twilio: Twilio
-) -> None:
-    _, phone = _called(world, twilio)
-    form = {"AccountSid": twilio.account_sid, "CallSid": phone.call.sid}
-    answer = twilio.post(phone.call.form["Url"].replace("a=1", "a=99"), form)
-    assert (answer.status, answer.json()["detail"][0]["msg"]) == (
-        422,
-        "attempt '99' in the URL is not one memoguard made",
-    )
-    answer = twilio.post(phone.call.form["StatusCallback"], form)
-    assert (answer.status, answer.json()["detail"][0]["msg"]) == (422, "a call status callback without CallStatus")
-
-
-@pytest.mark.parametrize(
-    ("changes", "person", "why"),
-    [
-        (
-            {"messaging_service_sid": "MG" + "ab" * 16, "from": None},
-            None,
-            "a call needs 'from' (a messaging service cannot place calls)",
-        ),
-        ({}, Person("dave"), "dave has no phone number"),
-        ({}, Person("dave", phone="0612345678"), "dave's phone '0612345678' is not an E.164 number"),
-    ],
-)
-def test_a_call_twilio_cannot_place_fails_at_once(
-    twilio: Twilio, fake_clock: FakeClock, changes: dict[str, Any], person: Person | None, why: str
-) -> None:
-    provider = TwilioProvider(
-        "twilio",
-        settings(twilio, **changes),
-        AUTH_TOKEN,
-        PUBLIC_URL,
-        _NoInbox(),
-        fake_clock,
-        _NoCalls(),  # type: ignore[arg-type]
-    )
-    called = dataclasses.replace(page(person), channel="voice")
-    with pytest.raises(DeliveryError) as caught:
-        provider.send(called)
-    assert (caught.value.reason, caught.value.retryable) == (f"twilio: {why}", False)
-    assert twilio.calls == []
-
-
-def test_a_provider_without_calls_places_none(twilio: Twilio, fake_clock: FakeClock) -> None:
-    provider = TwilioProvider("twilio", settings(twilio), AUTH_TOKEN, PUBLIC_URL, _NoInbox(), fake_clock)
-    with pytest.raises(DeliveryError) as caught:
-        provider.send(dataclasses.replace(page(), channel="voice"))
-    assert (caught.value.reason, caught.value.retryable) == ("twilio: this provider places no calls", False)
-
-
-class _NoCalls:
-    """Stands for the calls service where nothing calls back."""
-
-
-@pytest.mark.parametrize(
-    ("duration", "language", "said"),
-    [
-        (timedelta(minutes=5), "fr", "5 minutes"),
-        (timedelta(hours=1, minutes=30), "fr", "1 heure et 30 minutes"),
-        (timedelta(hours=2, seconds=1), "en", "2 hours and 1 second"),
-        (timedelta(0), "en", "0 seconds"),
-        (timedelta(minutes=1), "de", "1 minute"),
-    ],
-)
-def test_durations_are_spoken_in_words(duration: timedelta, language: str, said: str) -> None:
-    assert spoken(duration, language) == said
