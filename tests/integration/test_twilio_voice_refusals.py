@@ -91,6 +91,29 @@ def test_a_call_twilio_cannot_place_fails_at_once(
     assert twilio.calls == []
 
 
+@pytest.mark.parametrize(
+    ("status", "code", "retryable"),
+    [(400, 21217, False), (400, 21211, False), (429, 20429, True), (500, 20500, True)],
+)
+def test_twilio_refusing_a_call_maps_onto_the_dispatchers_contract(
+    twilio: Twilio, fake_clock: FakeClock, status: int, code: int, retryable: bool
+) -> None:
+    provider = TwilioProvider(
+        "twilio",
+        settings(twilio),
+        AUTH_TOKEN,
+        PUBLIC_URL,
+        _NoInbox(),
+        fake_clock,
+        _NoCalls(),  # type: ignore[arg-type]
+    )
+    twilio.fail(status, code)
+    with pytest.raises(DeliveryError) as caught:
+        provider.send(dataclasses.replace(page(), channel="voice"))
+    assert caught.value.retryable == retryable and f"error {code}" in caught.value.reason
+    assert twilio.calls == []
+
+
 def test_a_provider_without_calls_places_none(twilio: Twilio, fake_clock: FakeClock) -> None:
     provider = TwilioProvider("twilio", settings(twilio), AUTH_TOKEN, PUBLIC_URL, _NoInbox(), fake_clock)
     with pytest.raises(DeliveryError) as caught:
