@@ -155,6 +155,12 @@ class Calls:
         verb = KEYS.get(pressed)
         if verb is None:
             return self._page(call, incident, (self._say(call, incident, "unknown_key"),), attempt, menu_only=True)
+        n = call.notification
+        if verb == Verb.ESCALATE and n.step is not None and (incident.step, incident.cycle) != (n.step, n.cycle):
+            # The call's step is over (escalated meanwhile, or Twilio posting the same key again): a 9 on
+            # it must not escalate the next step too.
+            said = (self._say(call, incident, "refused", verb=verb.value),)
+            return Script(call.person.language, said)
         try:
             outcome = self._actions.act(incident.id, verb, call.person.name, VIA, Context(HOW))
         except Refused as refusal:

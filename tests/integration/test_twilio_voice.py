@@ -194,6 +194,10 @@ def test_key_9_escalates_and_the_secondary_is_called_in_english(world: World, tw
     assert phone.said == [Said("Incident 1 escaladé au niveau suivant. Au revoir.", *FR)]
     assert world.incident(incident).step == 1
 
+    phone.press("9", again=True)  # Twilio posting the same key again: the next step is not escalated too
+    assert phone.said == [Said("L'incident 1 a déjà quitté ce niveau. Au revoir.", *FR)]
+    assert world.incident(incident).step == 1
+
     world.settle()
     _, second = twilio.calls
     assert second.to == BOB

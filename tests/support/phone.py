@@ -29,6 +29,7 @@ class Phone:
         self.call = call
         self.answer_to: Answer | None = None
         self._document: ET.Element | None = None
+        self._last_gather: str | None = None
 
     def _form(self, **extra: str) -> dict[str, str]:
         form = {
@@ -54,11 +55,16 @@ class Phone:
         """The call is answered (by a person, or ``machine_start``, ``fax``…): Twilio fetches the TwiML."""
         return self._post(self.call.form["Url"], self._form(AnsweredBy=answered_by))
 
-    def press(self, key: str) -> Answer:
-        """The person presses ``key`` while the last document's <Gather> runs."""
+    def press(self, key: str, *, again: bool = False) -> Answer:
+        """The person presses ``key`` while the last document's <Gather> runs; ``again``: Twilio posts
+        the previous key's request once more (to the same gather URL), whatever the last document."""
+        if again:
+            assert self._last_gather is not None
+            return self._post(self._last_gather, self._form(Digits=key, FinishedOnKey=""))
         gather = self.gather
         assert gather is not None, "no <Gather> in the last TwiML: no key can be pressed"
         assert gather.get("numDigits") == "1" and gather.get("method") == "POST"
+        self._last_gather = gather.attrib["action"]
         return self._post(gather.attrib["action"], self._form(Digits=key, FinishedOnKey=""))
 
     def silence(self) -> Answer:
