@@ -36,6 +36,7 @@ SCRIPTS = [
     ("memory", True),
     ("dispatch", True),
     ("smpp", True),
+    ("twilio", True),
     ("takeover", True),
 ]
 

@@ -168,6 +168,16 @@ ROWS = [
         ),
         None,
     ),
+    Row(
+        "Twilio (no target of its own): alarm 2xx → Twilio API call at 50/s",
+        "twilio",
+        lambda f: (
+            f"p50 {_get(f, 'latency_p50_ms')} ms, p99 {_get(f, 'latency_p99_ms')} ms "
+            f"({_get(f, 'channel')}: the {'Calls' if f.get('channel') == 'voice' else 'Messages'} API); "
+            f"lost {_get(f, 'lost')}"
+        ),
+        None,
+    ),
 ]
 
 

@@ -58,6 +58,7 @@ from memoguard.services.reply import Replies
 from memoguard.services.secret import SourceTokens
 from memoguard.services.silences import Silences
 from memoguard.services.timer import Timers
+from memoguard.services.voice import Calls
 
 if TYPE_CHECKING:  # aiosmtpd is an optional extra: imported when a listener is configured
     from memoguard.adapters.smtp.listener import ReplyListener
@@ -142,11 +143,13 @@ def providers(
     parts: SmsParts,
     links: EmailLinks | None = None,
     replies: MailReplies | None = None,
+    calls: Calls | None = None,
 ) -> dict[str, Provider]:
     """Every configured provider, built: the schema only accepts the kinds this release can drive
     (config.schema.PROVIDER_KINDS), and the match below covers each. ``inbox`` takes what SMS providers
     receive (replies, delivery receipts), ``parts`` keeps the parts of long texts until they are whole.
-    Nothing connects here: links open on ``start``. ``links`` signs the acknowledgement links of e-mail pages."""
+    Nothing connects here: links open on ``start``. ``links`` signs the acknowledgement links of e-mail pages;
+    ``calls`` is what voice pages say and what keys pressed on them do."""
     built: dict[str, Provider] = {}
     for name, settings in config.providers.items():
         try:
@@ -197,7 +200,7 @@ def providers(
                         reply_to=replies.address if replies is not None else None,
                     )
                 case TwilioSettings():
-                    built[name] = _twilio(name, settings, config, clock, inbox)
+                    built[name] = _twilio(name, settings, config, clock, inbox, calls)
                 case _:
                     assert_never(settings)
         except SecretError as error:
@@ -220,7 +223,9 @@ def _smpp(name: str, settings: SmppSettings, config: Config, clock: Clock, inbox
     return SmppProvider(name, settings, password, inbox, clock, parts)
 
 
-def _twilio(name: str, settings: TwilioSettings, config: Config, clock: Clock, inbox: Inbox) -> Provider:
+def _twilio(
+    name: str, settings: TwilioSettings, config: Config, clock: Clock, inbox: Inbox, calls: Calls | None
+) -> Provider:
     try:
         from memoguard.adapters.twilio import TwilioProvider  # noqa: PLC0415 (only when one is configured)
     except ImportError as error:  # the twilio package is an optional extra
@@ -233,7 +238,7 @@ def _twilio(name: str, settings: TwilioSettings, config: Config, clock: Clock, i
     token = read_secret(
         f"provider {name!r}", "auth_token", settings.auth_token_file, settings.auth_token_env, config.directory
     )
-    return TwilioProvider(name, settings, token, config.http.public_url, inbox, clock)
+    return TwilioProvider(name, settings, token, config.http.public_url, inbox, clock, calls)
 
 
 def hooks(built: Mapping[str, Provider]) -> dict[str, Hook]:
@@ -348,7 +353,8 @@ def _application(
     # Only a service that sends or serves reads the link secret (other commands work without it).
     links = email_links(config, sql, clock, actions) if with_providers else None
     replies_by_mail = mail_replies(config, actions, sql, clock, renderer) if with_providers else None
-    built = providers(config, clock, replies, SqlSmsParts(sql), links, replies_by_mail) if with_providers else {}
+    calls = Calls(sql, clock, config.people, actions, renderer, recorder)
+    built = providers(config, clock, replies, SqlSmsParts(sql), links, replies_by_mail, calls) if with_providers else {}
     ingest = Ingest(sql, clock, config, escalator)
     return Application(
         config=config,
@@ -381,6 +387,7 @@ def _application(
         hooks=hooks(built),
         links=links,
         mail_replies=replies_by_mail,
+        calls=calls,
     )
 
 

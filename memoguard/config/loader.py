@@ -232,6 +232,13 @@ class _Loader:
                 settings = main.providers.get(provider)
                 if settings is None:
                     self.found.refer(document, ("channels", channel, index), "provider", provider, main.providers)
+                elif channel == "voice" and settings.kind == "twilio" and settings.from_ is None:
+                    self.found.add(
+                        document,
+                        ("channels", channel, index),
+                        f"provider {provider!r} places calls for the voice channel, which needs its 'from' "
+                        "number: a messaging_service_sid can send SMS, not call",
+                    )
                 elif settings.kind == "zendesk":
                     self.found.add(
                         document,

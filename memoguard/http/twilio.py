@@ -1,12 +1,13 @@
-"""Twilio's webhooks: a message's delivery status and a text a phone sent, for each twilio provider.
+"""Twilio's webhooks, for each twilio provider: a message's delivery status, a text a phone sent, and a
+call's requests (its TwiML when answered, a key pressed, its status).
 
 The routes pass the request as it came — path and query as asked for, the form fields in order, the
 X-Twilio-Signature header — to the provider's hook (services/hook.py; bootstrap wires the twilio
 adapter's), which checks the signature before anything else: missing or wrong, the answer is 403 in
-the usual refusal shape (http/problem.py) and nothing changes. A signed request is answered with an
-empty TwiML ``<Response/>`` once the inbox has taken it: replies are answered by a queued SMS, never
-inline. The form is parsed here from the raw body, without a form library, so that every field reaches
-the signature check exactly as sent.
+the usual refusal shape (http/problem.py) and nothing changes. A signed request is answered with the
+TwiML the hook returned (what a call says next), or an empty ``<Response/>`` once the inbox has taken
+it: replies are answered by a queued SMS, never inline. The form is parsed here from the raw body,
+without a form library, so that every field reaches the signature check exactly as sent.
 """
 
 from __future__ import annotations
@@ -78,6 +79,72 @@ async def sms(provider: str, request: Request, signature: Annotated[str | None, 
     return await _handle(provider, "sms", request, signature)
 
 
+_CALL = ["AccountSid", "CallSid", "CallStatus", "AnsweredBy", "From", "To", "Direction"]
+_TWIML: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "What the call says next: a TwiML document",
+        "content": {"text/xml": {"schema": {"type": "string"}}},
+    },
+    **responses(403, 404, 413, 422),
+}
+_SIGNED_QUERY: dict[str, Any] = {
+    "parameters": [
+        {"name": "n", "in": "query", "required": False, "schema": {"type": "string"}},
+        {"name": "m", "in": "query", "required": False, "schema": {"type": "string"}},
+        {"name": "a", "in": "query", "required": False, "schema": {"type": "string"}},
+    ]
+}
+
+
+@router.post(
+    "/{provider}/voice",
+    summary="A call memoguard placed was answered (or came back with no key pressed): what it says, from Twilio",
+    response_class=Response,
+    responses=_TWIML,
+    openapi_extra=_form(["AccountSid", "CallSid"], _CALL) | _SIGNED_QUERY,
+)
+async def voice(provider: str, request: Request, signature: Annotated[str | None, _SIGNED] = None) -> Response:
+    return await _handle(provider, "voice", request, signature)
+
+
+@router.post(
+    "/{provider}/gather",
+    summary="A key pressed on a call memoguard placed, from Twilio (the call's <Gather>)",
+    response_class=Response,
+    responses=_TWIML,
+    openapi_extra=_form(["AccountSid", "CallSid", "Digits"], [*_CALL, "Digits"]) | _SIGNED_QUERY,
+)
+async def gather(provider: str, request: Request, signature: Annotated[str | None, _SIGNED] = None) -> Response:
+    return await _handle(provider, "gather", request, signature)
+
+
+@router.post(
+    "/{provider}/call",
+    summary="A call's status, from Twilio (the StatusCallback of each call)",
+    response_class=Response,
+    responses=_ANSWER,
+    openapi_extra=_form(["AccountSid", "CallSid", "CallStatus"], [*_CALL, "ErrorCode", "SipResponseCode"])
+    | _SIGNED_QUERY,
+)
+async def call(provider: str, request: Request, signature: Annotated[str | None, _SIGNED] = None) -> Response:
+    return await _handle(provider, "call", request, signature)
+
+
+@router.post(
+    "/{provider}/conference",
+    summary="A crisis bridge's event (a member joined or left), from Twilio (the <Conference> statusCallback)",
+    response_class=Response,
+    responses=_ANSWER,
+    openapi_extra=_form(
+        ["AccountSid", "ConferenceSid", "FriendlyName", "StatusCallbackEvent"],
+        ["AccountSid", "ConferenceSid", "FriendlyName", "StatusCallbackEvent", "CallSid", "Timestamp"],
+    )
+    | _SIGNED_QUERY,
+)
+async def conference(provider: str, request: Request, signature: Annotated[str | None, _SIGNED] = None) -> Response:
+    return await _handle(provider, "conference", request, signature)
+
+
 async def _handle(provider: str, kind: str, request: Request, signature: str | None) -> Response:
     hook = application(request).hooks.get(provider)
     if hook is None:
@@ -86,9 +153,9 @@ async def _handle(provider: str, kind: str, request: Request, signature: str | N
     form = parse_qsl(raw.decode("utf-8", errors="replace"), keep_blank_values=True)
     callback = Callback(kind, request.scope["path"], request.url.query, form, signature)
     try:
-        await run_in_threadpool(hook.handle, callback)
+        document = await run_in_threadpool(hook.handle, callback)
     except Forged as error:
         raise refuse(403, str(error), ["header", SIGNATURE.lower()]) from None
     except Malformed as error:
         raise refuse(422, str(error), ["body"]) from None
-    return Response(EMPTY_TWIML, media_type="text/xml")
+    return Response(document or EMPTY_TWIML, media_type="text/xml")

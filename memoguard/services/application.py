@@ -25,6 +25,7 @@ from memoguard.services.secret import SourceTokens
 from memoguard.services.silences import Silences
 from memoguard.services.store import Store
 from memoguard.services.timer import Timers
+from memoguard.services.voice import Calls
 
 
 @dataclass(frozen=True)
@@ -49,3 +50,4 @@ class Application:
     hooks: Mapping[str, Hook] = field(default_factory=dict)  # provider name -> its webhooks (Twilio)
     links: EmailLinks | None = None  # the acknowledgement links of e-mail pages, when configured
     mail_replies: MailReplies | None = None  # replies to e-mail pages, when http.reply_domain is set
+    calls: Calls | None = None  # what voice pages say and what keys pressed on them do

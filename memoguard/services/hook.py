@@ -4,8 +4,9 @@ hands them over, without naming the provider's adapter (only bootstrap names ada
 The HTTP layer passes the request as it came: the path and query it was asked for (relative to
 ``http.public_url``), the form fields in order, and the signature header. The hook checks the signature
 before it reads anything else, turns the request into what the ``Inbox`` takes (a ``Receipt``, an
-``Inbound``), and returns once the inbox has. A request whose signature is missing or wrong raises
-``Forged`` and changes nothing; the HTTP layer answers 403.
+``Inbound``) or what the ``Calls`` take (a key, a call's status), and returns once they have, with what
+to answer (a call's next TwiML). A request whose signature is missing or wrong raises ``Forged`` and
+changes nothing; the HTTP layer answers 403.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from typing import Protocol
 
 @dataclass(frozen=True)
 class Callback:
-    """``kind``: what the route is for ("sms": a text from a phone; "status": a message's delivery status).
+    """``kind``: what the route is for ("sms": a text from a phone; "status": a message's delivery status;
+    "voice": a call's TwiML; "gather": a key pressed on a call; "call": a call's status).
     ``path`` and ``query`` as requested (``/twilio/main/sms``, ``""``); ``form`` the body's fields in order."""
 
     kind: str
@@ -36,7 +38,8 @@ class Malformed(Exception):
 
 
 class Hook(Protocol):
-    def handle(self, callback: Callback) -> None:
-        """Check, translate and hand ``callback`` to the inbox. Raises Forged, Malformed, or whatever the
-        inbox raised (then nothing was recorded, and the network may ask again)."""
+    def handle(self, callback: Callback) -> str | None:
+        """Check, translate and hand ``callback`` to the inbox (or the calls). Returns the document to
+        answer with (TwiML), None for an empty one. Raises Forged, Malformed, or whatever the inbox
+        raised (then nothing was recorded, and the network may ask again)."""
         ...

@@ -1149,6 +1149,10 @@ def test_oncall_at_must_be_an_rfc3339_instant(served: Served, at: str) -> None:
     assert detail(response).startswith(f"at: {at!r} is not an instant with an offset")
 
 
+# A call's TwiML, a key pressed, a call's status, a crisis bridge's event.
+TWILIO_CALL_ROUTES = ("voice", "gather", "call", "conference")
+
+
 def _operations(document: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
     for path, item in document["paths"].items():
         for method, operation in item.items():
@@ -1178,6 +1182,7 @@ def test_openapi_documents_every_refusal_in_the_one_shape(served: Served) -> Non
         ("GET", "/readyz"): set(),
         ("POST", "/twilio/{provider}/status"): {"403", "404", "413", "422"},
         ("POST", "/twilio/{provider}/sms"): {"403", "404", "413", "422"},
+        **{("POST", f"/twilio/{{provider}}/{route}"): {"403", "404", "413", "422"} for route in TWILIO_CALL_ROUTES},
         # The e-mail links answer HTML pages for people on a phone (http/link.py), in the docs as such.
         ("GET", "/email/{token}"): {"403", "404", "409", "410", "422"},
         ("POST", "/email/{token}"): {"403", "404", "409", "410", "422"},
@@ -1227,6 +1232,7 @@ def test_openapi_says_which_routes_take_which_token(served: Served) -> None:
         # Signed otherwise: Twilio's X-Twilio-Signature (http/twilio.py), the link's own HMAC (http/link.py).
         ("POST", "/twilio/{provider}/status"): None,
         ("POST", "/twilio/{provider}/sms"): None,
+        **{("POST", f"/twilio/{{provider}}/{route}"): None for route in TWILIO_CALL_ROUTES},
         ("GET", "/email/{token}"): None,
         ("POST", "/email/{token}"): None,
     }

@@ -1,18 +1,21 @@
 """A fake Twilio of the project's own: the REST API on loopback, and the webhooks Twilio sends back.
 
 The API side is a real HTTP server (``http.server`` in a thread) that checks what Twilio's API reference
-requires of ``POST /2010-04-01/Accounts/{AccountSid}/Messages.json``: the account SID in the path and the
-``.json`` suffix, HTTP basic auth with the account SID and auth token, a form-encoded body, ``To`` and
-``Body``, exactly one of ``From`` and ``MessagingServiceSid``, E.164 numbers, an http(s) StatusCallback.
+requires of ``POST /2010-04-01/Accounts/{AccountSid}/Messages.json`` and ``…/Calls.json``: the account
+SID in the path and the ``.json`` suffix, HTTP basic auth with the account SID and auth token, a
+form-encoded body; for a message ``To`` and ``Body``, exactly one of ``From`` and ``MessagingServiceSid``,
+E.164 numbers, an http(s) StatusCallback; for a call ``To``, ``From``, ``Url``, and what memoguard asks on
+every call (status callback events, answering machine detection).
 A request that breaks one is answered as Twilio does (a JSON error with ``code``, ``message``,
 ``more_info``, ``status``) and recorded in ``refusals``: tests assert there is none. Accepted messages
-are recorded in ``messages``; ``fail`` scripts the next answers (429, 20429, 21211, 503 …).
+are recorded in ``messages``, placed calls in ``calls``; ``fail`` scripts the next answers (429, 20429, 21211, 503 …).
 
 The other side plays Twilio calling memoguard: ``status`` posts a message's status callback to the
 StatusCallback URL it was given, ``inbound`` posts a text to the number's messaging webhook. Each is
 signed as Twilio signs it (the library's ``RequestValidator.compute_signature`` over the URL Twilio was
 given and the form), so memoguard's real validation path runs. ``target`` is where the requests are
-actually delivered (memoguard behind its public URL, like a reverse proxy).
+actually delivered (memoguard behind its public URL, like a reverse proxy). A call's other side (the
+phone answering, keys pressed, the call's statuses) is played by tests/support/phone.py.
 """
 
 from __future__ import annotations
@@ -35,7 +38,10 @@ ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
 AUTH_TOKEN = "f" * 32
 NUMBER = "+33700000001"  # memoguard's Twilio number
 E164 = re.compile(r"\+[1-9][0-9]{1,14}")
-PATH = re.compile(r"/2010-04-01/Accounts/(?P<sid>[^/]+)/Messages(?P<suffix>\.json)?")
+PATH = re.compile(r"/2010-04-01/Accounts/(?P<sid>[^/]+)/(?P<resource>Messages|Calls)(?P<suffix>\.json)?")
+CALL_EVENTS = frozenset({"initiated", "ringing", "answered", "completed"})
+MACHINE_DETECTION = frozenset({"Enable", "DetectMessageEnd"})
+URL = re.compile(r"https?://[^\s/]+/\S*")
 
 
 @dataclass(frozen=True)
@@ -50,6 +56,19 @@ class Sent:
     @property
     def body(self) -> str:
         return self.form["Body"]
+
+
+@dataclass(frozen=True)
+class Placed:
+    """A call memoguard placed: its form (``events``: every StatusCallbackEvent, repeated in the form)."""
+
+    sid: str
+    form: Mapping[str, str]
+    events: tuple[str, ...]
+
+    @property
+    def to(self) -> str:
+        return self.form["To"]
 
 
 @dataclass(frozen=True)
@@ -74,6 +93,7 @@ class Answer:
 @dataclass
 class _State:
     messages: list[Sent] = field(default_factory=list)
+    calls: list[Placed] = field(default_factory=list)
     refusals: list[str] = field(default_factory=list)
     failures: list[Failure] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -108,6 +128,11 @@ class Twilio:
     def messages(self) -> list[Sent]:
         with self._state.lock:
             return list(self._state.messages)
+
+    @property
+    def calls(self) -> list[Placed]:
+        with self._state.lock:
+            return list(self._state.calls)
 
     @property
     def refusals(self) -> list[str]:
@@ -150,7 +175,7 @@ class Twilio:
         if found is None:
             return self._refuse(404, 20404, f"the requested resource {path} was not found")
         if found["suffix"] is None:
-            return self._refuse(404, 20404, "the Messages resource is asked for with the .json suffix")
+            return self._refuse(404, 20404, f"the {found['resource']} resource is asked for with the .json suffix")
         expected = "Basic " + base64.b64encode(f"{self.account_sid}:{self.auth_token}".encode()).decode()
         if headers.get("Authorization") != expected:
             return self._refuse(401, 20003, "authentication error: wrong account SID or auth token")
@@ -158,6 +183,8 @@ class Twilio:
             return self._refuse(404, 20404, f"the account {found['sid']} in the path is not the authenticated one")
         if not (headers.get("Content-Type") or "").startswith("application/x-www-form-urlencoded"):
             return self._refuse(400, 20001, f"expected a form-encoded body, got {headers.get('Content-Type')!r}")
+        if found["resource"] == "Calls":
+            return self._call(parse_qsl(raw, keep_blank_values=True))
         form = dict(parse_qsl(raw, keep_blank_values=True))
         to = form.get("To")
         if not to:
@@ -171,13 +198,11 @@ class Twilio:
         if "From" in form and not E164.fullmatch(form["From"]):
             return self._refuse(400, 21212, f"the 'From' number {form['From']} is not a valid phone number")
         callback = form.get("StatusCallback")
-        if callback is not None and not re.fullmatch(r"https?://[^\s/]+/\S*", callback):
+        if callback is not None and not URL.fullmatch(callback):
             return self._refuse(400, 21609, f"invalid 'StatusCallback' {callback!r}")
-        with self._state.lock:
-            failure = self._state.failures.pop(0) if self._state.failures else None
-        if failure is not None:
-            extra = {"Retry-After": failure.retry_after} if failure.retry_after is not None else {}
-            return failure.status, _error(failure.status, failure.code or 0, "scripted failure"), extra
+        failed = self._scripted()
+        if failed is not None:
+            return failed
         sid = "SM" + secrets.token_hex(16)
         with self._state.lock:
             self._state.messages.append(Sent(sid, form))
@@ -192,6 +217,56 @@ class Twilio:
             "direction": "outbound-api",
             "api_version": "2010-04-01",
             "uri": f"/2010-04-01/Accounts/{self.account_sid}/Messages/{sid}.json",
+        }
+        return 201, resource, {}
+
+    def _scripted(self) -> tuple[int, dict[str, object], dict[str, str]] | None:
+        with self._state.lock:
+            failure = self._state.failures.pop(0) if self._state.failures else None
+        if failure is None:
+            return None
+        extra = {"Retry-After": failure.retry_after} if failure.retry_after is not None else {}
+        return failure.status, _error(failure.status, failure.code or 0, "scripted failure"), extra
+
+    def _call(self, fields: list[tuple[str, str]]) -> tuple[int, dict[str, object], dict[str, str]]:
+        """POST …/Calls.json: To and From (E.164), Url, and what memoguard asks for on every call: a POSTed
+        StatusCallback with known events, and answering machine detection."""
+        events = tuple(v for k, v in fields if k == "StatusCallbackEvent")
+        form = {k: v for k, v in fields if k != "StatusCallbackEvent"}
+        to, sender = form.get("To"), form.get("From")
+        if not to:
+            return self._refuse(400, 21201, "no 'To' number is specified")
+        if not E164.fullmatch(to):
+            return self._refuse(400, 21211, f"the 'To' number {to} is not a valid phone number")
+        if not sender:
+            return self._refuse(400, 21213, "no 'From' number is specified")
+        if not E164.fullmatch(sender):
+            return self._refuse(400, 21212, f"the 'From' number {sender} is not a valid phone number")
+        if not URL.fullmatch(form.get("Url", "")):
+            return self._refuse(400, 21205, f"invalid 'Url' {form.get('Url')!r}")
+        if not URL.fullmatch(form.get("StatusCallback", "")):
+            return self._refuse(400, 21609, f"invalid 'StatusCallback' {form.get('StatusCallback')!r}")
+        if not events or not set(events) <= CALL_EVENTS:
+            return self._refuse(400, 20001, f"invalid 'StatusCallbackEvent' {events!r}")
+        if form.get("MachineDetection") not in MACHINE_DETECTION:
+            return self._refuse(400, 20001, f"invalid 'MachineDetection' {form.get('MachineDetection')!r}")
+        if form.get("Method", "POST") != "POST" or form.get("StatusCallbackMethod", "POST") != "POST":
+            return self._refuse(400, 20001, "memoguard's routes take POST only")
+        failed = self._scripted()
+        if failed is not None:
+            return failed
+        sid = "CA" + secrets.token_hex(16)
+        with self._state.lock:
+            self._state.calls.append(Placed(sid, form, events))
+        resource: dict[str, object] = {
+            "sid": sid,
+            "account_sid": self.account_sid,
+            "to": to,
+            "from": sender,
+            "status": "queued",
+            "direction": "outbound-api",
+            "api_version": "2010-04-01",
+            "uri": f"/2010-04-01/Accounts/{self.account_sid}/Calls/{sid}.json",
         }
         return 201, resource, {}
 

@@ -305,6 +305,18 @@ def test_a_twilio_provider_is_checked_where_it_is_written(
     assert found.startswith(f"memoguard.yaml:8: {problem}")
 
 
+def test_a_twilio_provider_places_calls_only_from_a_number(tmp_path: Path) -> None:
+    service = TWILIO.replace("from: '+33700000001'", "messaging_service_sid: MG" + "ab" * 16)
+    voice = PEOPLE.replace("  sms: [console]\n", "  sms: [console]\n  voice: [sms-api]\n")
+    write(tmp_path, voice + service + PUBLIC)
+    assert problems(tmp_path) == [
+        "memoguard.yaml:6: channels.voice[0]: provider 'sms-api' places calls for the voice channel, which needs "
+        "its 'from' number: a messaging_service_sid can send SMS, not call",
+    ]
+    write(tmp_path, voice + TWILIO + PUBLIC)
+    assert load_config(tmp_path).providers["sms-api"].kind == "twilio"
+
+
 def test_a_missing_auth_token_is_a_secret_problem_and_stops_serve(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

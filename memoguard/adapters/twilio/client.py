@@ -16,6 +16,8 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.http.response import Response
 from twilio.rest import Client
 
+from memoguard.adapters.twilio import voice
+
 TWILIO_API = "https://api.twilio.com"
 
 
@@ -47,6 +49,21 @@ class TwilioClient:
             messaging_service_sid=form.get("MessagingServiceSid", values.unset),
         )
         return str(message.sid)
+
+    def create_call(self, form: dict[str, str]) -> str:
+        """POST …/Accounts/{sid}/Calls.json; the new call's SID. Raises as ``create_message`` does."""
+        call = self._client.calls.create(
+            to=form["To"],
+            from_=form["From"],
+            url=form["Url"],
+            method="POST",
+            status_callback=form["StatusCallback"],
+            status_callback_event=list(voice.EVENTS),
+            status_callback_method="POST",
+            machine_detection=form["MachineDetection"],
+            timeout=int(form["Timeout"]),
+        )
+        return str(call.sid)
 
     def retry_after(self) -> str | None:
         """The Retry-After header of the last response, if it had one."""

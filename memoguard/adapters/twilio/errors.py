@@ -4,6 +4,7 @@ HTTP 429, Twilio error 20429 (too many requests) and a 503 that says when to com
 to hold the provider (``retry_after``). Errors about the number itself — not a valid number, not a
 mobile, opted out, unreachable — fail the message for good: sending it again cannot work, the next
 provider or channel is tried instead. Anything else (5xx, timeouts, an unknown code) may work later.
+The same tables hold for calls: the Calls API refuses the same way (21217: a number that cannot be called).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ PERMANENT = {
     21617: "message body exceeds 1600 characters",
     21635: "'To' number cannot receive SMS (a landline)",
     21659: "'From' is not a Twilio number",
+    21217: "the number called does not appear to be valid",
     30003: "unreachable destination handset",
     30005: "unknown destination handset",
     30006: "landline or unreachable carrier",
@@ -55,7 +57,7 @@ def retry_after(value: str | None) -> timedelta | None:
 def refused(name: str, status: int, code: int | None, message: str, wait: str | None) -> DeliveryError:
     """The DeliveryError for Twilio answering ``status`` with error ``code`` (None when its body had none)."""
     said = f"error {code}: " if code is not None else ""
-    reason = f"{name}: Twilio refused the message (HTTP {status}, {said}{message})"
+    reason = f"{name}: Twilio refused the message (HTTP {status}, {said}{message})"  # a page by SMS or by call
     asked = retry_after(wait)
     if status in SLOW_DOWN_STATUSES or code in SLOW_DOWN_CODES:
         return DeliveryError(reason, retryable=True, retry_after=asked or DEFAULT_WAIT)
