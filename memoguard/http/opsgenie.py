@@ -18,7 +18,7 @@ Decisions, each because of what the tool expects or what a person woken at night
 - Priority → severity: P1 critical, P2 high, P3 warning (Opsgenie's default, memoguard's too), P4 low,
   P5 info (domain/severity.py; a source's severity_map overrides it); the priority is also a label
   (``priority: P1``) for routes.
-- The alias is the rest of the path up to ``/close`` or ``/acknowledge`` (a path converter), so that an
+- The alias is the rest of the path up to ``/close`` or ``/acknowledge`` (a path converter of its own), so that an
   alias with a ``/`` in it (``db1/disk``, sent as is or URL-encoded as ``db1%2Fdisk``) is closed too.
 - Close is a resolved alarm with that dedup key. Only ``identifierType=alias`` is accepted: memoguard hands
   out no alert ids (the answer holds a request id, as Opsgenie's does), so an ``id`` or ``tiny`` could
@@ -44,6 +44,7 @@ from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_core import PydanticCustomError
 from starlette.concurrency import run_in_threadpool
+from starlette.convertors import Convertor, register_url_convertor
 
 from memoguard.domain.severity import severity
 from memoguard.http.alarm import _body_schema, _parse, _store
@@ -149,6 +150,22 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
     **responses(400, 401, 403, 413, 422),
 }
 
+
+class _AliasConvertor(Convertor[str]):
+    """The alias in the path: any characters, ``/`` and line breaks included (Starlette's ``path``
+    stops at a line break, and a tool may send any alias it was given, URL-encoded)."""
+
+    regex = "[\\s\\S]+"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("alias", _AliasConvertor())
+
 Identifier = Annotated[
     str,
     Path(min_length=1, max_length=512, pattern="^[^\\u0000]*$", description="The alert's alias."),
@@ -243,7 +260,7 @@ async def create_alert(request: Request) -> dict[str, Any]:
 
 
 @router.post(
-    "/{identifier:path}/close",
+    "/{identifier:alias}/close",
     status_code=202,
     summary="Opsgenie: close alert (by alias)",
     openapi_extra=_action_schema(),
@@ -270,7 +287,7 @@ async def close_alert(request: Request, identifier: Identifier, _identifier_type
 
 
 @router.post(
-    "/{identifier:path}/acknowledge",
+    "/{identifier:alias}/acknowledge",
     status_code=202,
     summary="Opsgenie: acknowledge alert (noted on the timeline; pages are not stopped)",
     description="An ack from a tool is no person taking the incident: it is noted on the open incident's "

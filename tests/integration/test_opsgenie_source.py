@@ -233,12 +233,19 @@ def test_a_nul_in_the_alias_or_the_note_is_refused(served: Served, verb: str) ->
     assert_refused(served, before, response, 422, "note", "NUL")
 
 
-@pytest.mark.parametrize("sent", ["db1/disk/full", "db1%2Fdisk%2Ffull"])
+@pytest.mark.parametrize(
+    ("alias", "sent"),
+    [
+        ("db1/disk/full", "db1/disk/full"),
+        ("db1/disk/full", "db1%2Fdisk%2Ffull"),
+        ("db1\ndisk full", "db1%0Adisk%20full"),  # a line break: Starlette's own path converter stops there
+    ],
+)
 @pytest.mark.parametrize("verb", ["close", "acknowledge"])
-def test_an_alias_with_a_slash_is_closed_and_acknowledged(served: Served, sent: str, verb: str) -> None:
+def test_an_alias_with_a_slash_is_closed_and_acknowledged(served: Served, alias: str, sent: str, verb: str) -> None:
     """Opsgenie's aliases may hold '/' (Alertmanager's group keys do): sent as is or URL-encoded, the alias is
     the path up to /close or /acknowledge, and reaches the incident that the create opened."""
-    alert = {"message": "Disk full", "alias": "db1/disk/full", "priority": "P1"}
+    alert = {"message": "Disk full", "alias": alias, "priority": "P1"}
     assert_accepted(served.client.post(ALERTS, json=alert, headers=GENIE))
     before = served.state()
     response = served.client.post(f"{ALERTS}/{sent}/{verb}", params={"identifierType": "alias"}, headers=GENIE)
