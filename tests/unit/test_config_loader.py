@@ -295,7 +295,8 @@ def test_example_config_loads() -> None:
     assert config.routes[0].labels == (("team", "dba"),)
     assert config.routes[1].severities == frozenset({"critical"})
     assert config.channels == {"sms": ("console",), "voice": ("console",), "email": ("console",)}
-    assert sorted(config.sources) == ["prometheus", "scripts"]
+    assert sorted(config.sources) == ["nightly-backup", "prometheus", "scripts"]
+    assert [s.id for s in config.silences] == ["yaml:sunday-patching"]
     assert config.sources["prometheus"].kind == "alertmanager"
 
 
