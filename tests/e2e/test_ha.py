@@ -1,0 +1,72 @@
+"""Two ``memoguard serve`` on one PostgreSQL database, alarms posted to both, incidents escalating through
+three steps, while one instance is killed with SIGKILL: every step of every incident is paged (by the
+survivor where needed), no alarm that got a 2xx is lost, and a page is repeated at most once (the send
+in flight at the kill: delivery is at least once). The survivor's timer lateness after the kill is
+printed (run with ``-s``), not asserted: this machine's load is not the test's to judge.
+
+PostgreSQL only: SQLite serves one process. The scenario is tests/e2e/ha.py (bench/ha.py runs it bigger).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.ha import Poster, configure, every_step_paged, judge, settle
+from tests.e2e.service import Service, eventually
+
+
+@pytest.fixture
+def postgresql_url(database_url: str) -> str:
+    if not database_url.startswith("postgresql"):
+        pytest.skip("several instances share a database on PostgreSQL only: set MEMOGUARD_TEST_DATABASE_URL")
+    return database_url
+
+INCIDENTS = 200
+STEP_S = 3.0
+RATE = 8.0  # alarms per second: 3 pages each, within what one instance sends on a loaded 2-core CI machine
+
+
+def _ms(values: list[float], share: float) -> str:
+    if not values:
+        return "-"
+    ordered = sorted(values)
+    return f"{1000 * ordered[min(len(ordered) - 1, int(share * len(ordered)))]:.0f} ms"
+
+
+def test_killing_one_of_two_instances_loses_no_step(tmp_path: Path, postgresql_url: str) -> None:
+    a = Service(configure(tmp_path, postgresql_url, "a", STEP_S))
+    b = Service(configure(tmp_path, postgresql_url, "b", STEP_S))
+    a.start()
+    b.start()
+    try:
+        poster = Poster([a, b], INCIDENTS, rate=RATE)
+        poster.start()
+        # Half the alarms are in, the first incidents are at their second or third step: kill one.
+        eventually(lambda: len(poster.accepted) >= INCIDENTS // 2, 30, "half the alarms accepted")
+        a.kill()
+        killed = time.time()
+        poster.join(60)
+        settle(every_step_paged([a, b], len(poster.accepted)), 45)  # the assertions below say what is missing
+        outcome = judge(postgresql_url, [a, b], poster.accepted, STEP_S, killed)
+    finally:
+        a.stop()
+        b.stop()
+
+    print(
+        f"\n{outcome.accepted} alarms accepted ({poster.refused} refused or unanswered, posted again),"
+        f" {outcome.pages} pages, {outcome.duplicates} duplicate(s): {outcome.repeats};"
+        f" survivor's timer lateness after the kill over {len(outcome.lateness_after)} timers:"
+        f" p50 {_ms(outcome.lateness_after, 0.5)}, p99 {_ms(outcome.lateness_after, 0.99)},"
+        f" max {_ms(outcome.lateness_after, 1.0)}; backlog of the kill sent within"
+        f" {outcome.catch_up if outcome.catch_up is None else round(outcome.catch_up, 2)} s"
+    )
+    assert outcome.accepted == INCIDENTS
+    assert not outcome.missing, f"alarms answered with a 2xx but not stored: {outcome.missing}"
+    assert not outcome.unpaged, f"steps never paged (incident, step): {outcome.unpaged}"
+    assert not outcome.steps_paged_twice, f"steps paged by two different pages: {outcome.steps_paged_twice}"
+    # The killed instance had at most one send in flight: at most one page repeated, once.
+    assert outcome.duplicates <= 1, f"pages sent more than once: {outcome.repeats}"
+    assert outcome.survivor_pages["b"] > 0
