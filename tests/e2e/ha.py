@@ -59,13 +59,14 @@ def post(client: httpx.Client, service: Service, key: str) -> bool:
 @dataclass
 class Poster:
     """Posts ``count`` alarms at ``rate``/s round-robin over the instances, in a thread. An alarm refused
-    or unanswered by one instance is offered to the next, as a source configured with several URLs does;
-    ``accepted`` holds the keys that got a 2xx."""
+    or unanswered by one instance is offered to the next, as a source configured with several URLs does,
+    for up to ``patience`` seconds (an alarm source retries); ``accepted`` holds the keys that got a 2xx."""
 
     services: list[Service]
     count: int
     rate: float
     prefix: str = "ha"
+    patience: float = 60.0
     accepted: list[str] = field(default_factory=list)
     refused: int = 0
     _thread: threading.Thread | None = None
@@ -85,15 +86,63 @@ class Poster:
         with httpx.Client() as client:
             for i in range(self.count):
                 key = f"{self.prefix}-{i}"
-                for turn in range(len(self.services) * 3):
+                give_up = time.monotonic() + self.patience
+                turn = 0
+                while time.monotonic() < give_up:
                     if post(client, self.services[(i + turn) % len(self.services)], key):
                         self.accepted.append(key)
                         break
                     self.refused += 1
+                    turn += 1
                     time.sleep(0.05)
                 pause = start + (i + 1) / self.rate - time.monotonic()
                 if pause > 0:
                     time.sleep(pause)
+
+
+class Outage:
+    """Cuts every instance off the database without touching the server, which other databases share:
+    ``drop`` terminates every session of the database (what a server restart or a network cut does to
+    them); ``close`` also keeps new sessions out (``ALLOW_CONNECTIONS false``) until ``open``: the database
+    is unreachable meanwhile. It works from a session on the server's ``postgres`` maintenance database
+    (PostgreSQL refuses to close a database to new sessions from a session on it), in AUTOCOMMIT."""
+
+    def __init__(self, url: str) -> None:
+        target = sa.make_url(url)
+        self._name = str(target.database)
+        self._engine = sa.create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
+        self._connection = self._engine.connect()
+        self.dropped = 0  # how many times sessions were dropped
+
+    def drop(self) -> int:
+        ended = self._connection.execute(
+            sa.text(
+                "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid, 10000)) FROM pg_stat_activity"
+                " WHERE datname = :name AND pid <> pg_backend_pid()"
+            ),
+            {"name": self._name},
+        ).scalar_one()
+        self.dropped += 1
+        return int(ended)
+
+    def close(self) -> None:
+        self._allow(False)
+        self.drop()
+
+    def open(self) -> None:
+        self._allow(True)
+
+    def _allow(self, allowed: bool) -> None:
+        quoted = self._connection.dialect.identifier_preparer.quote(self._name)
+        self._connection.execute(sa.text(f"ALTER DATABASE {quoted} ALLOW_CONNECTIONS {str(allowed).lower()}"))
+
+    def __enter__(self) -> Outage:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.open()  # whatever happened: the next test (or session) must get in
+        self._connection.close()
+        self._engine.dispose()
 
 
 def all_pages(services: list[Service]) -> list[dict[str, Any]]:
@@ -204,7 +253,10 @@ def judge(url: str, services: list[Service], accepted: list[str], step: float, s
         if at.timestamp() >= since and page in sent_at
     ]
     backlog = [
-        sent_at[page] for drafts in rows.values() for page, at in drafts if at.timestamp() < since <= sent_at.get(page, 0)
+        sent_at[page]
+        for drafts in rows.values()
+        for page, at in drafts
+        if at.timestamp() < since <= sent_at.get(page, 0)
     ]
     return Outcome(
         accepted=len(accepted),

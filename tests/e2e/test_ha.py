@@ -12,9 +12,10 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
-from tests.e2e.ha import Poster, configure, every_step_paged, judge, settle
+from tests.e2e.ha import Outage, Poster, configure, every_step_paged, judge, settle
 from tests.e2e.service import Service, eventually
 
 
@@ -23,6 +24,7 @@ def postgresql_url(database_url: str) -> str:
     if not database_url.startswith("postgresql"):
         pytest.skip("several instances share a database on PostgreSQL only: set MEMOGUARD_TEST_DATABASE_URL")
     return database_url
+
 
 INCIDENTS = 200
 STEP_S = 3.0
@@ -70,3 +72,60 @@ def test_killing_one_of_two_instances_loses_no_step(tmp_path: Path, postgresql_u
     # The killed instance had at most one send in flight: at most one page repeated, once.
     assert outcome.duplicates <= 1, f"pages sent more than once: {outcome.repeats}"
     assert outcome.survivor_pages["b"] > 0
+
+
+def _ready(service: Service) -> int:
+    try:
+        return httpx.get(f"{service.url}/readyz", timeout=5).status_code
+    except httpx.TransportError:
+        return 0
+
+
+def test_sessions_dropped_and_the_database_unreachable_under_load(tmp_path: Path, postgresql_url: str) -> None:
+    """The database drops both instances' sessions four times under load (pg_terminate_backend, as a
+    restart does: the server is shared here, so it is not restarted), then refuses them for a while:
+    they reconnect, /readyz says not ready while the database is unreachable and ready after, no
+    accepted alarm is lost and every step is paged. Each drop may repeat each instance's send in flight."""
+    step = 5.0  # a step outlasts the outage: a page held up by it is still for the current step
+    a = Service(configure(tmp_path, postgresql_url, "a", step))
+    b = Service(configure(tmp_path, postgresql_url, "b", step))
+    a.start()
+    b.start()
+    incidents = 100
+    try:
+        with Outage(postgresql_url) as outage:
+            poster = Poster([a, b], incidents, rate=RATE)
+            poster.start()
+            for round_ in range(4):
+                seen = len(poster.accepted)
+                eventually(
+                    lambda seen=seen: len(poster.accepted) >= seen + 5, 30, f"alarms accepted before drop {round_ + 1}"
+                )
+                assert outage.drop() > 0
+            eventually(lambda: len(poster.accepted) >= 40, 30, "40 alarms accepted")
+            outage.close()
+            unready = eventually(
+                lambda: [_ready(s) for s in (a, b)] == [503, 503] and httpx.get(f"{a.url}/readyz", timeout=5),
+                30,
+                "/readyz of both instances to say not ready while the database refuses them",
+            )
+            assert any("database unreachable" in p for p in unready.json()["problems"]), unready.text
+            outage.open()
+            eventually(lambda: [_ready(s) for s in (a, b)] == [200, 200], 30, "/readyz ready again on both")
+            poster.join(90)
+            settle(every_step_paged([a, b], len(poster.accepted)), 45)
+            outcome = judge(postgresql_url, [a, b], poster.accepted, step, time.time())
+            drops = outage.dropped
+    finally:
+        a.stop()
+        b.stop()
+
+    print(
+        f"\n{outcome.accepted} alarms accepted ({poster.refused} refused or unanswered, posted again),"
+        f" {outcome.pages} pages, sessions dropped {drops} times, {outcome.duplicates} duplicate(s): {outcome.repeats}"
+    )
+    assert outcome.accepted == incidents
+    assert not outcome.missing, f"alarms answered with a 2xx but not stored: {outcome.missing}"
+    assert not outcome.unpaged, f"steps never paged (incident, step): {outcome.unpaged}"
+    assert not outcome.steps_paged_twice, f"steps paged by two different pages: {outcome.steps_paged_twice}"
+    assert outcome.duplicates <= 2 * drops, f"more repeats than sends in flight at the drops: {outcome.repeats}"

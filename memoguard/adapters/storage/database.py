@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
@@ -58,6 +58,24 @@ def _postgresql(url: str) -> Engine:
         dbapi_connection.commit()  # a SET inside a transaction rolled back would be undone
 
     return engine
+
+
+# SQLSTATE classes of a session lost or refused: connection exceptions (08…), and operator intervention
+# (57P01 terminated by an administrator, 57P02 crash shutdown, 57P03 cannot connect now).
+_LOST = ("08", "57P")
+
+
+def unreachable(error: DBAPIError) -> bool:
+    """Whether ``error`` says the PostgreSQL database cannot be reached or dropped the session, rather
+    than refused a statement: SQLAlchemy saw a disconnect, or the driver's error is a connection failure
+    (no SQLSTATE: libpq's own "connection refused", "not accepting connections") or of a lost session's
+    class. SQLite's errors are never taken for this (a locked or unwritable file is not an outage)."""
+    if error.connection_invalidated:
+        return True
+    if not isinstance(error, OperationalError) or type(error.orig).__module__.startswith("sqlite3"):
+        return False
+    state = getattr(error.orig, "sqlstate", None)
+    return state is None or str(state).startswith(_LOST)
 
 
 def _sqlite(url: str) -> Engine:
