@@ -1,15 +1,18 @@
-"""The database out of reach, or dropping sessions (a restart, a failover, a network cut): the store says
-so with the port's ``StoreUnavailable``, and the engine's loops treat it as an outage to wait out, not as
-a bug. Found by tests/e2e/test_ha.py, where sessions dropped under load made a timer a minute late (it was
-postponed as a failing decision's) and a page's step pass unpaged (its rows given back a lease later).
+"""The database out of reach, dropping sessions (a restart, a failover, a network cut), or behind several
+hosts. The store says the first two with the port's ``StoreUnavailable``, and the engine's loops treat it
+as an outage to wait out, not as a bug. Found by tests/e2e/test_ha.py, where sessions dropped under load
+made a timer a minute late (it was postponed as a failing decision's) and a page's step pass unpaged (its
+rows given back a lease later).
 
 The PostgreSQL cases drop real sessions (``pg_terminate_backend``); the engine cases use a store that
 wraps the real one and has the database drop the session at the commit of chosen transactions, on both
-backends: the transaction then really rolls back."""
+backends: the transaction then really rolls back. A multi-host URL (a primary and its standbys,
+``target_session_attrs=read-write``) must reach the writable host for every session memoguard opens."""
 
 from __future__ import annotations
 
 import random
+import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from datetime import timedelta
@@ -17,12 +20,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, make_url, text
 from sqlalchemy.exc import OperationalError
 
 from memoguard import bootstrap
-from memoguard.adapters.storage.database import open_engine
-from memoguard.adapters.storage.store import SqlStore
+from memoguard.adapters.storage.database import DatabaseUrlError, open_engine
+from memoguard.adapters.storage.store import WAKEUP_CHANNEL, SqlStore
 from memoguard.adapters.template import TemplateRenderer
 from memoguard.services.dispatch import LEASE, Dispatcher
 from memoguard.services.record import Alarm, AlarmStatus
@@ -82,16 +85,18 @@ def test_a_session_dropped_mid_transaction_is_store_unavailable_and_the_store_re
     store = SqlStore(open_engine(database_url))
     admin = create_engine(database_url)
     try:
-        with pytest.raises(StoreUnavailable, match="terminating connection due to administrator command"):
-            with store.read() as unit:
-                with admin.begin() as connection:
-                    connection.execute(
-                        text(
-                            "SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity"
-                            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-                        )
+        with (
+            pytest.raises(StoreUnavailable, match="terminating connection due to administrator command"),
+            store.read() as unit,
+        ):
+            with admin.begin() as connection:
+                connection.execute(
+                    text(
+                        "SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity"
+                        " WHERE datname = current_database() AND pid <> pg_backend_pid()"
                     )
-                unit.ping()
+                )
+            unit.ping()
         store.ping()  # the next unit gets a fresh session
     finally:
         store.close()
@@ -156,3 +161,48 @@ def test_a_page_whose_session_is_dropped_goes_back_to_the_queue_due_at_once(buil
     assert row.not_before < w.clock.now() + LEASE
     w.settle()  # the same instant
     assert [r.status for r in w.rows(incident)] == [SENT]
+
+
+def test_several_hosts_in_libpq_form_are_refused_with_the_form_to_use() -> None:
+    with pytest.raises(DatabaseUrlError, match=r"give each as a host= query parameter: .*target_session_attrs"):
+        open_engine("postgresql+psycopg://memoguard@db1:5432,db2:5432/memoguard")
+
+
+def _several_hosts(database_url: str) -> str:
+    """``database_url`` behind a host where nothing listens, as a failed primary is, with the session
+    required to be writable: what a failover-aware URL looks like."""
+    url = make_url(database_url)
+    return url.set(
+        host=None,
+        port=None,
+        query={"host": ("127.0.0.1:1", f"{url.host}:{url.port or 5432}"), "target_session_attrs": "read-write"},
+    ).render_as_string(hide_password=False)
+
+
+def test_a_multi_host_url_reaches_the_writable_primary_for_every_session(
+    database_url: str, service_dir: Path, fake_clock: FakeClock
+) -> None:
+    """The store, its claimant session and the LISTEN session all skip the dead host; an alarm is taken."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("several hosts are a PostgreSQL URL")
+    several = _several_hosts(database_url)
+    main = service_dir / "memoguard.yaml"
+    main.write_text(main.read_text(encoding="utf-8").replace(database_url, several, 1), encoding="utf-8")
+    config = bootstrap.load(service_dir)
+    assert config.database_url == several
+    app = bootstrap.application(config, fake_clock)
+    woken = threading.Event()
+    listening = bootstrap.listener(app)
+    assert listening is not None
+    try:
+        app.store.subscribe(woken.set)
+        listening.start()
+        [receipt] = app.ingest.receive([_alarm("db-1")])
+        assert receipt.incident is not None
+        woken.clear()
+        with create_engine(database_url).begin() as connection:  # another process's commit: NOTIFY
+            connection.execute(text(f"NOTIFY {WAKEUP_CHANNEL}"))
+        assert woken.wait(30), "the LISTEN session of a multi-host URL never heard the NOTIFY"
+    finally:
+        listening.stop()
+        app.store.close()
