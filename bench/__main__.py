@@ -37,6 +37,7 @@ SCRIPTS = [
     ("dispatch", True),
     ("smpp", True),
     ("takeover", True),
+    ("ha", True),
 ]
 
 

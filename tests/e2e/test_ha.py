@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.ha import Outage, Poster, configure, every_step_paged, judge, settle
+from tests.e2e.ha import SCRIPTS, Outage, Poster, configure, every_step_paged, judge, settle
 from tests.e2e.service import Service, eventually
 
 
@@ -110,6 +110,14 @@ def test_sessions_dropped_and_the_database_unreachable_under_load(tmp_path: Path
                 "/readyz of both instances to say not ready while the database refuses them",
             )
             assert any("database unreachable" in p for p in unready.json()["problems"]), unready.text
+            refused = httpx.post(
+                f"{b.url}/api/v1/alarms",
+                json={"dedup_key": "while-closed", "summary": "database closed", "severity": "critical"},
+                headers=SCRIPTS,
+                timeout=10,
+            )
+            assert (refused.status_code, refused.headers.get("retry-after")) == (503, "5"), refused.text
+            assert refused.json()["detail"][0]["type"] == "unavailable"
             outage.open()
             eventually(lambda: [_ready(s) for s in (a, b)] == [200, 200], 30, "/readyz ready again on both")
             poster.join(90)
