@@ -11,7 +11,9 @@ instance's pages to its own file; the database says when each page was drafted.
 
 Figures:
 - ``lost`` (alarms answered 2xx but not stored), ``unpaged`` (steps of an incident never paged),
-  ``steps_paged_twice`` (two different pages for one step): all must be 0.
+  ``steps_paged_twice`` (two different pages for one step): all must be 0. ``dropped_as_step_over``:
+  pages whose step was over by their turn, cancelled unsent (the dispatcher fell behind by more than a
+  step: overload, not takeover).
 - ``duplicates``: pages sent twice (same page id, hence the same idempotency key). At least once allows
   the one send the killed instance had in flight: at most 1.
 - ``timer_late_after_kill_*``: for every step timer due after the kill, how late the survivor fired it
@@ -20,18 +22,20 @@ Figures:
 - ``takeover_s``: from the kill until the last page due before it (the dead one's claims and queue) was
   sent by the survivor.
 
-    .venv/bin/python -m bench.ha --database postgresql+psycopg://USER@HOST/DB [--incidents 600]
-                                 [--rate 8] [--step 3] [--out PATH]
+    .venv/bin/python -m bench.ha --database postgresql+psycopg://USER@HOST/DB [--incidents 400]
+                                 [--rate 4] [--step 5] [--out PATH]
 
 PostgreSQL only (SQLite serves one process): give an empty database. Prints the figures and saves them to
 bench/results/ha-postgresql.json. RATE × 3 pages/s must stay within what one instance sends on the
-machine (about 30 pages/s on a loaded 2-core VM): past it, the survivor's queue outgrows a step, and a page
-whose step is over is dropped unsent (by design: the next step is paged instead), which shows as
-``unpaged``.
+machine (15 to 35 pages/s on the shared 2-core VM of the figures, depending on what else runs): past it,
+the survivor's queue outgrows a step, and a page whose step is over is dropped unsent (by design: the
+next step is paged instead), which shows as ``unpaged`` and ``dropped_as_step_over``. The run of 600
+incidents at 8/s with 3 s steps, on that VM while four other test suites ran, dropped 828 of 1,800.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -52,6 +56,7 @@ def run(args: Any) -> dict[str, Any]:
     if not url or not url.startswith("postgresql"):
         raise SystemExit("bench/ha.py needs --database postgresql+psycopg://…: SQLite serves one process")
     result = header("ha", database=url)
+    result["load_average_at_start"] = round(os.getloadavg()[0], 2)  # the machine may be shared
     with scratch() as work:
         a_dir, b_dir = (configure(work, url, name, args.step) for name in ("a", "b"))
         app = bootstrap.application(bootstrap.load(a_dir), bootstrap.clock())  # the schema, at head
@@ -91,6 +96,7 @@ def run(args: Any) -> dict[str, Any]:
         "lost": len(outcome.missing),
         "pages": outcome.pages,
         "unpaged": len(outcome.unpaged),
+        "dropped_as_step_over": outcome.dropped,
         "steps_paged_twice": len(outcome.steps_paged_twice),
         "duplicates": outcome.duplicates,
         "all_paged_in_time": complete,
@@ -111,9 +117,9 @@ def run(args: Any) -> dict[str, Any]:
 def main() -> None:
     parser = arguments(__doc__, "ha")
     parser.set_defaults(out=RESULTS / "ha-postgresql.json")
-    parser.add_argument("--incidents", type=int, default=600, help="alarms posted, one incident each")
-    parser.add_argument("--rate", type=float, default=8.0, help="alarms per second")
-    parser.add_argument("--step", type=float, default=3.0, help="seconds each of the first two steps waits")
+    parser.add_argument("--incidents", type=int, default=400, help="alarms posted, one incident each")
+    parser.add_argument("--rate", type=float, default=4.0, help="alarms per second")
+    parser.add_argument("--step", type=float, default=5.0, help="seconds each of the first two steps waits")
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for every step at the end")
     args = parser.parse_args()
     finish(run(args), args.out)

@@ -166,6 +166,18 @@ def stored_incidents(url: str) -> dict[str, int]:
         engine.dispose()
 
 
+def dropped_pages(url: str) -> int:
+    """Pages cancelled unsent because their step was over by their turn (domain/stage.py): what a
+    dispatcher falling further behind than a step lasts shows as."""
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as c:
+            query = "SELECT count(*) FROM notification WHERE purpose = 'page' AND status = 'cancelled'"
+            return int(c.execute(sa.text(query + " AND error LIKE 'not sent: step%'")).scalar_one())
+    finally:
+        engine.dispose()
+
+
 def drafted(url: str) -> dict[tuple[int, int], list[tuple[int, datetime]]]:
     """(incident, step counted from 1) → its page rows (id, drafted at), from the database."""
     engine = sa.create_engine(url)
@@ -214,6 +226,7 @@ class Outcome:
     lateness_after: list[float]  # seconds each timer due after ``since`` fired late
     send_after: list[float]  # seconds from drafted to sent, for pages drafted after ``since``
     catch_up: float | None  # seconds from ``since`` to the send of the last page due before it
+    dropped: int  # pages cancelled unsent because their step was over when their turn came (overload)
     survivor_pages: Counter[str]
 
     @property
@@ -269,5 +282,6 @@ def judge(url: str, services: list[Service], accepted: list[str], step: float, s
         lateness_after=lateness,
         send_after=send_after,
         catch_up=max(backlog) - since if backlog else None,
+        dropped=dropped_pages(url),
         survivor_pages=Counter(p["by"] for p in pages if sent_at[p["id"]] >= since),
     )

@@ -27,8 +27,11 @@ def postgresql_url(database_url: str) -> str:
 
 
 INCIDENTS = 200
-STEP_S = 3.0
-RATE = 8.0  # alarms per second: 3 pages each, within what one instance sends on a loaded 2-core CI machine
+# Alarms per second (3 pages each) and seconds per step: one instance must keep its queue shorter than a
+# step, or a page whose step is over by its turn is dropped unsent (by design) and the step shows unpaged.
+# 8/s with 3 s steps did on a quiet 2-core VM, not while other suites shared it (15 pages/s was the pace).
+RATE = 4.0
+STEP_S = 5.0
 
 
 def _ms(values: list[float], share: float) -> str:
@@ -67,7 +70,10 @@ def test_killing_one_of_two_instances_loses_no_step(tmp_path: Path, postgresql_u
     )
     assert outcome.accepted == INCIDENTS
     assert not outcome.missing, f"alarms answered with a 2xx but not stored: {outcome.missing}"
-    assert not outcome.unpaged, f"steps never paged (incident, step): {outcome.unpaged}"
+    assert not outcome.unpaged, (
+        f"steps never paged (incident, step): {outcome.unpaged}; {outcome.dropped} page(s) were dropped as their"
+        " step was over by their turn (a dispatcher further behind than a step: an overloaded machine?)"
+    )
     assert not outcome.steps_paged_twice, f"steps paged by two different pages: {outcome.steps_paged_twice}"
     # The killed instance had at most one send in flight: at most one page repeated, once.
     assert outcome.duplicates <= 1, f"pages sent more than once: {outcome.repeats}"
@@ -86,7 +92,7 @@ def test_sessions_dropped_and_the_database_unreachable_under_load(tmp_path: Path
     restart does: the server is shared here, so it is not restarted), then refuses them for a while:
     they reconnect, /readyz says not ready while the database is unreachable and ready after, no
     accepted alarm is lost and every step is paged. Each drop may repeat each instance's send in flight."""
-    step = 5.0  # a step outlasts the outage: a page held up by it is still for the current step
+    step = STEP_S  # a step outlasts the outage: a page held up by it is still for the current step
     a = Service(configure(tmp_path, postgresql_url, "a", step))
     b = Service(configure(tmp_path, postgresql_url, "b", step))
     a.start()
@@ -134,6 +140,9 @@ def test_sessions_dropped_and_the_database_unreachable_under_load(tmp_path: Path
     )
     assert outcome.accepted == incidents
     assert not outcome.missing, f"alarms answered with a 2xx but not stored: {outcome.missing}"
-    assert not outcome.unpaged, f"steps never paged (incident, step): {outcome.unpaged}"
+    assert not outcome.unpaged, (
+        f"steps never paged (incident, step): {outcome.unpaged}; {outcome.dropped} page(s) were dropped as their"
+        " step was over by their turn (a dispatcher further behind than a step: an overloaded machine?)"
+    )
     assert not outcome.steps_paged_twice, f"steps paged by two different pages: {outcome.steps_paged_twice}"
     assert outcome.duplicates <= 2 * drops, f"more repeats than sends in flight at the drops: {outcome.repeats}"

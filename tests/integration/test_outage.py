@@ -200,8 +200,10 @@ def test_a_multi_host_url_reaches_the_writable_primary_for_every_session(
         [receipt] = app.ingest.receive([_alarm("db-1")])
         assert receipt.incident is not None
         woken.clear()
-        with create_engine(database_url).begin() as connection:  # another process's commit: NOTIFY
+        other = create_engine(database_url)  # another process's commit: NOTIFY
+        with other.begin() as connection:
             connection.execute(text(f"NOTIFY {WAKEUP_CHANNEL}"))
+        other.dispose()
         assert woken.wait(30), "the LISTEN session of a multi-host URL never heard the NOTIFY"
     finally:
         listening.stop()
