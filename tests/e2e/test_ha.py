@@ -4,6 +4,11 @@ survivor where needed), no alarm that got a 2xx is lost, and a page is repeated 
 in flight at the kill: delivery is at least once). The survivor's timer lateness after the kill is
 printed (run with ``-s``), not asserted: this machine's load is not the test's to judge.
 
+The second test drops both instances' sessions under load, then closes the database to them for a
+while: they reconnect, /readyz and alarms answer 503 meanwhile, and nothing is lost. The server is shared
+with other databases, so it is never restarted: the test terminates this database's sessions and sets
+its ``ALLOW_CONNECTIONS`` (from the ``postgres`` maintenance database: the test's role must be allowed to).
+
 PostgreSQL only: SQLite serves one process. The scenario is tests/e2e/ha.py (bench/ha.py runs it bigger).
 """
 
