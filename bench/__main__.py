@@ -38,6 +38,7 @@ SCRIPTS = [
     ("smpp", True),
     ("twilio", True),
     ("takeover", True),
+    ("ha", True),
 ]
 
 

@@ -13,7 +13,7 @@ from typing import Any
 from bench.common import RESULTS
 
 Figures = dict[str, Any]
-POSTGRESQL_ONLY = {"takeover"}  # several instances on one database: SQLite serves one process
+POSTGRESQL_ONLY = {"takeover", "ha"}  # several instances on one database: SQLite serves one process
 
 
 @dataclass(frozen=True)
@@ -156,6 +156,17 @@ ROWS = [
             f"dead one's {_get(f, 'dead_claims_unsent_at_kill')} claims sent within "
             f"{_get(f, 'takeover_max_ms')} ms; duplicates {_get(f, 'duplicates')} "
             f"(in flight at the kill {_get(f, 'duplicates_in_flight')}), lost {_get(f, 'lost')}"
+        ),
+        lambda f: bool(f.get("target_met")),
+    ),
+    Row(
+        "several instances: SIGKILL of one of two mid-escalation, every step paged, ≤ 1 duplicate",
+        "ha",
+        lambda f: (
+            f"{_get(f, 'incidents')} incidents × 3 steps, {_get(f, 'pages')} pages, unpaged {_get(f, 'unpaged')}, "
+            f"lost {_get(f, 'lost')}, duplicates {_get(f, 'duplicates')}; survivor's timer lateness after the "
+            f"kill p50 {_get(f, 'timer_late_after_kill_p50_ms')} ms, p99 {_get(f, 'timer_late_after_kill_p99_ms')} "
+            f"ms, max {_get(f, 'timer_late_after_kill_max_ms')} ms; took over in {_get(f, 'takeover_s')} s"
         ),
         lambda f: bool(f.get("target_met")),
     ),

@@ -26,13 +26,14 @@ from memoguard.cli.roster import roster
 from memoguard.cli.serve import serve
 from memoguard.cli.silence import silence
 from memoguard.cli.simulate import simulate_command
+from memoguard.services.store import StoreUnavailable
 
 
 class _Memoguard(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except SQLAlchemyError as error:
+        except (SQLAlchemyError, StoreUnavailable) as error:
             # The database failed under a command (gone away, locked for too long): one line, exit 1.
             app = ctx.find_object(AppContext)
             url = app.config().database_url if app is not None else "?"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +18,7 @@ from memoguard.config.problem import ConfigError
 from memoguard.domain.roster import Roster
 from memoguard.services.application import Application
 from memoguard.services.clock import Clock
-from memoguard.services.store import SchemaBehind
+from memoguard.services.store import SchemaBehind, StoreUnavailable
 
 
 class ConfigInvalid(click.ClickException):
@@ -53,8 +54,8 @@ def shown_url(url: str) -> str:
     """The database URL as it may be printed: any password masked."""
     try:
         return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
-        return url
+    except (ArgumentError, ValueError):  # not a URL SQLAlchemy reads (libpq's "h1:5432,h2:5432"): mask by hand
+        return re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1***@", url)
 
 
 def first_line(error: Exception) -> str:
@@ -79,7 +80,7 @@ class AppContext:
                 self._application = bootstrap.application(
                     self.config(), self.clock, with_tokens=False, with_providers=False
                 )
-            except (SchemaBehind, bootstrap.StartupError, SQLAlchemyError) as error:
+            except (SchemaBehind, bootstrap.StartupError, SQLAlchemyError, StoreUnavailable) as error:
                 raise StorageUnavailable.about(self.config().database_url, error) from None
         return self._application
 

@@ -7,6 +7,8 @@ import threading
 import time
 from collections.abc import Callable
 
+from memoguard.services.store import StoreUnavailable
+
 log = logging.getLogger(__name__)
 
 ERROR_PAUSE = 1.0
@@ -46,6 +48,9 @@ class Worker:
             self._wakeup.clear()
             try:
                 pause = self._tick()
+            except StoreUnavailable as error:  # an outage, not a bug: one line, and try again shortly
+                log.warning("%s loop: %s; retrying in %.0fs", self.name, error, ERROR_PAUSE)
+                pause = ERROR_PAUSE
             except Exception:
                 log.exception("%s loop failed; retrying in %.0fs", self.name, ERROR_PAUSE)
                 pause = ERROR_PAUSE

@@ -27,9 +27,10 @@ from memoguard.http import (
 from memoguard.http import link as email_link
 from memoguard.http.auth import Throttle
 from memoguard.http.limit import MAX_BODY, BodyLimit
-from memoguard.http.problem import on_http_exception, on_validation_error
+from memoguard.http.problem import on_http_exception, on_store_unavailable, on_validation_error
 from memoguard.http.state import Wiring
 from memoguard.services.application import Application
+from memoguard.services.store import StoreUnavailable
 
 
 def create_app(
@@ -53,6 +54,7 @@ def create_app(
     # Every refusal in one shape (http/problem.py), Starlette's own 404 and 405 included.
     api.add_exception_handler(RequestValidationError, on_validation_error)
     api.add_exception_handler(HTTPException, on_http_exception)
+    api.add_exception_handler(StoreUnavailable, on_store_unavailable)  # 503 + Retry-After, not a 500
     for module in (alarm, grafana, zabbix, pagerduty, opsgenie, incident, oncall, health, twilio, heartbeat, silence):
         api.include_router(module.router)
     api.include_router(email_link.router)  # HTML pages, not the API's JSON problems (http/link.py)

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 from memoguard.http.state import Wiring, wiring
 from memoguard.services.heartbeat import describe as describe_engine
 from memoguard.services.queue import describe
+from memoguard.services.store import StoreUnavailable
 
 router = APIRouter(tags=["health"])
 
@@ -67,6 +68,8 @@ def readyz(state: Annotated[Wiring, Depends(wiring)]) -> dict[str, Any] | JSONRe
         failing = [describe(entry) for entry in state.application.queue.failing()]
         # Every instance whose engine beat lately, this one included: who sends what is queued.
         engines = [describe_engine(beat) for beat in state.application.engines.status().alive]
+    except StoreUnavailable as error:  # its message says "database unreachable: …"
+        problems.append(str(error))
     except Exception as error:  # any driver error means "not ready"; the message says which
         problems.append(f"database unreachable: {error}")
     if not state.engine_alive():

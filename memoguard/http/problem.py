@@ -21,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from memoguard.http.payload import NO_NUL
+from memoguard.services.store import StoreUnavailable
 
 # The statuses each kind of refusal answers, for the ``responses`` of the routes (and the README).
 DESCRIPTIONS = {
@@ -107,6 +108,19 @@ async def on_http_exception(_: Request, error: Exception) -> JSONResponse:
 async def on_validation_error(_: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, RequestValidationError)
     return JSONResponse({"detail": validation_issues(error.errors())}, status_code=422)
+
+
+# Seconds a client is told to wait when the database cannot be reached (it is usually back within them).
+RETRY_AFTER_OUTAGE = 5
+
+
+async def on_store_unavailable(_: Request, error: Exception) -> JSONResponse:
+    """The database out of reach: nothing was stored, and a retry will do (not a 500, which reads as a
+    bug in the request or the service). Alarm sources retry a 503; Retry-After says when."""
+    assert isinstance(error, StoreUnavailable)
+    detail = [issue(f"{error}; nothing was stored, retry", (), "unavailable")]
+    headers = {"Retry-After": str(RETRY_AFTER_OUTAGE)}
+    return JSONResponse({"detail": detail}, status_code=503, headers=headers)
 
 
 def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:

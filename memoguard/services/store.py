@@ -42,6 +42,13 @@ class SchemaBehind(Exception):
     """The database schema is older than this release's; ``memoguard db upgrade`` fixes it."""
 
 
+class StoreUnavailable(Exception):
+    """The database could not be reached, or dropped the session in the middle of a transaction (a
+    restart, a failover, a network cut): the transaction was rolled back, or, when the commit itself was
+    cut, may have been committed. Not a bug: the remedy is to try again shortly, from the database's
+    state, not to set the work aside as a bug's (a timer postponed, claimed rows held a lease)."""
+
+
 class OpenIncidentExists(Exception):
     """Another transaction opened an incident for the same dedup key first (several instances)."""
 

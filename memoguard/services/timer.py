@@ -9,6 +9,12 @@ would come off the next step's ack window.
 A timer whose decision fails is postponed by its own row (and only if its version is still the one
 claimed): re-claiming "the first due timer" for that, as this did, could take another instance's timer
 whose claim had just rolled back, and leave the failing one due, to fail again at once.
+
+A database that cannot be reached or drops the session (``StoreUnavailable``) is not a failing timer: the
+transaction rolled back, so every timer it took is due again as it was, and the error goes to the loop,
+which tries again shortly. Postponing it, as a decision's bug is, made an escalation a minute late when
+the session was dropped between the claim and the commit and the postponement's own transaction then
+reached the database again (found by tests/e2e/test_ha.py).
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from memoguard.domain.event import TimerFired
 from memoguard.services.clock import Clock
 from memoguard.services.escalator import Escalator
 from memoguard.services.record import DueTimer
-from memoguard.services.store import Store
+from memoguard.services.store import Store, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +49,8 @@ class Timers:
         """
         try:
             return self._fire(limit)
+        except StoreUnavailable:
+            raise  # nothing was fired: the loop tries again once the database answers
         except Exception:
             log.exception("firing a batch of timers failed; retrying them one by one")
         fired = 0
@@ -50,6 +58,8 @@ class Timers:
             claimed: list[DueTimer] = []
             try:
                 fired_now = self._fire(1, claimed)
+            except StoreUnavailable:
+                raise
             except Exception:
                 log.exception("a timer could not be fired; postponing it by %s", POSTPONE)
                 for timer in claimed:

@@ -648,6 +648,7 @@ def test_db_written_by_a_newer_release(ctx: AppContext, database_url: str) -> No
         ("mysql://db.example.net/memoguard", "only sqlite:/// and postgresql+psycopg:// are supported"),
         ("postgresql+psycopg://memoguard:s3cret@127.0.0.1:1/memoguard", "127.0.0.1"),
         ("postgresql+psycopg2://memoguard:s3cret@127.0.0.1:1/memoguard", "use the psycopg driver"),
+        ("postgresql+psycopg://memoguard:s3cret@db1:5432,db2:5432/memoguard", "give each as a host= query parameter"),
     ],
 )
 def test_database_unavailable(service_dir: Path, ctx: AppContext, url: str, fragment: str) -> None:

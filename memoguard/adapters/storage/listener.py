@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 import psycopg
 
+from memoguard.adapters.storage.database import connect_arguments
 from memoguard.adapters.storage.store import WAKEUP_CHANNEL
 
 log = logging.getLogger(__name__)
@@ -15,7 +16,7 @@ log = logging.getLogger(__name__)
 
 class PostgresListener:
     def __init__(self, url: str, on_wakeup: Callable[[], None]) -> None:
-        self._dsn = url.replace("postgresql+psycopg://", "postgresql://", 1)
+        self._arguments = connect_arguments(url)  # several hosts and target_session_attrs kept
         self._on_wakeup = on_wakeup
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="memoguard-listen", daemon=True)
@@ -31,7 +32,7 @@ class PostgresListener:
         delay = 1.0
         while not self._stop.is_set():
             try:
-                with psycopg.connect(self._dsn, autocommit=True) as connection:
+                with psycopg.connect(autocommit=True, **self._arguments) as connection:
                     connection.execute(f"LISTEN {WAKEUP_CHANNEL}")
                     delay = 1.0
                     while not self._stop.is_set():

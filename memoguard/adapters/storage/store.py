@@ -18,12 +18,13 @@ from datetime import datetime
 
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
 
 from memoguard.adapters.storage.access import SqlAccess
 from memoguard.adapters.storage.batch import Batch
 from memoguard.adapters.storage.beat import SqlBeats
 from memoguard.adapters.storage.claim import Claimant
-from memoguard.adapters.storage.database import SQLITE_BUSY_TIMEOUT_MS
+from memoguard.adapters.storage.database import SQLITE_BUSY_TIMEOUT_MS, unreachable
 from memoguard.adapters.storage.deadman import SqlDeadman
 from memoguard.adapters.storage.incident import SnapshotCache, SqlIncidents, alarm_t, incident_t
 from memoguard.adapters.storage.outbox import SqlOutbox
@@ -32,6 +33,7 @@ from memoguard.adapters.storage.sms import SqlSms
 from memoguard.adapters.storage.timer import SqlTimers
 from memoguard.adapters.storage.turn import Turns
 from memoguard.services.record import StoredOverride
+from memoguard.services.store import StoreUnavailable
 
 __all__ = ["WAKEUP_CHANNEL", "SqlStore", "SqlUnit", "WriterBusy", "alarm_t", "incident_t"]
 
@@ -62,6 +64,18 @@ class SqlUnit(SqlIncidents, SqlTimers, SqlOverrides, SqlOutbox, SqlSms, SqlBeats
         self._c.flush()
 
 
+@contextmanager
+def _outage() -> Iterator[None]:
+    """A unit that could not reach the database, or lost its session, raises the port's
+    ``StoreUnavailable`` (the driver's error chained): callers retry it rather than treat it as a bug."""
+    try:
+        yield
+    except DBAPIError as error:
+        if unreachable(error):
+            raise StoreUnavailable(f"database unreachable: {str(error.orig).strip().splitlines()[0]}") from error
+        raise
+
+
 class WriterBusy(RuntimeError):
     """Another thread held SQLite's write lock longer than the busy timeout."""
 
@@ -85,7 +99,7 @@ class SqlStore:
 
     @contextmanager
     def write(self) -> Iterator[SqlUnit]:
-        with self._writer(), self.engine.connect() as connection, connection.begin():
+        with _outage(), self._writer(), self.engine.connect() as connection, connection.begin():
             unit = SqlUnit(connection, self._snapshots, self.claimant, writing=True)
             yield unit
             unit.flush()
@@ -120,7 +134,7 @@ class SqlStore:
 
     @contextmanager
     def read(self) -> Iterator[SqlUnit]:
-        with self.engine.connect() as raw:
+        with _outage(), self.engine.connect() as raw:
             connection = raw.execution_options(sqlite_begin="DEFERRED")
             with connection.begin():
                 yield SqlUnit(connection, self._snapshots, self.claimant, writing=False)

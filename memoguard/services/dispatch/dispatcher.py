@@ -31,7 +31,7 @@ from memoguard.services.escalator import Escalator
 from memoguard.services.provider import BatchProvider, DeliveryError, Message, Outcome, Provider
 from memoguard.services.record import Notification
 from memoguard.services.renderer import Renderer
-from memoguard.services.store import Store, Unit
+from memoguard.services.store import Store, StoreUnavailable, Unit
 
 log = logging.getLogger(__name__)
 
@@ -152,6 +152,9 @@ class Dispatcher:
                 self._send_bundle(call, provider)
             else:
                 self._send_single(call, provider)
+        except StoreUnavailable as error:  # an outage, not a bug: the rows are due again at once
+            log.warning("dispatching %s call to %s: %s; its rows go back to the queue", call.kind, call.provider, error)
+            self._give_back(call, later=False)
         except Exception:  # a bug must not stall the queue: the rows are given back, to be tried again later
             log.exception("dispatching %s call to %s failed", call.kind, call.provider)
             self._give_back(call)
@@ -342,14 +345,17 @@ class Dispatcher:
                 )
                 record_held(unit, n, until, why, now)
 
-    def _give_back(self, call: Call) -> None:
+    def _give_back(self, call: Call, later: bool = True) -> None:
         """After a bug: the call's rows still claimed by this process go back to the queue a lease later
         (a live process's claims are never taken over; if this write fails too, the rows come back when
-        this process's database session ends)."""
+        this process's database session ends). After the database dropped the session (``later=False``):
+        due at once, since waiting a lease made a page outlast its step and be dropped unsent
+        (tests/e2e/test_ha.py)."""
         try:
             with self._store.write() as unit:
-                finish_reservation(unit, call, self._clock.now())  # the call may have reached the provider
-                unit.release_claims([r.id for r in call.rows], self._clock.now() + LEASE)
+                now = self._clock.now()
+                finish_reservation(unit, call, now)  # the call may have reached the provider
+                unit.release_claims([r.id for r in call.rows], now + LEASE if later else now)
         except Exception:
             log.exception("giving back the rows of a failed %s call to %s failed", call.kind, call.provider)
 
