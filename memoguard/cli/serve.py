@@ -1,8 +1,15 @@
-"""``memoguard serve``: the HTTP API, the timer loop and the dispatcher in one process."""
+"""``memoguard serve``: the HTTP API, the timer loop and the dispatcher in one process.
+
+Under systemd (``Type=notify``, systemd/memoguard.service) it says READY=1 once the port listens, feeds the
+watchdog from the engine's loops and says STOPPING=1 when a stop begins (engine/notify.py,
+engine/watchdog.py). A stop is in order: alarms refused with 503, provider calls finished, claims given
+back, requests under way answered, then exit 0 (http/server.py).
+"""
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -11,11 +18,17 @@ import uvicorn
 
 from memoguard import bootstrap
 from memoguard.cli.context import AppContext, pass_app, shown_url
-from memoguard.engine.runtime import Engine
+from memoguard.engine.notify import Notifier, NotifyError, watchdog_seconds
+from memoguard.engine.runtime import LOOPS, Engine
+from memoguard.engine.watchdog import Watchdog
 from memoguard.http.app import create_app
+from memoguard.http.server import Server
 from memoguard.services.store import SchemaBehind
 
 log = logging.getLogger("memoguard")
+
+ENGINE_STOP = 10.0  # seconds each engine loop gets to finish its round (a provider call) at a stop
+HTTP_GRACE = 5  # then seconds the requests under way get; TimeoutStopSec=30s in the unit covers both
 
 
 def split_listen(listen: str) -> tuple[str, int]:
@@ -47,10 +60,16 @@ def serve(app: AppContext, listen: str | None, log_level: str) -> None:
     config = app.config()
     host, port = split_listen(listen or config.http.listen)
     try:
+        notifier = Notifier.from_environment()
+        timeout = watchdog_seconds()
+    except NotifyError as error:
+        raise click.ClickException(str(error)) from None
+    watchdog = Watchdog(notifier, timeout, LOOPS) if timeout is not None and notifier.enabled else None
+    try:
         application = bootstrap.application(config, app.clock)
     except (SchemaBehind, bootstrap.StartupError) as error:
         raise click.ClickException(str(error).replace(config.database_url, shown_url(config.database_url))) from None
-    engine = Engine(application)
+    engine = Engine(application, watchdog=watchdog)
     listener = bootstrap.listener(application)
     try:
         replies = bootstrap.reply_listener(application)
@@ -83,5 +102,23 @@ def serve(app: AppContext, listen: str | None, log_level: str) -> None:
                 listener.stop()
             engine.stop()
 
-    api = create_app(application, lambda: engine.alive, running)
-    uvicorn.run(api, host=host, port=port, log_level=log_level, access_log=log_level == "debug")
+    def ready() -> None:
+        notifier.ready(f"serving on {host}:{port}")
+
+    def stop() -> None:
+        log.info("stopping: alarms are refused (503), the engine finishes its provider calls")
+        notifier.stopping("stopping: finishing provider calls")
+        engine.stop(ENGINE_STOP)
+        log.info("engine stopped; closing the port once the requests under way are answered")
+
+    stopping = threading.Event()
+    api = create_app(application, lambda: engine.alive, running, stopping=stopping)
+    settings = uvicorn.Config(
+        api,
+        host=host,
+        port=port,
+        log_level=log_level,
+        access_log=log_level == "debug",
+        timeout_graceful_shutdown=HTTP_GRACE,
+    )
+    Server(settings, stopping, on_ready=ready, on_stop=stop).run()

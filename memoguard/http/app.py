@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractContextManager, asynccontextmanager, nullcontext
 from typing import Any
@@ -17,6 +18,7 @@ from memoguard.http.auth import Throttle
 from memoguard.http.limit import MAX_BODY, BodyLimit
 from memoguard.http.problem import on_http_exception, on_validation_error
 from memoguard.http.state import Wiring
+from memoguard.http.stopping import Stopping
 from memoguard.services.application import Application
 
 
@@ -26,9 +28,11 @@ def create_app(
     lifespan_context: Callable[[], AbstractContextManager[None]] = nullcontext,
     max_body: int = MAX_BODY,
     throttle: Throttle | None = None,
+    stopping: threading.Event | None = None,
 ) -> FastAPI:
     """``lifespan_context`` runs around serving (``serve`` starts and stops the engine in it); ``throttle``
-    counts failed authentications per address (by default ``MAX_FAILURES`` a minute, http/auth.py)."""
+    counts failed authentications per address (by default ``MAX_FAILURES`` a minute, http/auth.py);
+    ``stopping``, once set, refuses alarms with 503 and makes /readyz fail (http/stopping.py)."""
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -36,7 +40,8 @@ def create_app(
             yield
 
     api = FastAPI(title="memoguard", version=__version__, lifespan=lifespan)
-    api.state.wiring = Wiring(application, engine_alive, throttle or Throttle(application.clock))
+    stopping = stopping or threading.Event()
+    api.state.wiring = Wiring(application, engine_alive, throttle or Throttle(application.clock), stopping)
 
     # Every refusal in one shape (http/problem.py), Starlette's own 404 and 405 included.
     api.add_exception_handler(RequestValidationError, on_validation_error)
@@ -67,4 +72,5 @@ def create_app(
 
     api.openapi = openapi  # type: ignore[method-assign]
     api.add_middleware(BodyLimit, limit=max_body)
+    api.add_middleware(Stopping, stopping=stopping)  # outermost: a stopping service reads no body
     return api

@@ -69,6 +69,8 @@ def readyz(state: Annotated[Wiring, Depends(wiring)]) -> dict[str, Any] | JSONRe
         engines = [describe_engine(beat) for beat in state.application.engines.status().alive]
     except Exception as error:  # any driver error means "not ready"; the message says which
         problems.append(f"database unreachable: {error}")
+    if state.stopping.is_set():
+        problems.append("stopping: alarms are refused until the service is back")
     if not state.engine_alive():
         problems.append("engine loops are not running")
     for entry in failing:
