@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 
 from memoguard.adapters.clock import SystemClock
 from memoguard.adapters.console import ConsoleProvider
+from memoguard.adapters.metrics import MetricsListener, PrometheusMetrics
 from memoguard.adapters.smtp import SmtpProvider
 from memoguard.adapters.storage import migration
 from memoguard.adapters.storage.database import open_engine
@@ -49,6 +50,7 @@ from memoguard.services.inbox import Inbox, SmsParts
 from memoguard.services.ingest import Ingest
 from memoguard.services.link import EmailLinks, Signer
 from memoguard.services.mailreply import MailReplies
+from memoguard.services.metrics import NO_METRICS, Metrics, read_gauges
 from memoguard.services.override import Overrides
 from memoguard.services.provider import Provider
 from memoguard.services.query import Incidents
@@ -280,6 +282,17 @@ def reply_listener(app: Application) -> ReplyListener | None:
     return ReplyListener(replies, host.strip("[]"), int(port))
 
 
+def metrics_token(config: Config) -> str | None:
+    """The token /metrics requires on the API's port, when ``metrics.token_file``/``token_env`` is set."""
+    settings = config.metrics
+    if settings.token_file is None and settings.token_env is None:
+        return None
+    try:
+        return read_secret("metrics", "token", settings.token_file, settings.token_env, config.directory)
+    except SecretError as error:
+        raise StartupError(str(error)) from None
+
+
 def delivery(config: Config) -> Delivery:
     return Delivery(
         channels=config.channels,
@@ -330,11 +343,16 @@ def _application(
 ) -> Application:
     renderer = TemplateRenderer()
     escalator = Escalator(config.people, renderer, outbound_purposes(config), config.http.public_url)
-    actions = Actions(sql, clock, config.people, escalator)
+    # Only the service counts (a CLI command's counters would die with it); the gauges read its providers.
+    known: dict[str, Provider] = {}
+    metrics: Metrics = NO_METRICS
+    if with_providers:
+        metrics = PrometheusMetrics(lambda: read_gauges(sql, clock, delivery(config), known), lambda: config.digest)
+    actions = Actions(sql, clock, config.people, escalator, metrics)
     # A receipt may beat the commit of its message's ids by a moment: the service waits that long for it.
     wait = 2.0 if isinstance(clock, SystemClock) else 0.0
     # One recorder of delivery outcomes: a receipt saying a page was not delivered fails it over as a send does.
-    recorder = Recorder(sql, clock, delivery(config), escalator, random.Random())
+    recorder = Recorder(sql, clock, delivery(config), escalator, random.Random(), metrics)
     replies = Replies(
         sql, clock, config.people, actions, renderer, config.phone_region, receipt_wait=wait, recorder=recorder
     )
@@ -342,15 +360,16 @@ def _application(
     links = email_links(config, sql, clock, actions) if with_providers else None
     replies_by_mail = mail_replies(config, actions) if with_providers else None
     built = providers(config, clock, replies, SqlSmsParts(sql), links, replies_by_mail) if with_providers else {}
+    known.update(built)
     return Application(
         config=config,
         clock=clock,
         store=sql,
         escalator=escalator,
-        ingest=Ingest(sql, clock, config, escalator),
+        ingest=Ingest(sql, clock, config, escalator, metrics=metrics),
         actions=actions,
         replies=replies,
-        timers=Timers(sql, clock, escalator),
+        timers=Timers(sql, clock, escalator, metrics),
         dispatcher=Dispatcher(
             sql,
             clock,
@@ -361,6 +380,7 @@ def _application(
             renderer,
             # Pacing waits in real time: only with the real clock (tests drive an injected one themselves).
             pace=time.sleep if isinstance(clock, SystemClock) else None,
+            metrics=metrics,
         ),
         overrides=Overrides(sql, clock, config),
         incidents=Incidents(sql),
@@ -371,7 +391,18 @@ def _application(
         hooks=hooks(built),
         links=links,
         mail_replies=replies_by_mail,
+        metrics=metrics,
+        metrics_token=metrics_token(config) if with_providers else None,
     )
+
+
+def metrics_listener(app: Application) -> MetricsListener | None:
+    """``metrics.listen``: /metrics on an address of its own (started and stopped by ``serve``)."""
+    listen = app.config.metrics.listen
+    if listen is None or not isinstance(app.metrics, PrometheusMetrics):
+        return None
+    host, _, port = listen.rpartition(":")
+    return MetricsListener(app.metrics, host.strip("[]"), int(port))
 
 
 def listener(app: Application) -> PostgresListener | None:

@@ -75,6 +75,7 @@ def serve(app: AppContext, listen: str | None, log_level: str) -> None:
         replies = bootstrap.reply_listener(application)
     except bootstrap.StartupError as error:
         raise click.ClickException(str(error)) from None
+    scrape = bootstrap.metrics_listener(application)
 
     @contextmanager
     def running() -> Iterator[None]:
@@ -84,6 +85,9 @@ def serve(app: AppContext, listen: str | None, log_level: str) -> None:
         if replies is not None:
             replies.start()  # a port taken fails the start, as the HTTP port does
             log.info("replies to e-mail pages: SMTP on %s", config.http.reply_listen)
+        if scrape is not None:
+            scrape.start()  # a port taken fails the start, as the HTTP port does
+            log.info("metrics: http://%s/metrics (no token: keep this address private)", config.metrics.listen)
         log.info(
             "memoguard serving on http://%s:%d: %d people, %d rosters, %d policies, database %s",
             host,
@@ -96,6 +100,8 @@ def serve(app: AppContext, listen: str | None, log_level: str) -> None:
         try:
             yield
         finally:
+            if scrape is not None:
+                scrape.stop()
             if replies is not None:
                 replies.stop()
             if listener is not None:

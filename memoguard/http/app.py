@@ -12,7 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 
 from memoguard import __version__
-from memoguard.http import alarm, health, incident, oncall, opsgenie, twilio
+from memoguard.http import alarm, health, incident, metrics, oncall, opsgenie, twilio
 from memoguard.http import link as email_link
 from memoguard.http.auth import Throttle
 from memoguard.http.limit import MAX_BODY, BodyLimit
@@ -46,7 +46,7 @@ def create_app(
     # Every refusal in one shape (http/problem.py), Starlette's own 404 and 405 included.
     api.add_exception_handler(RequestValidationError, on_validation_error)
     api.add_exception_handler(HTTPException, on_http_exception)
-    for module in (alarm, opsgenie, incident, oncall, health, twilio):
+    for module in (alarm, opsgenie, incident, oncall, health, twilio, metrics):
         api.include_router(module.router)
     api.include_router(email_link.router)  # HTML pages, not the API's JSON problems (http/link.py)
     generate = api.openapi

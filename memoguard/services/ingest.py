@@ -28,6 +28,7 @@ from memoguard.domain.incident import Incident, IncidentState
 from memoguard.domain.route import first_match
 from memoguard.services.clock import Clock
 from memoguard.services.escalator import Escalator
+from memoguard.services.metrics import NO_METRICS, Metrics
 from memoguard.services.record import (
     Alarm,
     AlarmStatus,
@@ -59,9 +60,17 @@ class _Request:
 
 class Ingest:
     def __init__(
-        self, store: Store, clock: Clock, config: Config, escalator: Escalator, *, idle: float = IDLE_SECONDS
+        self,
+        store: Store,
+        clock: Clock,
+        config: Config,
+        escalator: Escalator,
+        *,
+        idle: float = IDLE_SECONDS,
+        metrics: Metrics = NO_METRICS,
     ) -> None:
         self._store = store
+        self._metrics = metrics
         self._idle = idle
         self._clock = clock
         self._config = config
@@ -164,6 +173,9 @@ class Ingest:
             written = [decided[i] for i in range(len(alarms))]
             ids = unit.add_alarms(written, now)
         receipts = [Receipt(i, stored.outcome, stored.incident) for i, stored in zip(ids, written, strict=True)]
+        self._metrics.group(len(alarms))
+        for alarm, stored in zip(alarms, written, strict=True):
+            self._metrics.alarm(alarm.source, stored.outcome.value)
         split: list[list[Receipt]] = []
         for batch in batches:
             split.append(receipts[: len(batch)])

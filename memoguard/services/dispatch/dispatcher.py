@@ -29,6 +29,7 @@ from memoguard.services.dispatch.pacing import AHEAD, LEASE, Budget, Call, held_
 from memoguard.services.dispatch.planning import Planner, message
 from memoguard.services.dispatch.recording import Recorder, finish_reservation, what
 from memoguard.services.escalator import Escalator
+from memoguard.services.metrics import NO_METRICS, Metrics
 from memoguard.services.provider import BatchProvider, DeliveryError, Message, Outcome, Provider
 from memoguard.services.record import Notification
 from memoguard.services.renderer import Renderer
@@ -52,6 +53,7 @@ class Dispatcher:
         renderer: Renderer,
         rng: random.Random | None = None,
         pace: Callable[[float], None] | None = None,
+        metrics: Metrics = NO_METRICS,
     ) -> None:
         """``pace(seconds)`` waits that long (``time.sleep`` in the service; a test advances its clock).
         With it, a round also plans calls whose rate slot opens within ``AHEAD`` and waits for each slot,
@@ -67,7 +69,7 @@ class Dispatcher:
         self._pace = pace
         self._ahead = AHEAD if pace is not None else timedelta()
         self._planner = Planner(delivery, providers, people, self._ahead)
-        self._recorder = Recorder(store, clock, delivery, escalator, self._rng)
+        self._recorder = Recorder(store, clock, delivery, escalator, self._rng, metrics)
         self._budgets: dict[str, Budget] = {}  # this round's view of each provider's rate limits
         self._stopped: dict[int, str] = {}  # rows found opted out (STOP) by the pre-send check, and why
         self._halted = threading.Event()  # the service is stopping: no further call is started
