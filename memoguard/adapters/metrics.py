@@ -83,8 +83,10 @@ class _StateCollector(Collector):
 
 
 class PrometheusMetrics:
-    def __init__(self, gauges: Callable[[], Gauges], config_hash: Callable[[], str]) -> None:
-        """``gauges`` reads the states at a scrape; ``config_hash`` says which configuration is loaded."""
+    def __init__(self, gauges: Callable[[], Gauges]) -> None:
+        """``gauges`` reads the states at a scrape; ``config_hash`` says which configuration is loaded
+        (set again by each reload)."""
+        self.config_hash = ""
         self.registry = CollectorRegistry(auto_describe=False)
         self._alarms = Counter(
             "memoguard_alarms_received",
@@ -116,7 +118,7 @@ class PrometheusMetrics:
             buckets=LATENESS_BUCKETS,
             registry=self.registry,
         )
-        self.registry.register(_StateCollector(gauges, config_hash))
+        self.registry.register(_StateCollector(gauges, lambda: self.config_hash))
 
     def alarm(self, source: str, outcome: str) -> None:
         self._alarms.labels(source, outcome).inc()

@@ -20,6 +20,7 @@ import os
 import socket
 import time
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 
 from apscheduler.executors.pool import ThreadPoolExecutor
@@ -48,9 +49,13 @@ class Engine:
         sweep_seconds: float = SWEEP_SECONDS,
         beat_seconds: float | None = None,
         watchdog: Watchdog | None = None,
+        current: Callable[[], Application] | None = None,
     ) -> None:
-        """``watchdog`` (under systemd) is fed by the two loops, named ``timers`` and ``dispatcher``."""
+        """``watchdog`` (under systemd) is fed by the two loops, named ``timers`` and ``dispatcher``;
+        ``current`` gives the application in force at each round (a reload swaps it: services/live.py)."""
         self._app = app
+        self._current = current or (lambda: app)
+        self._dispatching = app.dispatcher  # the dispatcher of the round under way, which a stop halts
         self._sweep = sweep_seconds
         self._beat_every = BEAT_EVERY.total_seconds() if beat_seconds is None else beat_seconds
         self.heartbeat = Heartbeat(app.store, app.clock, uuid.uuid4().hex, socket.gethostname(), os.getpid())
@@ -89,7 +94,9 @@ class Engine:
         if not self._started:
             return
         self._scheduler.shutdown(wait=False)
-        self._app.dispatcher.halt()  # no new call of the current round; its other rows go back now
+        # No new call of the round under way (its rows go back now), whichever configuration it began with.
+        self._dispatching.halt()
+        self._current().dispatcher.halt()
         self.timers.stop(timeout)
         self.dispatcher.stop(timeout)
         self._started = False
@@ -115,14 +122,15 @@ class Engine:
         )
 
     def _timer_tick(self) -> float:
-        if self._app.timers.fire_due() >= TIMER_BATCH:
+        if self._current().timers.fire_due() >= TIMER_BATCH:
             return 0.0
         with self._app.store.read() as unit:
             due = unit.next_timer_due()
         return self._pause_until(due)
 
     def _dispatch_tick(self) -> float:
-        if self._app.dispatcher.drain() >= DISPATCH_BATCH:
+        self._dispatching = self._current().dispatcher
+        if self._dispatching.drain() >= DISPATCH_BATCH:
             return 0.0
         with self._app.store.read() as unit:
             due = unit.next_notification_due()

@@ -29,10 +29,12 @@ def create_app(
     max_body: int = MAX_BODY,
     throttle: Throttle | None = None,
     stopping: threading.Event | None = None,
+    current: Callable[[], Application] | None = None,
 ) -> FastAPI:
     """``lifespan_context`` runs around serving (``serve`` starts and stops the engine in it); ``throttle``
     counts failed authentications per address (by default ``MAX_FAILURES`` a minute, http/auth.py);
-    ``stopping``, once set, refuses alarms with 503 and makes /readyz fail (http/stopping.py)."""
+    ``stopping``, once set, refuses alarms with 503 and makes /readyz fail (http/stopping.py); ``current``
+    gives the application in force at each request (``serve`` reloads it: services/live.py)."""
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -41,7 +43,9 @@ def create_app(
 
     api = FastAPI(title="memoguard", version=__version__, lifespan=lifespan)
     stopping = stopping or threading.Event()
-    api.state.wiring = Wiring(application, engine_alive, throttle or Throttle(application.clock), stopping)
+    api.state.wiring = Wiring(
+        current or (lambda: application), engine_alive, throttle or Throttle(application.clock), stopping
+    )
 
     # Every refusal in one shape (http/problem.py), Starlette's own 404 and 405 included.
     api.add_exception_handler(RequestValidationError, on_validation_error)

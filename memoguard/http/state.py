@@ -18,10 +18,14 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Wiring:
-    application: Application
+    current: Callable[[], Application]  # the application in force (a reload swaps it: services/live.py)
     engine_alive: Callable[[], bool]
     throttle: Throttle  # failed authentications per client address (http/auth.py)
     stopping: threading.Event = field(default_factory=threading.Event)  # set once a stop began (http/stopping.py)
+
+    @property
+    def application(self) -> Application:
+        return self.current()
 
 
 def wiring(request: Request) -> Wiring:

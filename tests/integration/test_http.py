@@ -930,9 +930,16 @@ def test_readyz_follows_the_engine(served: Served) -> None:
     recovered = served.client.get("/readyz")
 
     assert ready.status_code == 200
-    assert ready.json() == {"status": "ready", "engines": []}  # no engine beats in this test
+    digest = served.application.config.digest
+    assert len(digest) == 64  # the loaded configuration's SHA-256
+    assert ready.json() == {"status": "ready", "config_hash": digest, "engines": []}  # no engine beats here
     assert stalled.status_code == 503
-    assert stalled.json() == {"status": "unavailable", "problems": ["engine loops are not running"], "engines": []}
+    assert stalled.json() == {
+        "status": "unavailable",
+        "config_hash": digest,
+        "problems": ["engine loops are not running"],
+        "engines": [],
+    }
     assert recovered.status_code == 200
 
 

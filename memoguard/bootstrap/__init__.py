@@ -16,7 +16,7 @@ from sqlalchemy import Engine
 
 from memoguard.adapters.clock import SystemClock
 from memoguard.adapters.console import ConsoleProvider
-from memoguard.adapters.metrics import MetricsListener, PrometheusMetrics
+from memoguard.adapters.metrics import PrometheusMetrics
 from memoguard.adapters.smtp import SmtpProvider
 from memoguard.adapters.storage import migration
 from memoguard.adapters.storage.database import open_engine
@@ -339,15 +339,29 @@ def application(config: Config, clock: Clock, *, with_tokens: bool = True, with_
 
 
 def _application(
-    sql: SqlStore, config: Config, clock: Clock, *, with_tokens: bool, with_providers: bool
+    sql: SqlStore,
+    config: Config,
+    clock: Clock,
+    *,
+    with_tokens: bool,
+    with_providers: bool,
+    inbox: Inbox | None = None,
+    reuse: Application | None = None,
 ) -> Application:
+    """``inbox``: where the providers built here hand what they receive (the service's forwards to the
+    application in force); ``reuse``: a reload's previous application, whose providers and metrics carry
+    on (bootstrap/service.py)."""
     renderer = TemplateRenderer()
     escalator = Escalator(config.people, renderer, outbound_purposes(config), config.http.public_url)
     # Only the service counts (a CLI command's counters would die with it); the gauges read its providers.
     known: dict[str, Provider] = {}
     metrics: Metrics = NO_METRICS
-    if with_providers:
-        metrics = PrometheusMetrics(lambda: read_gauges(sql, clock, delivery(config), known), lambda: config.digest)
+    if reuse is not None:
+        metrics = reuse.metrics
+    elif with_providers:
+        metrics = PrometheusMetrics(lambda: read_gauges(sql, clock, delivery(config), known))
+    if isinstance(metrics, PrometheusMetrics):
+        metrics.config_hash = config.digest
     actions = Actions(sql, clock, config.people, escalator, metrics)
     # A receipt may beat the commit of its message's ids by a moment: the service waits that long for it.
     wait = 2.0 if isinstance(clock, SystemClock) else 0.0
@@ -359,7 +373,11 @@ def _application(
     # Only a service that sends or serves reads the link secret (other commands work without it).
     links = email_links(config, sql, clock, actions) if with_providers else None
     replies_by_mail = mail_replies(config, actions) if with_providers else None
-    built = providers(config, clock, replies, SqlSmsParts(sql), links, replies_by_mail) if with_providers else {}
+    built: Mapping[str, Provider] = {}
+    if reuse is not None:
+        built = reuse.providers
+    elif with_providers:
+        built = providers(config, clock, inbox or replies, SqlSmsParts(sql), links, replies_by_mail)
     known.update(built)
     return Application(
         config=config,
@@ -391,18 +409,10 @@ def _application(
         hooks=hooks(built),
         links=links,
         mail_replies=replies_by_mail,
+        providers=built,
         metrics=metrics,
         metrics_token=metrics_token(config) if with_providers else None,
     )
-
-
-def metrics_listener(app: Application) -> MetricsListener | None:
-    """``metrics.listen``: /metrics on an address of its own (started and stopped by ``serve``)."""
-    listen = app.config.metrics.listen
-    if listen is None or not isinstance(app.metrics, PrometheusMetrics):
-        return None
-    host, _, port = listen.rpartition(":")
-    return MetricsListener(app.metrics, host.strip("[]"), int(port))
 
 
 def listener(app: Application) -> PostgresListener | None:
