@@ -54,7 +54,8 @@ def healthz() -> dict[str, str]:
 @router.get(
     "/readyz",
     summary="The database answers, the engine loops are alive and no provider fails past its deadline",
-    description="Also gives `config_hash`, the loaded configuration's SHA-256, and lists `engines`: every memoguard engine (this one or another instance on the same "
+    description="Also gives `config_hash`, the loaded configuration's SHA-256, and lists `engines`: "
+    "every memoguard engine (this one or another instance on the same "
     "database) whose heartbeat was seen within the last 30 s.",
     response_model=None,
     responses={
