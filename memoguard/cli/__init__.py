@@ -21,6 +21,7 @@ from memoguard.cli.incident import incident, incidents
 from memoguard.cli.oncall import oncall
 from memoguard.cli.override import override
 from memoguard.cli.queue import queue
+from memoguard.cli.reload import reload
 from memoguard.cli.roster import roster
 from memoguard.cli.serve import serve
 from memoguard.cli.simulate import simulate_command
@@ -71,6 +72,7 @@ for _command in (acknowledge, confirm, resolve, escalate):
 cli.add_command(db)
 cli.add_command(queue)
 cli.add_command(serve)
+cli.add_command(reload)
 cli.add_command(import_group)
 cli.add_command(token)
 cli.add_command(audit)
