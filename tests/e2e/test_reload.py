@@ -10,8 +10,8 @@ the person's phone number as the dispatcher read it at the send.
 from __future__ import annotations
 
 import signal
-from datetime import UTC, datetime
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -84,11 +84,7 @@ def test_reload_applies_to_new_incidents_and_next_pages_and_refuses_what_is_wron
     assert started == load_config(config).digest
     first = _alarm(service, "db1")
     [page] = eventually(lambda: _pages(receiver, first, 1), 15, "the first incident's page")
-    secondary = (
-        load_config(config)
-        .roster("ops")
-        .oncall(__import__("datetime").datetime.now(__import__("datetime").UTC), "secondary")
-    )
+    secondary = load_config(config).roster("ops").oncall(datetime.now(UTC), "secondary")
     assert secondary is not None
     old_phone = load_config(config).people[secondary.person].phone
 
