@@ -1264,3 +1264,10 @@ def test_the_schema_and_the_server_agree_on_alarms(served: Served, body: dict[st
 
     assert jsonschema_rs.Draft202012Validator(schema).is_valid(body) is valid
     assert (response.status_code == 200) is valid, response.text
+
+
+def test_metrics_are_not_served_without_a_metrics_token(served: Served) -> None:
+    answer = served.client.get("/metrics", headers=served.as_("alice"))  # a person's token is not one
+    assert answer.status_code == 404
+    assert "set metrics.token_file or metrics.token_env" in answer.json()["detail"][0]["msg"]
+    assert "/metrics" not in served.client.get("/openapi.json").json()["paths"]  # Prometheus's format, not the API's
