@@ -19,6 +19,8 @@ from memoguard.adapters.console import ConsoleProvider
 from memoguard.adapters.metrics import PrometheusMetrics
 from memoguard.adapters.smtp import SmtpProvider
 from memoguard.adapters.storage import migration
+from memoguard.adapters.storage.backup import BackupError
+from memoguard.adapters.storage.backup import backup as backup_database
 from memoguard.adapters.storage.database import open_engine
 from memoguard.adapters.storage.listener import PostgresListener
 from memoguard.adapters.storage.parts import SqlSmsParts
@@ -96,6 +98,14 @@ def upgrade(config: Config) -> tuple[str | None, str]:
         ) from None
     finally:
         db.dispose()
+
+
+def backup(config: Config, target: Path) -> int:
+    """``memoguard backup FILE``: a consistent copy of the SQLite database (StartupError says why not)."""
+    try:
+        return backup_database(config.database_url, target)
+    except BackupError as error:
+        raise StartupError(str(error)) from None
 
 
 def schema_status(config: Config) -> tuple[str | None, str]:

@@ -13,6 +13,7 @@ from memoguard import __version__
 from memoguard.cli.access import audit, token
 from memoguard.cli.action import acknowledge, confirm, escalate, resolve
 from memoguard.cli.alarm import alarm
+from memoguard.cli.backup import backup
 from memoguard.cli.check import check
 from memoguard.cli.context import AppContext, StorageUnavailable
 from memoguard.cli.db import db
@@ -73,6 +74,7 @@ cli.add_command(db)
 cli.add_command(queue)
 cli.add_command(serve)
 cli.add_command(reload)
+cli.add_command(backup)
 cli.add_command(import_group)
 cli.add_command(token)
 cli.add_command(audit)
