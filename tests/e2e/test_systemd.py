@@ -78,7 +78,7 @@ def test_the_unit_asks_for_what_the_service_does() -> None:
         "WatchdogSec=30s",
         "Restart=always",
         "TimeoutStopSec=30s",
-        "DynamicUser=yes",
+        "User=memoguard",
         "StateDirectory=memoguard",
         "ConfigurationDirectory=memoguard",
         "ProtectSystem=strict",
