@@ -13,6 +13,7 @@ from memoguard import __version__
 from memoguard.cli.access import audit, token
 from memoguard.cli.action import acknowledge, confirm, escalate, resolve
 from memoguard.cli.alarm import alarm
+from memoguard.cli.backup import backup
 from memoguard.cli.check import check
 from memoguard.cli.context import AppContext, StorageUnavailable
 from memoguard.cli.db import db
@@ -22,6 +23,7 @@ from memoguard.cli.incident import incident, incidents
 from memoguard.cli.oncall import oncall
 from memoguard.cli.override import override
 from memoguard.cli.queue import queue
+from memoguard.cli.reload import reload
 from memoguard.cli.roster import roster
 from memoguard.cli.serve import serve
 from memoguard.cli.silence import silence
@@ -74,6 +76,8 @@ for _command in (acknowledge, confirm, resolve, escalate):
 cli.add_command(db)
 cli.add_command(queue)
 cli.add_command(serve)
+cli.add_command(reload)
+cli.add_command(backup)
 cli.add_command(import_group)
 cli.add_command(token)
 cli.add_command(audit)

@@ -9,6 +9,7 @@ not be read is not reported a second time.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
@@ -108,9 +109,21 @@ class _Loader:
             phone_region=main.phone_region,
             levels_at=self.levels_at,
             silences=silences,
+            metrics=main.metrics,
+            digest=self._digest(),
         )
 
     # --- files ---------------------------------------------------------------------------------
+
+    def _digest(self) -> str:
+        """SHA-256 over every file loaded, each as its name relative to the directory and its bytes."""
+        digest = hashlib.sha256()
+        for path in [self.directory / MAIN_FILE, *self._files(ROSTER_DIR), *self._files(POLICY_DIR)]:
+            name = path.relative_to(self.directory).as_posix().encode()
+            data = path.read_bytes()
+            digest.update(b"%d:%s%d:" % (len(name), name, len(data)))
+            digest.update(data)
+        return digest.hexdigest()
 
     def _files(self, folder: str) -> list[Path]:
         base = self.directory / folder

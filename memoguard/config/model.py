@@ -8,7 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from memoguard.config.schema import HttpModel, ProviderModel, SourceModel, StormModel
+from memoguard.config.schema import HttpModel, MetricsModel, ProviderModel, SourceModel, StormModel
 from memoguard.domain.person import Person
 from memoguard.domain.policy import Policy
 from memoguard.domain.roster import Roster
@@ -43,6 +43,11 @@ class Config:
             for name, source in self.sources.items()
             if source.heartbeat is not None
         }
+
+    metrics: MetricsModel = field(default_factory=MetricsModel)
+    # SHA-256 of the files loaded (names and bytes): /readyz and /metrics show it, so an operator sees
+    # which configuration each instance runs (config/loader.py).
+    digest: str = ""
 
     def roster(self, name: str) -> Roster:
         """The roster called ``name``; LookupError names the ones that exist."""

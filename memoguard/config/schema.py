@@ -148,6 +148,29 @@ class HttpModel(SecretRef):
         return self
 
 
+def _listen(value: str, key: str, example: str) -> str:
+    host, sep, port = value.rpartition(":")
+    if not sep or not host.strip("[]") or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"{key} {value!r}: expected HOST:PORT such as {example}")
+    return value
+
+
+class MetricsModel(SecretRef):
+    """/metrics (Prometheus): ``token_file``/``token_env`` serve it on the API's port to a scraper sending
+    ``Authorization: Bearer <token>``; ``listen`` serves it, without a token, on an address of its own
+    (a private interface). Neither: no /metrics."""
+
+    token_file: str | None = None
+    token_env: str | None = None
+    listen: str | None = None
+
+    @model_validator(mode="after")
+    def _address(self) -> MetricsModel:
+        if self.listen is not None:
+            _listen(self.listen, "listen", "127.0.0.1:9108")
+        return self
+
+
 class SourceModel(SecretRef):
     kind: Literal["generic", "alertmanager", "opsgenie", "grafana", "zabbix", "pagerduty", "heartbeat"] = "generic"
     token_file: str | None = None
@@ -454,6 +477,7 @@ class MainModel(Strict):
     providers: dict[Name, ProviderModel] = {}
     storm: StormModel = StormModel()
     silences: list[SilenceModel] = []
+    metrics: MetricsModel = MetricsModel()
 
 
 # --- rosters/*.yaml -----------------------------------------------------------------------------------

@@ -6,6 +6,11 @@ PostgreSQL NOTIFY when another process does, and by the sweep job otherwise. APS
 in-memory job store only, runs the periodic jobs (the sweep, the heartbeat); it never holds an incident
 deadline. The heartbeat (``services/heartbeat.py``) tells CLI commands and other instances that this
 engine runs: it beats once its loops are started, then every ``BEAT_EVERY`` while they come round.
+Under systemd the loops also feed its watchdog themselves (``engine/watchdog.py``).
+
+A stop (``stop``) lets each loop finish its round: a provider call under way is completed and recorded,
+and the dispatcher starts no further call of its round, giving those rows back to the queue at once
+(``Dispatcher.halt``) for another instance or the next start.
 """
 
 from __future__ import annotations
@@ -15,12 +20,14 @@ import os
 import socket
 import time
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from memoguard.engine.watchdog import Watchdog
 from memoguard.engine.worker import Worker
 from memoguard.services.application import Application
 from memoguard.services.deadman import BATCH as DEADMAN_BATCH
@@ -33,18 +40,30 @@ log = logging.getLogger(__name__)
 SWEEP_SECONDS = 1.0  # picks up work written by another process when nothing else wakes us
 MAX_SLEEP = 30.0
 STALE_AFTER = 15.0  # a loop that has not come round for this long makes /readyz fail
+LOOPS = ("timers", "dispatcher")  # the loops a watchdog must see come round
 
 
 class Engine:
     def __init__(
-        self, app: Application, sweep_seconds: float = SWEEP_SECONDS, beat_seconds: float | None = None
+        self,
+        app: Application,
+        sweep_seconds: float = SWEEP_SECONDS,
+        beat_seconds: float | None = None,
+        watchdog: Watchdog | None = None,
+        current: Callable[[], Application] | None = None,
     ) -> None:
+        """``watchdog`` (under systemd) is fed by the two loops, named ``timers`` and ``dispatcher``;
+        ``current`` gives the application in force at each round (a reload swaps it: services/live.py)."""
         self._app = app
+        self._current = current or (lambda: app)
+        self._dispatching = app.dispatcher  # the dispatcher of the round under way, which a stop halts
         self._sweep = sweep_seconds
         self._beat_every = BEAT_EVERY.total_seconds() if beat_seconds is None else beat_seconds
         self.heartbeat = Heartbeat(app.store, app.clock, uuid.uuid4().hex, socket.gethostname(), os.getpid())
-        self.timers = Worker("timers", self._timer_tick)
-        self.dispatcher = Worker("dispatcher", self._dispatch_tick)
+        on_round = watchdog.round_done if watchdog is not None else None
+        cap = watchdog.every if watchdog is not None else None
+        self.timers = Worker(LOOPS[0], self._timer_tick, on_round, cap)
+        self.dispatcher = Worker(LOOPS[1], self._dispatch_tick, on_round, cap)
         self._scheduler = BackgroundScheduler(
             jobstores={"default": MemoryJobStore()},
             executors={"default": ThreadPoolExecutor(2)},
@@ -74,12 +93,16 @@ class Engine:
         self._started = True
         self.heartbeat.start()
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 10.0) -> None:
+        """Let each loop finish its round (up to ``timeout`` seconds each), then record the stop."""
         if not self._started:
             return
         self._scheduler.shutdown(wait=False)
-        self.timers.stop()
-        self.dispatcher.stop()
+        # No new call of the round under way (its rows go back now), whichever configuration it began with.
+        self._dispatching.halt()
+        self._current().dispatcher.halt()
+        self.timers.stop(timeout)
+        self.dispatcher.stop(timeout)
         self._started = False
         try:
             self.heartbeat.stop()
@@ -104,15 +127,17 @@ class Engine:
 
     def _timer_tick(self) -> float:
         # Heartbeat deadlines (services/deadman.py) are durable timers too, looked at by the same loop.
-        if self._app.timers.fire_due() >= TIMER_BATCH or self._app.deadman.check_due() >= DEADMAN_BATCH:
+        current = self._current()
+        if current.timers.fire_due() >= TIMER_BATCH or current.deadman.check_due() >= DEADMAN_BATCH:
             return 0.0
         with self._app.store.read() as unit:
             due = unit.next_timer_due()
-        deadline = self._app.deadman.next_due()
+        deadline = current.deadman.next_due()
         return self._pause_until(min((d for d in (due, deadline) if d is not None), default=None))
 
     def _dispatch_tick(self) -> float:
-        if self._app.dispatcher.drain() >= DISPATCH_BATCH:
+        self._dispatching = self._current().dispatcher
+        if self._dispatching.drain() >= DISPATCH_BATCH:
             return 0.0
         with self._app.store.read() as unit:
             due = unit.next_notification_due()

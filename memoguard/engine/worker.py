@@ -18,11 +18,21 @@ class Worker:
     """``tick`` does one round of work and returns how long it may sleep (seconds) before the next.
 
     ``wake()`` (from any thread) cuts a sleep short; a wake-up that arrives during a tick is not lost.
+    ``on_round(name, started)`` is told after every round, with the monotonic time it began (the
+    watchdog: engine/watchdog.py); ``max_pause`` caps every sleep so the loop comes round that often.
     """
 
-    def __init__(self, name: str, tick: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        name: str,
+        tick: Callable[[], float],
+        on_round: Callable[[str, float], object] | None = None,
+        max_pause: float | None = None,
+    ) -> None:
         self.name = name
         self._tick = tick
+        self._on_round = on_round
+        self._max_pause = max_pause
         self._wakeup = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"memoguard-{name}", daemon=True)
@@ -46,6 +56,7 @@ class Worker:
     def _run(self) -> None:
         while not self._stop.is_set():
             self._wakeup.clear()
+            started = time.monotonic()
             try:
                 pause = self._tick()
             except StoreUnavailable as error:  # an outage, not a bug: one line, and try again shortly
@@ -55,5 +66,12 @@ class Worker:
                 log.exception("%s loop failed; retrying in %.0fs", self.name, ERROR_PAUSE)
                 pause = ERROR_PAUSE
             self.last_beat = time.monotonic()
+            if self._on_round is not None:
+                try:
+                    self._on_round(self.name, started)
+                except Exception:  # a watchdog that fails must not stop the loop it watches
+                    log.exception("%s loop: reporting its round failed", self.name)
+            if self._max_pause is not None:
+                pause = min(pause, self._max_pause)
             if pause > 0:
                 self._wakeup.wait(pause)

@@ -93,7 +93,7 @@ class Receipts(BaseModel):
 # each of which stores nothing.
 RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"model": Receipts, "description": "Committed"},
-    **responses(400, 401, 403, 413, 422),
+    **responses(400, 401, 403, 413, 422, 503),
 }
 
 

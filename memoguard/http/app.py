@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractContextManager, asynccontextmanager, nullcontext
 from typing import Any
@@ -17,6 +18,7 @@ from memoguard.http import (
     health,
     heartbeat,
     incident,
+    metrics,
     oncall,
     opsgenie,
     pagerduty,
@@ -29,6 +31,7 @@ from memoguard.http.auth import Throttle
 from memoguard.http.limit import MAX_BODY, BodyLimit
 from memoguard.http.problem import on_http_exception, on_store_unavailable, on_validation_error
 from memoguard.http.state import Wiring
+from memoguard.http.stopping import Stopping
 from memoguard.services.application import Application
 from memoguard.services.store import StoreUnavailable
 
@@ -39,9 +42,13 @@ def create_app(
     lifespan_context: Callable[[], AbstractContextManager[None]] = nullcontext,
     max_body: int = MAX_BODY,
     throttle: Throttle | None = None,
+    stopping: threading.Event | None = None,
+    current: Callable[[], Application] | None = None,
 ) -> FastAPI:
     """``lifespan_context`` runs around serving (``serve`` starts and stops the engine in it); ``throttle``
-    counts failed authentications per address (by default ``MAX_FAILURES`` a minute, http/auth.py)."""
+    counts failed authentications per address (by default ``MAX_FAILURES`` a minute, http/auth.py);
+    ``stopping``, once set, refuses alarms with 503 and makes /readyz fail (http/stopping.py); ``current``
+    gives the application in force at each request (``serve`` reloads it: services/live.py)."""
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -49,13 +56,30 @@ def create_app(
             yield
 
     api = FastAPI(title="memoguard", version=__version__, lifespan=lifespan)
-    api.state.wiring = Wiring(application, engine_alive, throttle or Throttle(application.clock))
+    stopping = stopping or threading.Event()
+    api.state.wiring = Wiring(
+        current or (lambda: application), engine_alive, throttle or Throttle(application.clock), stopping
+    )
 
     # Every refusal in one shape (http/problem.py), Starlette's own 404 and 405 included.
     api.add_exception_handler(RequestValidationError, on_validation_error)
     api.add_exception_handler(HTTPException, on_http_exception)
     api.add_exception_handler(StoreUnavailable, on_store_unavailable)  # 503 + Retry-After, not a 500
-    for module in (alarm, grafana, zabbix, pagerduty, opsgenie, incident, oncall, health, twilio, heartbeat, silence):
+    routers = (
+        alarm,
+        grafana,
+        zabbix,
+        pagerduty,
+        opsgenie,
+        incident,
+        oncall,
+        health,
+        twilio,
+        heartbeat,
+        silence,
+        metrics,
+    )
+    for module in routers:
         api.include_router(module.router)
     api.include_router(email_link.router)  # HTML pages, not the API's JSON problems (http/link.py)
     generate = api.openapi
@@ -81,4 +105,5 @@ def create_app(
 
     api.openapi = openapi  # type: ignore[method-assign]
     api.add_middleware(BodyLimit, limit=max_body)
+    api.add_middleware(Stopping, stopping=stopping)  # outermost: a stopping service reads no body
     return api

@@ -30,13 +30,18 @@ class Engine(BaseModel):
     stopped_at: str | None
 
 
+CONFIG_HASH = "SHA-256 of the configuration files this instance has loaded (differs between instances: a reload missed)"
+
+
 class Ready(BaseModel):
     status: Literal["ready"]
+    config_hash: str = Field(description=CONFIG_HASH)
     engines: list[Engine] = Field(description="Engines (this one or another instance) that beat within 30 s.")
 
 
 class Unavailable(BaseModel):
     status: Literal["unavailable"]
+    config_hash: str = Field(description=CONFIG_HASH)
     problems: list[str] = Field(description="Each reason, in words.")
     providers: list[dict[str, Any]] = Field(default=[], description="Providers failing past their deadline.")
     engines: list[Engine] = Field(description="Engines (this one or another instance) that beat within 30 s.")
@@ -50,7 +55,8 @@ def healthz() -> dict[str, str]:
 @router.get(
     "/readyz",
     summary="The database answers, the engine loops are alive and no provider fails past its deadline",
-    description="Also lists `engines`: every memoguard engine (this one or another instance on the same "
+    description="Also gives `config_hash`, the loaded configuration's SHA-256, and lists `engines`: "
+    "every memoguard engine (this one or another instance on the same "
     "database) whose heartbeat was seen within the last 30 s.",
     response_model=None,
     responses={
@@ -72,6 +78,8 @@ def readyz(state: Annotated[Wiring, Depends(wiring)]) -> dict[str, Any] | JSONRe
         problems.append(str(error))
     except Exception as error:  # any driver error means "not ready"; the message says which
         problems.append(f"database unreachable: {error}")
+    if state.stopping.is_set():
+        problems.append("stopping: alarms are refused until the service is back")
     if not state.engine_alive():
         problems.append("engine loops are not running")
     for entry in failing:
@@ -80,9 +88,15 @@ def readyz(state: Annotated[Wiring, Depends(wiring)]) -> dict[str, Any] | JSONRe
     replies = state.application.mail_replies
     if replies is not None and not replies.listening():
         problems.append("the e-mail reply listener is not running")
+    digest = state.application.config.digest
     if problems:
-        body: dict[str, Any] = {"status": "unavailable", "problems": problems, "engines": engines}
+        body: dict[str, Any] = {
+            "status": "unavailable",
+            "config_hash": digest,
+            "problems": problems,
+            "engines": engines,
+        }
         if failing:
             body["providers"] = failing
         return JSONResponse(body, status_code=503)
-    return {"status": "ready", "engines": engines}
+    return {"status": "ready", "config_hash": digest, "engines": engines}

@@ -147,7 +147,7 @@ class Accepted(BaseModel):
 
 RESPONSES: dict[int | str, dict[str, Any]] = {
     202: {"model": Accepted, "description": "Committed"},
-    **responses(400, 401, 403, 413, 422),
+    **responses(400, 401, 403, 413, 422, 503),
 }
 
 

@@ -33,6 +33,7 @@ DESCRIPTIONS = {
     413: "Request body larger than the limit (1 MiB by default; nothing stored)",
     422: "Invalid request: malformed JSON, a missing, unknown or invalid field (nothing stored)",
     429: "Too many failed authentications from this address: wait Retry-After seconds",
+    503: "The service is stopping (nothing stored): send again after Retry-After seconds, here or to another instance",
 }
 
 # A ``type`` per status for refusals that are not pydantic validation errors.
@@ -46,6 +47,7 @@ TYPES = {
     413: "too_large",
     422: "invalid",
     429: "too_many_failures",
+    503: "stopping",
 }
 
 

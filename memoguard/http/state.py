@@ -1,10 +1,11 @@
-"""What the routes reach through ``request.app.state``: the application, the engine's liveness and the
-throttle of failed authentications."""
+"""What the routes reach through ``request.app.state``: the application, the engine's liveness, the
+throttle of failed authentications and whether the service is stopping."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from fastapi import Request
@@ -17,9 +18,14 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Wiring:
-    application: Application
+    current: Callable[[], Application]  # the application in force (a reload swaps it: services/live.py)
     engine_alive: Callable[[], bool]
     throttle: Throttle  # failed authentications per client address (http/auth.py)
+    stopping: threading.Event = field(default_factory=threading.Event)  # set once a stop began (http/stopping.py)
+
+    @property
+    def application(self) -> Application:
+        return self.current()
 
 
 def wiring(request: Request) -> Wiring:

@@ -17,14 +17,17 @@ from enum import StrEnum
 
 from memoguard.domain.effect import Record
 from memoguard.domain.event import Acked, Confirmed, EscalateRequested, Event, Resolved
-from memoguard.domain.incident import Incident
+from memoguard.domain.incident import Incident, IncidentState
 from memoguard.domain.person import Person
 from memoguard.services.access import Context
 from memoguard.services.clock import Clock
 from memoguard.services.error import Invalid, NotFound, Refused
 from memoguard.services.escalator import Escalator
+from memoguard.services.metrics import NO_METRICS, Metrics
 from memoguard.services.record import AuditEntry
 from memoguard.services.store import Store
+
+ACKED = (IncidentState.ACKNOWLEDGED, IncidentState.CONFIRMED)  # states that end "time to acknowledge"
 
 
 class Verb(StrEnum):
@@ -62,8 +65,16 @@ class _Rollback(Exception):
 
 
 class Actions:
-    def __init__(self, store: Store, clock: Clock, people: Mapping[str, Person], escalator: Escalator) -> None:
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        people: Mapping[str, Person],
+        escalator: Escalator,
+        metrics: Metrics = NO_METRICS,
+    ) -> None:
         self._store = store
+        self._metrics = metrics
         self._clock = clock
         self._people = people
         self._escalator = escalator
@@ -107,6 +118,8 @@ class Actions:
                 unit.add_audit(entry)
         except _Rollback as rollback:
             raise rollback.refusal from None
+        if incident.state == IncidentState.TRIGGERED and decided.state in ACKED:
+            self._metrics.acknowledged(max((now - incident.opened_at).total_seconds(), 0.0))
         return Outcome(decided, records)
 
     def act_on_bundle(

@@ -17,7 +17,9 @@ from memoguard.services.hook import Hook
 from memoguard.services.ingest import Ingest
 from memoguard.services.link import EmailLinks
 from memoguard.services.mailreply import MailReplies
+from memoguard.services.metrics import NO_METRICS, Metrics
 from memoguard.services.override import Overrides
+from memoguard.services.provider import Provider
 from memoguard.services.query import Incidents
 from memoguard.services.queue import Queue
 from memoguard.services.reply import Replies
@@ -51,3 +53,6 @@ class Application:
     links: EmailLinks | None = None  # the acknowledgement links of e-mail pages, when configured
     mail_replies: MailReplies | None = None  # replies to e-mail pages, when http.reply_domain is set
     calls: Calls | None = None  # what voice pages say and what keys pressed on them do
+    providers: Mapping[str, Provider] = field(default_factory=dict)  # built once by serve, kept by reloads
+    metrics: Metrics = NO_METRICS  # what /metrics shows (services/metrics.py); counted by ``serve`` only
+    metrics_token: str | None = None  # the bearer token /metrics requires on the API's port (metrics.token_*)

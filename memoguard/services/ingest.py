@@ -29,6 +29,7 @@ from memoguard.domain.route import first_match
 from memoguard.domain.silence import Silence, holding
 from memoguard.services.clock import Clock
 from memoguard.services.escalator import Escalator
+from memoguard.services.metrics import NO_METRICS, Metrics
 from memoguard.services.record import (
     Alarm,
     AlarmStatus,
@@ -60,9 +61,17 @@ class _Request:
 
 class Ingest:
     def __init__(
-        self, store: Store, clock: Clock, config: Config, escalator: Escalator, *, idle: float = IDLE_SECONDS
+        self,
+        store: Store,
+        clock: Clock,
+        config: Config,
+        escalator: Escalator,
+        *,
+        idle: float = IDLE_SECONDS,
+        metrics: Metrics = NO_METRICS,
     ) -> None:
         self._store = store
+        self._metrics = metrics
         self._idle = idle
         self._clock = clock
         self._config = config
@@ -151,6 +160,9 @@ class Ingest:
         alarms = [alarm for batch in batches for alarm in batch]
         with self._store.write() as unit:
             receipts = self.store_in(unit, alarms)
+        self._metrics.group(len(alarms))
+        for alarm, receipt in zip(alarms, receipts, strict=True):
+            self._metrics.alarm(alarm.source, receipt.outcome.value)
         split: list[list[Receipt]] = []
         for batch in batches:
             split.append(receipts[: len(batch)])

@@ -222,6 +222,18 @@ class Bundle:
 
 
 @dataclass(frozen=True)
+class OutboxRows:
+    """Notifications not sent yet, per channel, provider position and purpose (as ``QueueCount``), and
+    when the oldest of them was written (for /metrics)."""
+
+    channel: str
+    provider_index: int
+    purpose: str
+    count: int
+    oldest: datetime
+
+
+@dataclass(frozen=True)
 class QueueCount:
     """How many notifications are in one status, per channel, provider position and purpose (for an
     outbound event, ``channel`` is the provider's name)."""

@@ -28,6 +28,7 @@ from memoguard.services.record import (
     Notification,
     NotificationDraft,
     OpenIncident,
+    OutboxRows,
     ProviderState,
     Pulse,
     QueueCount,
@@ -212,6 +213,15 @@ class Unit(Protocol):
         ...
 
     def queue_counts(self) -> list[QueueCount]: ...
+
+    # --- gauges for /metrics (adapters/storage/gauge.py): live rows only, through their indexes
+    def open_incident_counts(self) -> dict[str, int]:
+        """Open incidents by state (triggered, acknowledged, confirmed); a state with none is absent."""
+        ...
+
+    def outbox_depth(self) -> list[OutboxRows]:
+        """Notifications not sent yet (queued, being sent, submitted), grouped as ``queue_counts``."""
+        ...
 
     def held_counts(self, now: datetime) -> list[HeldCount]:
         """Pending notifications that may not go before a time after ``now``, grouped by why."""

@@ -25,6 +25,7 @@ from datetime import timedelta
 from memoguard.domain.event import TimerFired
 from memoguard.services.clock import Clock
 from memoguard.services.escalator import Escalator
+from memoguard.services.metrics import NO_METRICS, Metrics
 from memoguard.services.record import DueTimer
 from memoguard.services.store import Store, StoreUnavailable
 
@@ -35,8 +36,9 @@ POSTPONE = timedelta(minutes=1)
 
 
 class Timers:
-    def __init__(self, store: Store, clock: Clock, escalator: Escalator) -> None:
+    def __init__(self, store: Store, clock: Clock, escalator: Escalator, metrics: Metrics = NO_METRICS) -> None:
         self._store = store
+        self._metrics = metrics
         self._clock = clock
         self._escalator = escalator
 
@@ -89,6 +91,8 @@ class Timers:
                 incidents[timer.incident], _ = self._escalator.apply(
                     unit, incident, TimerFired(timer.kind, timer.version), now
                 )
+        for timer in due:
+            self._metrics.timer_late(max((now - timer.due_at).total_seconds(), 0.0))
         if due:
             late = max((now - t.due_at).total_seconds() for t in due)
             log.debug("fired %d timer(s), up to %.3fs late", len(due), late)

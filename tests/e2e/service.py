@@ -54,8 +54,10 @@ def alertmanager_payload(name: str) -> bytes:
 
 
 class Service:
-    def __init__(self, config: Path) -> None:
+    def __init__(self, config: Path, env: dict[str, str] | None = None) -> None:
+        """``env``: more environment for the service ($NOTIFY_SOCKET, $WATCHDOG_USEC)."""
         self._tokens: dict[str, str] = {}
+        self._env = env or {}
         self.config = config
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -77,7 +79,7 @@ class Service:
             ],
             stdout=out,
             stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **self._env},
         )
         out.close()
         eventually(self._ready, 30, f"memoguard serve to be ready (log: {self.log})")

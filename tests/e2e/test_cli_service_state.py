@@ -224,7 +224,11 @@ def test_readyz_of_another_instance_lists_the_engines_seen_alive(
     api = create_app(other, lambda: True)
     try:
         with serving(api) as url, httpx.Client(base_url=url, timeout=10) as client:
-            assert client.get("/readyz").json() == {"status": "ready", "engines": []}
+            assert client.get("/readyz").json() == {
+                "status": "ready",
+                "config_hash": other.config.digest,
+                "engines": [],
+            }
             engine.start()
             body = client.get("/readyz").json()
             assert [(e["instance"], e["host"], e["pid"]) for e in body["engines"]] == [

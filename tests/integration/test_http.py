@@ -931,9 +931,16 @@ def test_readyz_follows_the_engine(served: Served) -> None:
     recovered = served.client.get("/readyz")
 
     assert ready.status_code == 200
-    assert ready.json() == {"status": "ready", "engines": []}  # no engine beats in this test
+    digest = served.application.config.digest
+    assert len(digest) == 64  # the loaded configuration's SHA-256
+    assert ready.json() == {"status": "ready", "config_hash": digest, "engines": []}  # no engine beats here
     assert stalled.status_code == 503
-    assert stalled.json() == {"status": "unavailable", "problems": ["engine loops are not running"], "engines": []}
+    assert stalled.json() == {
+        "status": "unavailable",
+        "config_hash": digest,
+        "problems": ["engine loops are not running"],
+        "engines": [],
+    }
     assert recovered.status_code == 200
 
 
@@ -1282,3 +1289,10 @@ def test_the_schema_and_the_server_agree_on_alarms(served: Served, body: dict[st
 
     assert jsonschema_rs.Draft202012Validator(schema).is_valid(body) is valid
     assert (response.status_code == 200) is valid, response.text
+
+
+def test_metrics_are_not_served_without_a_metrics_token(served: Served) -> None:
+    answer = served.client.get("/metrics", headers=served.as_("alice"))  # a person's token is not one
+    assert answer.status_code == 404
+    assert "set metrics.token_file or metrics.token_env" in answer.json()["detail"][0]["msg"]
+    assert "/metrics" not in served.client.get("/openapi.json").json()["paths"]  # Prometheus's format, not the API's

@@ -4,7 +4,8 @@ A restarted service took 2.2 s to become ready with a fresh database and 8.8 s a
 incidents: some statement run at start-up or by /readyz read the whole history. This test restarts a
 service over a database with a few open incidents and some closed history, captures every statement
 the database is sent (a SQLAlchemy ``before_cursor_execute`` listener on every engine: the schema
-check, the overdue timers fired at start, the first rounds of the timer and dispatch loops, /readyz),
+check, the overdue timers fired at start, the first rounds of the timer and dispatch loops, /readyz,
+a /metrics scrape),
 then replays each of them (in a transaction rolled back) before and after ten times more closed
 history is added, and measures its work (tests/support/statements.py: SQLite virtual-machine
 instructions, PostgreSQL rows visited, after ``VACUUM ANALYZE`` as autovacuum would have done).
@@ -65,6 +66,8 @@ def _restart(service_dir: Path, clock: FakeClock) -> list[Statement]:
                 time.sleep(0.01)
             response = asyncio.run(_readyz(create_app(app, lambda: engine.alive)))
             assert response.status_code == 200, response.text
+            scraped, _ = app.metrics.exposition()  # a Prometheus scrape reads its gauges (issue 19)
+            assert b"memoguard_database_up 1.0" in scraped, scraped
         finally:
             engine.stop()
             app.store.close()

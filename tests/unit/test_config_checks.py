@@ -556,3 +556,25 @@ def test_a_bad_reply_domain_is_refused(tmp_path: Path) -> None:
     )
     [problem] = problems(tmp_path)
     assert problem.startswith("memoguard.yaml:8: http.reply_domain:")
+
+
+@pytest.mark.parametrize(
+    ("metrics", "expected"),
+    [
+        ("listen: 'metrics-9108'", "metrics: listen 'metrics-9108': expected HOST:PORT such as 127.0.0.1:9108"),
+        ("listen: '127.0.0.1:0'", "metrics: listen '127.0.0.1:0': expected HOST:PORT such as 127.0.0.1:9108"),
+        ("token_file: a, token_env: B", "metrics: set only one of token_file and token_env"),
+    ],
+)
+def test_the_metrics_settings_are_checked(tmp_path: Path, metrics: str, expected: str) -> None:
+    write(tmp_path, PEOPLE + "metrics: {" + metrics + "}\n")
+    assert problems(tmp_path) == [f"memoguard.yaml:8: {expected}"]
+
+
+def test_the_config_digest_changes_with_any_file_and_only_then(tmp_path: Path) -> None:
+    write(tmp_path, PEOPLE)
+    first = load_config(tmp_path).digest
+    assert len(first) == 64
+    assert load_config(tmp_path).digest == first
+    (tmp_path / "memoguard.yaml").write_text(PEOPLE + "# a comment\n", encoding="utf-8")
+    assert load_config(tmp_path).digest != first

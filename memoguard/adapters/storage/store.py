@@ -26,6 +26,7 @@ from memoguard.adapters.storage.beat import SqlBeats
 from memoguard.adapters.storage.claim import Claimant
 from memoguard.adapters.storage.database import SQLITE_BUSY_TIMEOUT_MS, unreachable
 from memoguard.adapters.storage.deadman import SqlDeadman
+from memoguard.adapters.storage.gauge import SqlGauges
 from memoguard.adapters.storage.incident import SnapshotCache, SqlIncidents, alarm_t, incident_t
 from memoguard.adapters.storage.outbox import SqlOutbox
 from memoguard.adapters.storage.override import SqlOverrides
@@ -42,7 +43,7 @@ log = logging.getLogger(__name__)
 WAKEUP_CHANNEL = "memoguard_wakeup"
 
 
-class SqlUnit(SqlIncidents, SqlTimers, SqlOverrides, SqlOutbox, SqlSms, SqlBeats, SqlAccess, SqlDeadman):
+class SqlUnit(SqlIncidents, SqlTimers, SqlOverrides, SqlOutbox, SqlSms, SqlBeats, SqlAccess, SqlDeadman, SqlGauges):
     """One transaction (see ``memoguard.services.store.Unit``)."""
 
     _c: Batch  # type: ignore[assignment]  # a Connection to the mixins: Batch has what they use

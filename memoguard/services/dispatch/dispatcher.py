@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 
@@ -28,6 +29,7 @@ from memoguard.services.dispatch.pacing import AHEAD, LEASE, Budget, Call, held_
 from memoguard.services.dispatch.planning import Planner, message
 from memoguard.services.dispatch.recording import Recorder, finish_reservation, what
 from memoguard.services.escalator import Escalator
+from memoguard.services.metrics import NO_METRICS, Metrics
 from memoguard.services.provider import BatchProvider, DeliveryError, Message, Outcome, Provider
 from memoguard.services.record import Notification
 from memoguard.services.renderer import Renderer
@@ -51,6 +53,7 @@ class Dispatcher:
         renderer: Renderer,
         rng: random.Random | None = None,
         pace: Callable[[float], None] | None = None,
+        metrics: Metrics = NO_METRICS,
     ) -> None:
         """``pace(seconds)`` waits that long (``time.sleep`` in the service; a test advances its clock).
         With it, a round also plans calls whose rate slot opens within ``AHEAD`` and waits for each slot,
@@ -66,9 +69,10 @@ class Dispatcher:
         self._pace = pace
         self._ahead = AHEAD if pace is not None else timedelta()
         self._planner = Planner(delivery, providers, people, self._ahead)
-        self._recorder = Recorder(store, clock, delivery, escalator, self._rng)
+        self._recorder = Recorder(store, clock, delivery, escalator, self._rng, metrics)
         self._budgets: dict[str, Budget] = {}  # this round's view of each provider's rate limits
         self._stopped: dict[int, str] = {}  # rows found opted out (STOP) by the pre-send check, and why
+        self._halted = threading.Event()  # the service is stopping: no further call is started
 
     def start(self) -> None:
         """Open the providers' standing connections (an SMSC link, which also brings replies in). Only
@@ -87,6 +91,11 @@ class Dispatcher:
                 found.append(problem)
         return found
 
+    def halt(self) -> None:
+        """The service is stopping (from any thread): the call under way finishes and is recorded, no
+        further call of the round starts, and their rows go back to the queue at once (``drain``)."""
+        self._halted.set()
+
     def close(self) -> None:
         """Release the providers' connections (HTTP clients, SMSC links)."""
         for provider in self._providers.values():
@@ -98,6 +107,8 @@ class Dispatcher:
 
     def drain(self, limit: int = BATCH) -> int:
         """Plan and run one round; returns how many rows it looked at (``limit`` means: call again)."""
+        if self._halted.is_set():
+            return 0
         with self._store.write() as unit:
             unit.lock_dispatch()
             now = self._clock.now()  # once planning is ours: a wait for the lock is not time already spent
@@ -106,7 +117,10 @@ class Dispatcher:
                 return 0
             calls, self._budgets = self._planner.plan(unit, rows, now)
         self._recorder.throttled = {}
-        for call in calls:
+        for index, call in enumerate(calls):
+            if self._halted.is_set():
+                self._hand_back(calls[index:])
+                break
             until = self._recorder.throttled.get(call.provider)
             if until is not None:
                 self._hold(call, until, f"{call.provider} asked to wait")  # it said "slow down" earlier this round
@@ -358,6 +372,17 @@ class Dispatcher:
                 unit.release_claims([r.id for r in call.rows], now + LEASE if later else now)
         except Exception:
             log.exception("giving back the rows of a failed %s call to %s failed", call.kind, call.provider)
+
+    def _hand_back(self, calls: Sequence[Call]) -> None:
+        """A stop: calls never started go back to the queue, due now, their rate reservations freed."""
+        now = self._clock.now()
+        with self._store.write() as unit:
+            for call in calls:
+                if call.reservation is not None:
+                    unit.release_send(call.reservation)
+                    call.reservation = None
+                unit.release_claims([r.id for r in call.rows], now)
+        log.info("stopping: %d call(s) of this round given back to the queue", len(calls))
 
     def _release(self, call: Call) -> None:
         if call.reservation is not None:

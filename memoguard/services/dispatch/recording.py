@@ -23,6 +23,7 @@ from memoguard.services.clock import Clock
 from memoguard.services.delivery import Delivery, backoff
 from memoguard.services.dispatch.pacing import LEASE, Call, instant
 from memoguard.services.escalator import Escalator
+from memoguard.services.metrics import NO_METRICS, Metrics
 from memoguard.services.provider import DeliveryError, Outcome
 from memoguard.services.record import REPLY, Notification
 from memoguard.services.store import Store, Unit
@@ -32,9 +33,16 @@ log = logging.getLogger(__name__)
 
 class Recorder:
     def __init__(
-        self, store: Store, clock: Clock, delivery: Delivery, escalator: Escalator, rng: random.Random
+        self,
+        store: Store,
+        clock: Clock,
+        delivery: Delivery,
+        escalator: Escalator,
+        rng: random.Random,
+        metrics: Metrics = NO_METRICS,
     ) -> None:
         self._store = store
+        self._metrics = metrics
         self._clock = clock
         self._delivery = delivery
         self._escalator = escalator
@@ -80,6 +88,7 @@ class Recorder:
             if storm is not None:
                 text += f": {storm}, so it went at once, bundled"
             unit.add_entry(n.incident, now, "notified", text, n.person or None)
+        self._metrics.page(n.channel, call.provider, "sent")
 
     def failed(
         self, call: Call, n: Notification, error: DeliveryError, now: datetime, wait: timedelta | None = None
@@ -93,6 +102,10 @@ class Recorder:
         deadline = None if n.direct else tried_since + self._delivery.deadline(n.channel)
         within_deadline = deadline is None or now < deadline
         who = call.provider if n.direct else f"{n.channel} to {n.person} via {provider}"
+        if error.retry_after is not None:
+            self._metrics.page(n.channel, provider, "throttled")
+        else:
+            self._metrics.page(n.channel, provider, "retry" if error.retryable and within_deadline else "failed")
         if error.retry_after is not None:
             self.throttled[provider] = max(self.throttled.get(provider, now), now + error.retry_after)
         with self._store.write() as unit:

@@ -16,8 +16,11 @@ from sqlalchemy import Engine
 
 from memoguard.adapters.clock import SystemClock
 from memoguard.adapters.console import ConsoleProvider
+from memoguard.adapters.metrics import PrometheusMetrics
 from memoguard.adapters.smtp import SmtpProvider
 from memoguard.adapters.storage import migration
+from memoguard.adapters.storage.backup import BackupError
+from memoguard.adapters.storage.backup import backup as backup_database
 from memoguard.adapters.storage.database import open_engine
 from memoguard.adapters.storage.listener import PostgresListener
 from memoguard.adapters.storage.parts import SqlSmsParts
@@ -50,6 +53,7 @@ from memoguard.services.inbox import Inbox, SmsParts
 from memoguard.services.ingest import Ingest
 from memoguard.services.link import EmailLinks, Signer
 from memoguard.services.mailreply import Answering, MailReplies
+from memoguard.services.metrics import NO_METRICS, Metrics, read_gauges
 from memoguard.services.override import Overrides
 from memoguard.services.provider import Provider
 from memoguard.services.query import Incidents
@@ -97,6 +101,14 @@ def upgrade(config: Config) -> tuple[str | None, str]:
         ) from None
     finally:
         db.dispose()
+
+
+def backup(config: Config, target: Path) -> int:
+    """``memoguard backup FILE``: a consistent copy of the SQLite database (StartupError says why not)."""
+    try:
+        return backup_database(config.database_url, target)
+    except BackupError as error:
+        raise StartupError(str(error)) from None
 
 
 def schema_status(config: Config) -> tuple[str | None, str]:
@@ -292,6 +304,17 @@ def reply_listener(app: Application) -> ReplyListener | None:
     return ReplyListener(replies, host.strip("[]"), int(port))
 
 
+def metrics_token(config: Config) -> str | None:
+    """The token /metrics requires on the API's port, when ``metrics.token_file``/``token_env`` is set."""
+    settings = config.metrics
+    if settings.token_file is None and settings.token_env is None:
+        return None
+    try:
+        return read_secret("metrics", "token", settings.token_file, settings.token_env, config.directory)
+    except SecretError as error:
+        raise StartupError(str(error)) from None
+
+
 def delivery(config: Config) -> Delivery:
     return Delivery(
         channels=config.channels,
@@ -338,15 +361,34 @@ def application(config: Config, clock: Clock, *, with_tokens: bool = True, with_
 
 
 def _application(
-    sql: SqlStore, config: Config, clock: Clock, *, with_tokens: bool, with_providers: bool
+    sql: SqlStore,
+    config: Config,
+    clock: Clock,
+    *,
+    with_tokens: bool,
+    with_providers: bool,
+    inbox: Inbox | None = None,
+    reuse: Application | None = None,
 ) -> Application:
+    """``inbox``: where the providers built here hand what they receive (the service's forwards to the
+    application in force); ``reuse``: a reload's previous application, whose providers and metrics carry
+    on (bootstrap/service.py)."""
     renderer = TemplateRenderer()
     escalator = Escalator(config.people, renderer, outbound_purposes(config), config.http.public_url)
-    actions = Actions(sql, clock, config.people, escalator)
+    # Only the service counts (a CLI command's counters would die with it); the gauges read its providers.
+    known: dict[str, Provider] = {}
+    metrics: Metrics = NO_METRICS
+    if reuse is not None:
+        metrics = reuse.metrics
+    elif with_providers:
+        metrics = PrometheusMetrics(lambda: read_gauges(sql, clock, delivery(config), known))
+    if isinstance(metrics, PrometheusMetrics):
+        metrics.config_hash = config.digest
+    actions = Actions(sql, clock, config.people, escalator, metrics)
     # A receipt may beat the commit of its message's ids by a moment: the service waits that long for it.
     wait = 2.0 if isinstance(clock, SystemClock) else 0.0
     # One recorder of delivery outcomes: a receipt saying a page was not delivered fails it over as a send does.
-    recorder = Recorder(sql, clock, delivery(config), escalator, random.Random())
+    recorder = Recorder(sql, clock, delivery(config), escalator, random.Random(), metrics)
     replies = Replies(
         sql, clock, config.people, actions, renderer, config.phone_region, receipt_wait=wait, recorder=recorder
     )
@@ -354,8 +396,13 @@ def _application(
     links = email_links(config, sql, clock, actions) if with_providers else None
     replies_by_mail = mail_replies(config, actions, sql, clock, renderer) if with_providers else None
     calls = Calls(sql, clock, config.people, actions, renderer, recorder)
-    built = providers(config, clock, replies, SqlSmsParts(sql), links, replies_by_mail, calls) if with_providers else {}
-    ingest = Ingest(sql, clock, config, escalator)
+    built: Mapping[str, Provider] = {}
+    if reuse is not None:
+        built = reuse.providers
+    elif with_providers:
+        built = providers(config, clock, inbox or replies, SqlSmsParts(sql), links, replies_by_mail, calls)
+    known.update(built)
+    ingest = Ingest(sql, clock, config, escalator, metrics=metrics)
     return Application(
         config=config,
         clock=clock,
@@ -364,7 +411,7 @@ def _application(
         ingest=ingest,
         actions=actions,
         replies=replies,
-        timers=Timers(sql, clock, escalator),
+        timers=Timers(sql, clock, escalator, metrics),
         dispatcher=Dispatcher(
             sql,
             clock,
@@ -375,6 +422,7 @@ def _application(
             renderer,
             # Pacing waits in real time: only with the real clock (tests drive an injected one themselves).
             pace=time.sleep if isinstance(clock, SystemClock) else None,
+            metrics=metrics,
         ),
         overrides=Overrides(sql, clock, config),
         incidents=Incidents(sql),
@@ -388,6 +436,9 @@ def _application(
         links=links,
         mail_replies=replies_by_mail,
         calls=calls,
+        providers=built,
+        metrics=metrics,
+        metrics_token=metrics_token(config) if with_providers else None,
     )
 
 
