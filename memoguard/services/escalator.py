@@ -80,6 +80,10 @@ class Escalator:
                 unit.cancel_timers(incident.id)
             case CancelNotifications():
                 unit.cancel_notifications(incident.id)
+            case Notify() if effect.purpose == Purpose.STATUS and effect.person not in self._people:
+                # An acker that is not a person: an alarm source acknowledging through PagerDuty's Events
+                # API (services/note.py). It has no channel to be told on; a notice would only fail.
+                pass
             case Notify():
                 unit.add_notification(self._draft(unit, incident, effect, now))
             case Publish():

@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import json
 import uuid
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -132,6 +133,22 @@ def test_acknowledge_acknowledges_as_the_source_and_is_audited(served: Served) -
     assert [(e.person, e.how, e.target, e.address) for e in audit] == [
         ("events", "source events (pagerduty event)", current.id, "127.0.0.1")
     ]
+
+
+def test_a_source_whose_acknowledgement_expires_is_sent_no_notice(served: Served) -> None:
+    # The expiry policy takes acknowledgements back after 30 minutes and tells the ackers: the source
+    # that acknowledged is no person, so nothing is drafted for it (a notice to it could only fail).
+    trigger = event("trigger")
+    trigger["payload"]["group"] = "expiry"
+    assert_processed(send(served, trigger))
+    assert_processed(send(served, event("acknowledge")))
+    served.clock.advance(timedelta(minutes=31))
+    served.application.timers.fire_due()
+    current = incident(served)
+    assert current.state.value == "triggered" and current.acked_by == ()
+    with served.application.store.read() as unit:
+        told = [n.person for n in unit.notifications(current.id)]
+    assert "events" not in told and told, told
 
 
 @pytest.mark.parametrize("action", ["acknowledge", "resolve"])
