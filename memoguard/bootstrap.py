@@ -55,6 +55,8 @@ from memoguard.services.query import Incidents
 from memoguard.services.queue import Queue
 from memoguard.services.reply import Replies
 from memoguard.services.secret import SourceTokens
+from memoguard.services.session import Sessions
+from memoguard.services.signin import CodeSettings, SignIn
 from memoguard.services.timer import Timers
 
 if TYPE_CHECKING:  # aiosmtpd is an optional extra: imported when a listener is configured
@@ -342,6 +344,10 @@ def _application(
     links = email_links(config, sql, clock, actions) if with_providers else None
     replies_by_mail = mail_replies(config, actions) if with_providers else None
     built = providers(config, clock, replies, SqlSmsParts(sql), links, replies_by_mail) if with_providers else {}
+    auth = config.http.auth
+    sessions = Sessions(sql, clock, config.people, auth.session_idle, auth.session_max)
+    codes = CodeSettings(auth.code_ttl, auth.codes_per_person, auth.code_window)
+    signin = SignIn(sql, clock, config.people, tuple(config.channels), renderer, codes, sessions, auth.proxy_addresses)
     return Application(
         config=config,
         clock=clock,
@@ -368,6 +374,8 @@ def _application(
         queue=Queue(sql, clock, delivery(config), config.providers),
         engines=Engines(sql, clock),
         access=Access(sql, clock, config.people),
+        sessions=sessions,
+        signin=signin,
         hooks=hooks(built),
         links=links,
         mail_replies=replies_by_mail,

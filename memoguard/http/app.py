@@ -11,11 +11,12 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 
 from memoguard import __version__
-from memoguard.http import alarm, health, incident, oncall, opsgenie, twilio
+from memoguard.http import alarm, health, incident, oncall, opsgenie, signin, twilio
 from memoguard.http import link as email_link
 from memoguard.http.auth import Throttle
 from memoguard.http.limit import MAX_BODY, BodyLimit
 from memoguard.http.problem import on_http_exception, on_validation_error
+from memoguard.http.signin import SIGNIN_REQUESTS, SIGNIN_WINDOW
 from memoguard.http.state import Wiring
 from memoguard.services.application import Application
 
@@ -26,9 +27,11 @@ def create_app(
     lifespan_context: Callable[[], AbstractContextManager[None]] = nullcontext,
     max_body: int = MAX_BODY,
     throttle: Throttle | None = None,
+    requests: Throttle | None = None,
 ) -> FastAPI:
     """``lifespan_context`` runs around serving (``serve`` starts and stops the engine in it); ``throttle``
-    counts failed authentications per address (by default ``MAX_FAILURES`` a minute, http/auth.py)."""
+    counts failed authentications per address (by default ``MAX_FAILURES`` a minute, http/auth.py),
+    ``requests`` sign-in codes asked for per address (``SIGNIN_REQUESTS`` per ``SIGNIN_WINDOW``)."""
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -36,7 +39,9 @@ def create_app(
             yield
 
     api = FastAPI(title="memoguard", version=__version__, lifespan=lifespan)
-    api.state.wiring = Wiring(application, engine_alive, throttle or Throttle(application.clock))
+    clock = application.clock
+    asked = requests or Throttle(clock, SIGNIN_REQUESTS, SIGNIN_WINDOW)
+    api.state.wiring = Wiring(application, engine_alive, throttle or Throttle(clock), asked)
 
     # Every refusal in one shape (http/problem.py), Starlette's own 404 and 405 included.
     api.add_exception_handler(RequestValidationError, on_validation_error)
@@ -44,6 +49,7 @@ def create_app(
     for module in (alarm, opsgenie, incident, oncall, health, twilio):
         api.include_router(module.router)
     api.include_router(email_link.router)  # HTML pages, not the API's JSON problems (http/link.py)
+    api.include_router(signin.router)  # the sign-in pages (HTML, out of the schema) and GET /api/v1/session
     generate = api.openapi
 
     def openapi() -> dict[str, Any]:

@@ -1,5 +1,5 @@
-"""What the routes reach through ``request.app.state``: the application, the engine's liveness and the
-throttle of failed authentications."""
+"""What the routes reach through ``request.app.state``: the application, the engine's liveness, the
+throttle of failed authentications and that of sign-in codes asked for."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ class Wiring:
     application: Application
     engine_alive: Callable[[], bool]
     throttle: Throttle  # failed authentications per client address (http/auth.py)
+    requests: Throttle  # sign-in codes asked for per client address (http/signin.py)
 
 
 def wiring(request: Request) -> Wiring:

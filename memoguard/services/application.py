@@ -21,6 +21,8 @@ from memoguard.services.query import Incidents
 from memoguard.services.queue import Queue
 from memoguard.services.reply import Replies
 from memoguard.services.secret import SourceTokens
+from memoguard.services.session import Sessions
+from memoguard.services.signin import SignIn
 from memoguard.services.store import Store
 from memoguard.services.timer import Timers
 
@@ -42,6 +44,8 @@ class Application:
     queue: Queue
     engines: Engines  # which services run their engine on this database (their heartbeats)
     access: Access  # personal API tokens and the audit trail
+    sessions: Sessions  # web sessions (a browser's sign-in)
+    signin: SignIn  # web sign-in by one-time code or a trusted proxy's header
     hooks: Mapping[str, Hook] = field(default_factory=dict)  # provider name -> its webhooks (Twilio)
     links: EmailLinks | None = None  # the acknowledgement links of e-mail pages, when configured
     mail_replies: MailReplies | None = None  # replies to e-mail pages, when http.reply_domain is set
