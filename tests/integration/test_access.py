@@ -8,8 +8,8 @@ The service fixture: alice is paged first for a new incident (ops's primary), ca
 
 from __future__ import annotations
 
-from datetime import timedelta
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest

@@ -42,7 +42,7 @@ class SqlSignin:
         return int(result.rowcount) == 1
 
     def signins_since(self, person: str, since: datetime) -> int:
-        query = select(func.count()).where(code_t.c.person == person, code_t.c.created_at >= since)
+        query = select(func.count()).where(code_t.c.person == person, code_t.c.created_at > since)
         return int(self._c.execute(query).scalar_one())
 
     def add_session(self, session: WebSession, digest: str) -> int:
