@@ -144,7 +144,9 @@ def person_credential(
             headers={"Retry-After": str(wait)},
         )
     token = bearer(request)
-    if token is None and request.cookies.get(SESSION_COOKIE):
+    # The cookie counts only without an Authorization header: one that is there but unusable is refused
+    # rather than passed over for whatever session the browser also holds.
+    if "authorization" not in request.headers and request.cookies.get(SESSION_COOKIE):
         return _session_credential(request, request.cookies[SESSION_COOKIE], address)
     if token is None:
         raise refuse(

@@ -81,6 +81,8 @@ def _credentials(served: Served, case: str) -> tuple[dict[str, str], dict[str, A
                 return cookie | {CSRF_HEADER: opened.session.csrf[:-1] + "x"}, {}
             case "session-csrf-only":
                 return csrf, {}
+            case "session-and-a-bad-token":  # an unusable Authorization header is not passed over
+                return cookie | csrf | {"Authorization": "Bearer mgp_nope"}, {}
             case "session-signed-out":
                 sessions.close(opened.session, "127.0.0.1")
                 return cookie | csrf, {}
@@ -113,6 +115,7 @@ TABLE = [
     ("session-without-csrf", 403, ["missing CSRF token", "X-CSRF-Token"]),
     ("session-wrong-csrf", 403, ["wrong CSRF token"]),
     ("session-csrf-only", 401, ["missing bearer token"]),
+    ("session-and-a-bad-token", 401, ["invalid token"]),
     ("session-signed-out", 401, ["invalid session"]),
     ("session-idle", 401, ["invalid session"]),
     ("session-too-old", 401, ["invalid session"]),
