@@ -1167,6 +1167,7 @@ def test_openapi_documents_every_refusal_in_the_one_shape(served: Served) -> Non
         ("GET", f"{INCIDENTS}/{{incident_id}}"): {"401", "404", "422", "429"},
         ("POST", f"{INCIDENTS}/{{incident_id}}/{{verb}}"): {"400", "401", "403", "404", "409", "413", "422", "429"},
         ("GET", ONCALL): {"401", "404", "422", "429"},
+        ("GET", "/api/v1/session"): {"401", "429"},
         ("GET", "/healthz"): set(),
         ("GET", "/readyz"): set(),
         ("POST", "/twilio/{provider}/status"): {"403", "404", "413", "422"},
@@ -1193,6 +1194,9 @@ def test_openapi_documents_every_refusal_in_the_one_shape(served: Served) -> Non
     assert "HTTPValidationError" not in document["components"]["schemas"]
 
 
+PERSON = [{"personToken": []}, {"personSession": []}]
+
+
 def test_openapi_says_which_routes_take_which_token(served: Served) -> None:
     document = served.client.get("/openapi.json").json()
 
@@ -1202,10 +1206,12 @@ def test_openapi_says_which_routes_take_which_token(served: Served) -> None:
         ("POST", ALARMS): [{"sourceToken": []}],
         ("POST", ALERTMANAGER_URL): [{"sourceToken": []}],
         **{("POST", path): [{"genieKey": []}] for path in OPSGENIE_ROUTES},  # GenieKey, not a bearer token
-        ("GET", INCIDENTS): [{"personToken": []}],
-        ("GET", f"{INCIDENTS}/{{incident_id}}"): [{"personToken": []}],
-        ("POST", f"{INCIDENTS}/{{incident_id}}/{{verb}}"): [{"personToken": []}],
-        ("GET", ONCALL): [{"personToken": []}],
+        # A person's routes: a personal token, or a web session's cookie (either one).
+        ("GET", INCIDENTS): PERSON,
+        ("GET", f"{INCIDENTS}/{{incident_id}}"): PERSON,
+        ("POST", f"{INCIDENTS}/{{incident_id}}/{{verb}}"): PERSON,
+        ("GET", ONCALL): PERSON,
+        ("GET", "/api/v1/session"): PERSON,
         ("GET", "/healthz"): None,
         ("GET", "/readyz"): None,
         # Signed otherwise: Twilio's X-Twilio-Signature (http/twilio.py), the link's own HMAC (http/link.py).
@@ -1226,6 +1232,12 @@ def test_openapi_says_which_routes_take_which_token(served: Served) -> None:
             "scheme": "bearer",
             "description": "",
         }
+    assert document["components"]["securitySchemes"]["personSession"] | {"description": ""} == {
+        "type": "apiKey",
+        "in": "cookie",
+        "name": "mg_session",
+        "description": "",
+    }
 
 
 def test_openapi_documents_the_health_answers(served: Served) -> None:
