@@ -98,7 +98,7 @@ class SignIn:
                 sent, why = None, f"{self.settings.per_person} codes within {self.settings.window}: nothing sent"
             else:
                 sent = person
-                why = "code sent by " + ", ".join(self._channels_of(person))
+                why = "code queued for " + ", ".join(self._channels_of(person)) + " (the first that works)"
             unit.add_signin(None if sent is None else sent.name, digest(secret), keyed(secret, code), now, expires)
             if sent is not None:
                 minutes = max(1, int(self.settings.ttl.total_seconds() // 60))
