@@ -21,6 +21,7 @@ from memoguard.http.problem import refuse
 from memoguard.http.state import wiring
 from memoguard.services.access import Credential
 from memoguard.services.clock import Clock
+from memoguard.services.record import AuditEntry
 from memoguard.services.secret import SourceTokens
 
 
@@ -174,6 +175,10 @@ def _session_credential(request: Request, cookie: str, address: str) -> Credenti
     sessions = found.application.sessions
     session = sessions.find(cookie)
     if session is None:
+        why = "unknown, signed out or expired web session"
+        found.application.access.record(
+            AuditEntry(found.application.clock.now(), None, "auth-failed", "web session", address, None, why)
+        )
         found.throttle.fail(address)
         raise refuse(
             401,
