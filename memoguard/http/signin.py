@@ -151,17 +151,26 @@ def _same(a: str | None, b: str | None) -> bool:
 @router.get("/signin", include_in_schema=False)
 def show(request: Request) -> Response:
     found = wiring(request)
+    signin = found.application.signin
     session = _session(request)
-    if session is not None:
-        return _signed_in(request, session)
     header = found.application.config.http.auth.proxy_header
     value = request.headers.get(header, "").strip() if header else ""
     if header and value:
-        opened = found.application.signin.proxy(header, value, client_address(request))
-        if opened is not None:
-            response = _signed_in(request, opened.session)
-            _begin(request, response, opened)
-            return response
+        address = client_address(request)
+        named = signin.person(value) if signin.trusted(address) else None
+        # From elsewhere the header is refused (audited) and changes nothing; from a listed proxy it
+        # names who is signed in, whatever session the browser held before.
+        if session is None or named is None or named.name != session.person:
+            if session is not None and named is not None:  # another person now: the old session ends
+                found.application.sessions.close(session, address)
+                session = None
+            opened = signin.proxy(header, value, address)
+            if opened is not None:
+                response = _signed_in(request, opened.session)
+                _begin(request, response, opened)
+                return response
+    if session is not None:
+        return _signed_in(request, session)
     return _ask(request)
 
 

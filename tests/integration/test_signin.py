@@ -327,3 +327,32 @@ def test_the_proxy_header_from_another_address_is_ignored_and_audited(web: Any) 
         (entry,) = w.audit()
         assert entry[:4] == (None, "signin-refused", "proxy", "127.0.0.1")
         assert "not a listed proxy address" in entry[4]
+
+
+def test_the_proxys_header_names_who_is_signed_in_whatever_the_browser_held(web: Any) -> None:
+    with web(PROXY.format("127.0.0.1/32")) as w:
+        w.client.get("/signin", headers={"X-Forwarded-User": "carol"})
+        carol = w.client.cookies.get(SESSION_COOKIE)
+        assert w.client.get("/signin", headers={"X-Forwarded-User": "carol"}).headers.get("set-cookie") is None
+
+        switched = w.client.get("/signin", headers={"X-Forwarded-User": "bob"})
+
+        assert "bob" in switched.text
+        assert w.client.get("/api/v1/session").json()["person"] == "bob"
+        assert w.application.sessions.find(carol or "") is None  # carol's session ended
+        assert [row[:3] for row in w.audit()] == [
+            ("carol", "signin", "proxy"),
+            ("carol", "signout", "proxy"),
+            ("bob", "signin", "proxy"),
+        ]
+
+
+def test_a_header_from_another_address_changes_no_session_and_is_audited(web: Any) -> None:
+    with web(PROXY.format("10.0.0.0/8")) as w:
+        _signed_in(w, "dave")
+
+        page = w.client.get("/signin", headers={"X-Forwarded-User": "root"})
+
+        assert "dave" in page.text and SESSION_COOKIE not in page.headers.get("set-cookie", "")
+        assert w.client.get("/api/v1/session").json()["person"] == "dave"
+        assert w.audit()[-1][:3] == (None, "signin-refused", "proxy")
