@@ -48,9 +48,9 @@ class ConsoleProvider:
                 except OSError as error:
                     raise DeliveryError(f"cannot write {self._file}: {error.strerror}", retryable=True) from None
             style = "bold red" if message.purpose == "page" else "yellow"
+            number = f" #{message.incident}" if message.incident else ""  # a sign-in code is of no incident
             self._console.print(
-                f"[{style}]{message.purpose.upper()}[/{style}] #{message.incident} → {who} "
-                f"by {message.channel}: {message.text}",
+                f"[{style}]{message.purpose.upper()}[/{style}]{number} → {who} by {message.channel}: {message.text}",
                 markup=True,
                 soft_wrap=True,
             )

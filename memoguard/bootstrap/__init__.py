@@ -60,6 +60,8 @@ from memoguard.services.query import Incidents
 from memoguard.services.queue import Queue
 from memoguard.services.reply import Replies
 from memoguard.services.secret import SourceTokens
+from memoguard.services.session import Sessions
+from memoguard.services.signin import CodeSettings, SignIn
 from memoguard.services.silences import Silences
 from memoguard.services.timer import Timers
 from memoguard.services.voice import Calls
@@ -403,6 +405,10 @@ def _application(
         built = providers(config, clock, inbox or replies, SqlSmsParts(sql), links, replies_by_mail, calls)
     known.update(built)
     ingest = Ingest(sql, clock, config, escalator, metrics=metrics)
+    auth = config.http.auth
+    sessions = Sessions(sql, clock, config.people, auth.session_idle, auth.session_max)
+    codes = CodeSettings(auth.code_ttl, auth.codes_per_person, auth.code_window)
+    signin = SignIn(sql, clock, config.people, tuple(config.channels), renderer, codes, sessions, auth.proxy_addresses)
     return Application(
         config=config,
         clock=clock,
@@ -432,6 +438,8 @@ def _application(
         access=Access(sql, clock, config.people),
         deadman=Deadman(sql, clock, config, ingest),
         silences=Silences(sql, clock, config, escalator),
+        sessions=sessions,
+        signin=signin,
         hooks=hooks(built),
         links=links,
         mail_replies=replies_by_mail,

@@ -7,6 +7,7 @@ Cross-references (a roster naming an unknown person…) are checked afterwards, 
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import typing
 from datetime import date, timedelta
@@ -118,6 +119,51 @@ class PersonModel(Strict):
     admin: bool = False
 
 
+def _networks(value: Any) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    if not isinstance(value, list):
+        raise ValueError("a list of addresses or networks, such as [127.0.0.1/32, ::1/128]")
+    found = []
+    for item in value:
+        if not isinstance(item, str):
+            raise ValueError(f"{item!r} is not an address or network (such as 127.0.0.1/32)")
+        try:
+            found.append(ipaddress.ip_network(item.strip(), strict=True))
+        except ValueError as error:
+            raise ValueError(f"{item!r} is not an address or network: {error}") from None
+    return tuple(found)
+
+
+Networks = Annotated[tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...], PlainValidator(_networks)]
+
+
+class AuthModel(Strict):
+    """Web sign-in (issue 23, services/signin.py and services/session.py): how long a one-time code
+    works, how many a person may be sent per ``code_window``, a web session's idle and absolute limits,
+    and a trusted reverse proxy's identity header with the addresses it is accepted from."""
+
+    code_ttl: Duration = timedelta(minutes=10)
+    codes_per_person: int = Field(default=3, ge=1, le=100)
+    code_window: Duration = timedelta(minutes=15)
+    session_idle: Duration = timedelta(hours=12)
+    session_max: Duration = timedelta(days=7)
+    proxy_header: str | None = Field(default=None, pattern=r"^[A-Za-z0-9-]+$")
+    proxy_addresses: Networks = ()
+
+    @model_validator(mode="after")
+    def _coherent(self) -> AuthModel:
+        if self.code_ttl <= timedelta(0) or self.code_ttl > timedelta(hours=1):
+            raise ValueError("code_ttl must be more than 0 and at most 1h: a code is for the next minutes")
+        if self.code_window <= timedelta(0):
+            raise ValueError("code_window must be more than 0")
+        if self.session_idle <= timedelta(0) or self.session_max <= timedelta(0):
+            raise ValueError("session_idle and session_max must be more than 0")
+        if self.session_idle > self.session_max:
+            raise ValueError("session_idle must not be longer than session_max")
+        if (self.proxy_header is None) != (not self.proxy_addresses):
+            raise ValueError("give both proxy_header and proxy_addresses (the proxies it is accepted from), or neither")
+        return self
+
+
 class HttpModel(SecretRef):
     """``public_url``: where people reach this service (links in e-mails and events). ``link_secret_*``:
     the key that signs the acknowledgement links of e-mail pages (issue 16); ``link_ttl``: how long a
@@ -134,6 +180,7 @@ class HttpModel(SecretRef):
     reply_domain: str | None = Field(
         default=None, pattern=r"^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)+$"
     )
+    auth: AuthModel = AuthModel()  # web sign-in: codes, sessions, a trusted proxy's identity header
 
     @model_validator(mode="after")
     def _replies(self) -> HttpModel:

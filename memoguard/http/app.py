@@ -22,6 +22,7 @@ from memoguard.http import (
     oncall,
     opsgenie,
     pagerduty,
+    signin,
     silence,
     twilio,
     zabbix,
@@ -30,6 +31,7 @@ from memoguard.http import link as email_link
 from memoguard.http.auth import Throttle
 from memoguard.http.limit import MAX_BODY, BodyLimit
 from memoguard.http.problem import on_http_exception, on_store_unavailable, on_validation_error
+from memoguard.http.signin import SIGNIN_REQUESTS, SIGNIN_WINDOW
 from memoguard.http.state import Wiring
 from memoguard.http.stopping import Stopping
 from memoguard.services.application import Application
@@ -44,11 +46,13 @@ def create_app(
     throttle: Throttle | None = None,
     stopping: threading.Event | None = None,
     current: Callable[[], Application] | None = None,
+    requests: Throttle | None = None,
 ) -> FastAPI:
     """``lifespan_context`` runs around serving (``serve`` starts and stops the engine in it); ``throttle``
     counts failed authentications per address (by default ``MAX_FAILURES`` a minute, http/auth.py);
     ``stopping``, once set, refuses alarms with 503 and makes /readyz fail (http/stopping.py); ``current``
-    gives the application in force at each request (``serve`` reloads it: services/live.py)."""
+    gives the application in force at each request (``serve`` reloads it: services/live.py); ``requests``
+    counts sign-in codes asked for per address (``SIGNIN_REQUESTS`` per ``SIGNIN_WINDOW``)."""
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -57,8 +61,10 @@ def create_app(
 
     api = FastAPI(title="memoguard", version=__version__, lifespan=lifespan)
     stopping = stopping or threading.Event()
+    clock = application.clock
+    asked = requests or Throttle(clock, SIGNIN_REQUESTS, SIGNIN_WINDOW)
     api.state.wiring = Wiring(
-        current or (lambda: application), engine_alive, throttle or Throttle(application.clock), stopping
+        current or (lambda: application), engine_alive, throttle or Throttle(clock), asked, stopping
     )
 
     # Every refusal in one shape (http/problem.py), Starlette's own 404 and 405 included.
@@ -82,6 +88,7 @@ def create_app(
     for module in routers:
         api.include_router(module.router)
     api.include_router(email_link.router)  # HTML pages, not the API's JSON problems (http/link.py)
+    api.include_router(signin.router)  # the sign-in pages (HTML, out of the schema) and GET /api/v1/session
     generate = api.openapi
 
     def openapi() -> dict[str, Any]:

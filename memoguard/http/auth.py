@@ -7,6 +7,7 @@ share one (config/tokens.py)."""
 
 from __future__ import annotations
 
+import hmac
 import math
 import threading
 from collections import deque
@@ -14,12 +15,13 @@ from datetime import datetime, timedelta
 from typing import Annotated
 
 from fastapi import Depends, Request, Security
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 
 from memoguard.http.problem import refuse
 from memoguard.http.state import wiring
 from memoguard.services.access import Credential
 from memoguard.services.clock import Clock
+from memoguard.services.record import AuditEntry
 from memoguard.services.secret import SourceTokens
 
 
@@ -62,6 +64,20 @@ _PERSON_SCHEME = HTTPBearer(
     scheme_name=PERSON_TOKEN,
     description="A person's API token (`memoguard token create --as NAME`); the person acts as themself",
 )
+
+# A browser signed in (http/signin.py) sends its session cookie instead, and with every state-changing
+# request the session's CSRF token in this header (the console reads it from GET /api/v1/session).
+PERSON_SESSION = "personSession"
+SESSION_COOKIE = "mg_session"
+CSRF_HEADER = "X-CSRF-Token"
+_SESSION_SCHEME = APIKeyCookie(
+    name=SESSION_COOKIE,
+    auto_error=False,
+    scheme_name=PERSON_SESSION,
+    description="A web session's cookie (sign in at /signin); every request that changes state also sends"
+    f" the session's CSRF token in the `{CSRF_HEADER}` header (GET /api/v1/session gives it)",
+)
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 MAX_FAILURES = 10  # failed authentications per address and window, after which the address waits
 WINDOW = timedelta(minutes=1)
@@ -110,11 +126,14 @@ def client_address(request: Request) -> str:
 
 
 def person_credential(
-    request: Request, _: Annotated[HTTPAuthorizationCredentials | None, Security(_PERSON_SCHEME)]
+    request: Request,
+    _: Annotated[HTTPAuthorizationCredentials | None, Security(_PERSON_SCHEME)],
+    __: Annotated[str | None, Security(_SESSION_SCHEME)],
 ) -> Credential:
-    """The person a request acts as, from its personal token; 401 without one, 429 after too many
-    failures from the address. Unknown, wrong, revoked and expired tokens (and source tokens) are
-    refused alike: same status, same body."""
+    """The person a request acts as, from its personal token or else its web session's cookie; 401
+    without either, 429 after too many failures from the address. Unknown, wrong, revoked and expired
+    tokens (and source tokens) are refused alike: same status, same body. With the cookie, a request
+    that changes state needs the session's CSRF token in ``X-CSRF-Token`` (403 otherwise)."""
     found = wiring(request)
     address = client_address(request)
     wait = found.throttle.wait(address)
@@ -126,10 +145,15 @@ def person_credential(
             headers={"Retry-After": str(wait)},
         )
     token = bearer(request)
+    # The cookie counts only without an Authorization header: one that is there but unusable is refused
+    # rather than passed over for whatever session the browser also holds.
+    if "authorization" not in request.headers and request.cookies.get(SESSION_COOKIE):
+        return _session_credential(request, request.cookies[SESSION_COOKIE], address)
     if token is None:
         raise refuse(
             401,
-            "missing bearer token: send 'Authorization: Bearer <personal token>' (memoguard token create)",
+            "missing bearer token: send 'Authorization: Bearer <personal token>' (memoguard token create)"
+            " or sign in at /signin",
             ["header", "authorization"],
             headers={"WWW-Authenticate": "Bearer"},
         )
@@ -144,6 +168,32 @@ def person_credential(
             headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
         )
     return credential
+
+
+def _session_credential(request: Request, cookie: str, address: str) -> Credential:
+    found = wiring(request)
+    sessions = found.application.sessions
+    session = sessions.find(cookie)
+    if session is None:
+        why = "unknown, signed out or expired web session"
+        found.application.access.record(
+            AuditEntry(found.application.clock.now(), None, "auth-failed", "web session", address, None, why)
+        )
+        found.throttle.fail(address)
+        raise refuse(
+            401,
+            "invalid session: signed out, expired or unknown; sign in again at /signin",
+            ["cookie", SESSION_COOKIE],
+            "invalid_token",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    if request.method not in SAFE_METHODS:
+        sent = request.headers.get(CSRF_HEADER, "")
+        if not sent or not hmac.compare_digest(sent.encode(), session.csrf.encode()):
+            what = "missing" if not sent else "wrong"
+            msg = f"{what} CSRF token: a request with a session cookie that changes state sends the session's"
+            raise refuse(403, f"{msg} token in {CSRF_HEADER} (GET /api/v1/session gives it)", ["header", CSRF_HEADER])
+    return Credential(session.person, sessions.admin(session), 0, "web session", session.id, session.csrf)
 
 
 Who = Annotated[Credential, Depends(person_credential)]

@@ -1,8 +1,8 @@
 """Incidents: list, show with the whole timeline, and act (ack, confirm, resolve, escalate).
 
-Every route takes a person's API token (http/auth.py), reads included: an incident's text names hosts
-and people. The acting person is the token's; only an admin may name another ``person``, with a
-``reason``, and the timeline and the audit say both names.
+Every route takes a person's API token or web session (http/auth.py), reads included: an incident's
+text names hosts and people. The acting person is the credential's, who may act on any incident; only
+an admin may name another ``person``, with a ``reason``, and the timeline and the audit say both names.
 """
 
 from __future__ import annotations
@@ -115,7 +115,7 @@ def act(
             msg = f"{who.person} may act only as themself: only an admin acts on behalf of {person}"
             raise refuse(403, msg, ["body", "person"])
         via = f"api, by {who.person}: {body.reason}"
-    context = Context(f"token {who.name}", client_address(request), who.person, body.reason)
+    context = Context(who.how, client_address(request), who.person, body.reason, any_incident=True)
     try:
         outcome = app.actions.act(incident_id, verb, person, via, context)
     except NotFound as error:

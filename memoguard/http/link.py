@@ -15,6 +15,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
+from memoguard.http.auth import client_address
 from memoguard.http.problem import DESCRIPTIONS
 from memoguard.http.state import application
 from memoguard.services.link import LinkError, LinkPage, Problem
@@ -102,7 +103,7 @@ def act(token: str, request: Request) -> HTMLResponse:
     except LinkError as error:
         return _refused(error)
     try:
-        page, changed = links.act(token)
+        page, changed = links.act(token, client_address(request))
     except LinkError as error:
         try:
             current = links.show(token)

@@ -1,5 +1,5 @@
 """What the routes reach through ``request.app.state``: the application, the engine's liveness, the
-throttle of failed authentications and whether the service is stopping."""
+throttle of failed authentications, that of sign-in codes asked for, and whether the service is stopping."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ class Wiring:
     current: Callable[[], Application]  # the application in force (a reload swaps it: services/live.py)
     engine_alive: Callable[[], bool]
     throttle: Throttle  # failed authentications per client address (http/auth.py)
+    requests: Throttle  # sign-in codes asked for per client address (http/signin.py)
     stopping: threading.Event = field(default_factory=threading.Event)  # set once a stop began (http/stopping.py)
 
     @property

@@ -43,17 +43,26 @@ def digest(token: str) -> str:
 
 @dataclass(frozen=True)
 class Credential:
-    """Who a request acts as: the token's person, and the token's number and name (for the audit)."""
+    """Who a request acts as: the token's person, and the token's number and name (for the audit); or,
+    for a browser signed in (services/session.py), its web session (``token`` 0) and CSRF token."""
 
     person: str
     admin: bool
     token: int
     name: str
+    session: int | None = None
+    csrf: str | None = None
+
+    @property
+    def how(self) -> str:
+        """How the audit says the person acted: ``token NAME`` or ``web session``."""
+        return "web session" if self.session is not None else f"token {self.name}"
 
 
 @dataclass(frozen=True)
 class Context:
-    """How an action came in, for the audit trail: ``how`` (``token laptop``, ``sms``, ``cli``…), the
+    """How an action came in, for the audit trail: ``how`` (``token laptop``, ``web session``,
+    ``sms reply``, ``e-mail link``, ``cli``…), the
     client's ``address``, and when an admin acts on behalf of another person, the admin (``actor``)
     and the mandatory ``reason``."""
 
@@ -61,6 +70,9 @@ class Context:
     address: str | None = None
     actor: str | None = None
     reason: str | None = None
+    # A person's own credential (API token, web session): a responder may act on any incident, as
+    # themself (issue 23), not only on those they were paged for, which SMS replies and links still are.
+    any_incident: bool = False
 
 
 class Access:

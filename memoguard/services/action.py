@@ -1,7 +1,10 @@
 """What people do to an incident from the API or the CLI: acknowledge, confirm, resolve, escalate.
 
-The acting person must exist in the configuration; an admin may act on any incident, a responder on
-those they were paged for (the state machine's rule). An admin may also act on behalf of another person
+The acting person must exist in the configuration. With a person's own credential (an API token, a
+web session: ``Context.any_incident``) anyone may act on any incident, as themself (issue 23: a
+colleague who sees an incident may take it; the timeline and the audit name them). Elsewhere (the CLI,
+SMS replies, e-mail links) an admin may act on any incident, a responder on those they were paged for
+(the state machine's rule). An admin may also act on behalf of another person
 (``Context.actor``, with a mandatory reason): the timeline names the person and the admin. Every
 accepted action writes an audit row (services/access.py) in its own transaction, whatever the path:
 API token, SMS reply, CLI, e-mail link. When the state
@@ -86,7 +89,7 @@ class Actions:
             known = ", ".join(sorted(self._people))
             raise Invalid(f"unknown person {person!r} (people: {known})")
         context = context or Context(via.lower())
-        admin = who.admin
+        admin = who.admin or context.any_incident  # the event's ``admin``: may act without having been paged
         detail = ""
         if context.actor is not None and context.actor != person:
             actor = self._people.get(context.actor)

@@ -24,6 +24,8 @@ from memoguard.services.query import Incidents
 from memoguard.services.queue import Queue
 from memoguard.services.reply import Replies
 from memoguard.services.secret import SourceTokens
+from memoguard.services.session import Sessions
+from memoguard.services.signin import SignIn
 from memoguard.services.silences import Silences
 from memoguard.services.store import Store
 from memoguard.services.timer import Timers
@@ -49,6 +51,8 @@ class Application:
     access: Access  # personal API tokens and the audit trail
     deadman: Deadman  # the heartbeats of the monitoring (dead man's switches), not the engine's own
     silences: Silences  # maintenance windows made at run time, and the list with memoguard.yaml's
+    sessions: Sessions  # web sessions (a browser's sign-in)
+    signin: SignIn  # web sign-in by one-time code or a trusted proxy's header
     hooks: Mapping[str, Hook] = field(default_factory=dict)  # provider name -> its webhooks (Twilio)
     links: EmailLinks | None = None  # the acknowledgement links of e-mail pages, when configured
     mail_replies: MailReplies | None = None  # replies to e-mail pages, when http.reply_domain is set

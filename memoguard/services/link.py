@@ -32,6 +32,7 @@ from enum import StrEnum
 from memoguard.domain.incident import Incident, IncidentState
 from memoguard.domain.person import Person
 from memoguard.domain.policy import AckMode
+from memoguard.services.access import Context
 from memoguard.services.action import Actions, Verb
 from memoguard.services.clock import Clock
 from memoguard.services.error import Invalid, NotFound, Refused
@@ -163,15 +164,16 @@ class EmailLinks:
             incident = unit.incident(link.incident)
         return self._page(link, incident)
 
-    def act(self, token: str) -> tuple[LinkPage, bool]:
+    def act(self, token: str, address: str | None = None) -> tuple[LinkPage, bool]:
         """Do what the link says, as its person; the page after, and whether anything changed.
-        A link that does not apply raises LinkError and changes nothing."""
+        A link that does not apply raises LinkError and changes nothing. Audited as ``e-mail link``
+        from ``address`` (the client's)."""
         page = self.show(token)
         if not page.applicable:
             raise LinkError(Problem.NOT_APPLICABLE, page.reason)
         link = page.link
         try:
-            outcome = self._actions.act(link.incident, link.verb, link.person, VIA)
+            outcome = self._actions.act(link.incident, link.verb, link.person, VIA, Context(VIA, address))
         except (NotFound, Invalid) as error:
             raise LinkError(Problem.UNKNOWN, str(error)) from None
         except Refused as error:

@@ -303,6 +303,34 @@ class StoredToken:
 
 
 @dataclass(frozen=True)
+class SigninCode:
+    """A one-time sign-in code as stored (services/signin.py): never the code, only its keyed hash."""
+
+    id: int
+    person: str | None
+    code: str
+    created_at: datetime
+    expires_at: datetime
+    used_at: datetime | None
+    attempts: int
+
+
+@dataclass(frozen=True)
+class WebSession:
+    """A web session as stored (services/session.py): never the cookie, only its digest."""
+
+    id: int
+    person: str
+    how: str
+    csrf: str
+    address: str | None
+    created_at: datetime
+    last_seen_at: datetime
+    expires_at: datetime
+    ended_at: datetime | None
+
+
+@dataclass(frozen=True)
 class AuditEntry:
     """Who (``person``, None when unknown) did ``action`` (ack, token-create, auth-failed…), how (the
     token's name, ``sms``, ``cli``…), from where (``address``), when, on what (``target``)."""

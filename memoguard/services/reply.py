@@ -23,6 +23,7 @@ from memoguard.domain.incident import IncidentState
 from memoguard.domain.person import Person
 from memoguard.domain.policy import AckMode
 from memoguard.domain.reply import Command, ReplyVerb, Unparsed, parse_reply
+from memoguard.services.access import Context
 from memoguard.services.action import Actions, Outcome, Verb
 from memoguard.services.clock import Clock
 from memoguard.services.dispatch.recording import Recorder, what
@@ -34,6 +35,7 @@ from memoguard.services.store import Store, Unit
 
 log = logging.getLogger(__name__)
 
+VIA = "sms reply"  # how the audit says an action came in (services/access.py ``Context``), from the number
 IDLE_ANSWERS = 3  # answers per number and hour to replies that did nothing
 IDLE_WINDOW = timedelta(hours=1)
 REDELIVERY = timedelta(minutes=2)  # the same command again within this is the network repeating it
@@ -153,7 +155,7 @@ class Replies:
         if self._repeated(incident, phone, quoted, now):
             return _Answer("redelivered", None)
         self._record(incident, person, phone, quoted, message, now)
-        return self._act(incident, person, Verb(parsed.verb.value), parsed.code)
+        return self._act(incident, person, Verb(parsed.verb.value), parsed.code, phone)
 
     def _target(
         self, unit: Unit, phone: str, owners: set[str], command: Command, now: datetime
@@ -180,10 +182,10 @@ class Replies:
             shown.append({"code": code, "id": incident, "summary": found.summary, "person": person})
         return shown
 
-    def _act(self, incident: str, person: str, verb: Verb, code: int | None) -> _Answer:
+    def _act(self, incident: str, person: str, verb: Verb, code: int | None, phone: str) -> _Answer:
         context: dict[str, Any] = {"person": person, "verb": verb.value, "id": incident, "code": code}
         try:
-            outcome: Outcome = self._actions.act(incident, verb, person, "SMS")
+            outcome: Outcome = self._actions.act(incident, verb, person, "SMS", Context(VIA, phone))
         except Refused as refusal:
             if refusal.closed:
                 return _Answer("closed", incident, {**context, "by": self._resolver(incident)})
@@ -211,7 +213,9 @@ class Replies:
             return _Answer("redelivered", None)
         for incident in incidents:
             self._record(incident, person, phone, quoted, message, now)
-        results = self._actions.act_on_bundle(command.code, Verb(command.verb.value), person, "SMS")
+        results = self._actions.act_on_bundle(
+            command.code, Verb(command.verb.value), person, "SMS", Context(VIA, phone)
+        )
         done = sum(1 for r in results.values() if isinstance(r, Outcome) and r.changed)
         already = sum(1 for r in results.values() if isinstance(r, Outcome) and not r.changed)
         closed = sum(1 for r in results.values() if isinstance(r, Refused) and r.closed)

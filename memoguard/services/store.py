@@ -32,10 +32,12 @@ from memoguard.services.record import (
     ProviderState,
     Pulse,
     QueueCount,
+    SigninCode,
     StoredAlarm,
     StoredOverride,
     StoredToken,
     TimelineEntry,
+    WebSession,
 )
 
 
@@ -365,6 +367,27 @@ class Unit(Protocol):
     def token_used(self, token: int, at: datetime) -> None: ...
 
     def add_audit(self, entry: AuditEntry) -> None: ...
+
+    # --- web sign-in: one-time codes and sessions (services/signin.py, services/session.py)
+    def add_signin(self, person: str | None, digest: str, code: str, at: datetime, expires: datetime) -> int: ...
+
+    def signin_by_digest(self, digest: str) -> SigninCode | None: ...
+
+    def signin_attempted(self, signin: int) -> None: ...
+
+    def signin_used(self, signin: int, at: datetime) -> bool:
+        """Mark the code used; False when it already was (single use, whoever came first)."""
+        ...
+
+    def signins_since(self, person: str, since: datetime) -> int: ...
+
+    def add_session(self, session: WebSession, digest: str) -> int: ...
+
+    def session_by_digest(self, digest: str) -> WebSession | None: ...
+
+    def session_seen(self, session: int, at: datetime) -> None: ...
+
+    def end_session(self, session: int, at: datetime) -> None: ...
 
     def audit(self, since: datetime | None, limit: int) -> list[AuditEntry]:
         """Oldest first, from ``since``."""

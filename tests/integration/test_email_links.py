@@ -96,6 +96,13 @@ def test_get_changes_nothing_then_the_post_acknowledges_as_the_person(mailed: Ma
     assert after.acked_by == ("alice",)
     [ack] = mailed.world.timeline(mailed.incident, "acknowledged")
     assert ack.person == "alice" and "e-mail link" in ack.text
+    [audited] = [e for e in mailed.world.app.access.audit() if e.action == "ack"]
+    assert (audited.person, audited.how, audited.address, audited.target) == (
+        "alice",
+        "e-mail link",
+        "127.0.0.1",
+        mailed.incident,
+    )
     [row] = [r for r in mailed.world.rows(mailed.incident) if r.person == "alice"]
     assert row.channel == "email"
 

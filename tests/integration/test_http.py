@@ -724,14 +724,17 @@ def test_the_paged_person_acknowledges_and_a_repeat_changes_nothing(served: Serv
     }
 
 
-def test_someone_not_paged_may_not_acknowledge(served: Served) -> None:
+def test_someone_not_paged_may_acknowledge_as_themself(served: Served) -> None:
+    """Issue 23: a responder may act on any incident with their own credential, as themself; the
+    timeline and the audit name them. (SMS replies and e-mail links act only on incidents paged.)"""
     incident = served.open_incident("disk-db1")
-    before = served.state()
+    assert served.pages(incident) == ["alice"]
 
     response = served.act(incident, "ack", "carol")
 
-    assert_refused(served, before, response, 403, "carol", "not paged")
-    assert len(served.timeline(incident)) == len(before["incidents"][incident]["timeline"])
+    assert response.status_code == 200, response.text
+    assert response.json()["incident"]["acknowledged_by"] == ["carol"]
+    assert any("carol" in text for kind, text in served.timeline(incident) if kind == "acknowledged")
 
 
 def test_an_unknown_person_may_not_act(served: Served) -> None:
@@ -1185,6 +1188,7 @@ def test_openapi_documents_every_refusal_in_the_one_shape(served: Served) -> Non
         ("GET", "/api/v1/silences"): {"401", "422", "429"},
         ("POST", "/api/v1/silences"): {"400", "401", "403", "413", "422", "429"},
         ("DELETE", "/api/v1/silences/{silence_id}"): {"401", "403", "404", "409", "422", "429"},
+        ("GET", "/api/v1/session"): {"401", "429"},
         ("GET", "/healthz"): set(),
         ("GET", "/readyz"): set(),
         ("POST", "/twilio/{provider}/status"): {"403", "404", "413", "422"},
@@ -1213,6 +1217,9 @@ def test_openapi_documents_every_refusal_in_the_one_shape(served: Served) -> Non
     assert "HTTPValidationError" not in document["components"]["schemas"]
 
 
+PERSON = [{"personToken": []}, {"personSession": []}]
+
+
 def test_openapi_says_which_routes_take_which_token(served: Served) -> None:
     document = served.client.get("/openapi.json").json()
 
@@ -1225,15 +1232,17 @@ def test_openapi_says_which_routes_take_which_token(served: Served) -> None:
         ("POST", "/api/v1/integrations/grafana"): [{"sourceToken": []}],  # or basic auth (in its description)
         ("POST", "/api/v1/integrations/zabbix"): [{"sourceToken": []}],
         ("POST", PAGERDUTY_URL): None,  # the body's routing_key (PagerDuty's Events API), no header
-        ("GET", INCIDENTS): [{"personToken": []}],
-        ("GET", f"{INCIDENTS}/{{incident_id}}"): [{"personToken": []}],
-        ("POST", f"{INCIDENTS}/{{incident_id}}/{{verb}}"): [{"personToken": []}],
-        ("GET", ONCALL): [{"personToken": []}],
+        # A person's routes: a personal token, or a web session's cookie (either one).
+        ("GET", INCIDENTS): PERSON,
+        ("GET", f"{INCIDENTS}/{{incident_id}}"): PERSON,
+        ("POST", f"{INCIDENTS}/{{incident_id}}/{{verb}}"): PERSON,
+        ("GET", ONCALL): PERSON,
+        ("GET", "/api/v1/session"): PERSON,
         ("POST", "/api/v1/heartbeats/{name}"): [{"sourceToken": []}],  # the heartbeat's own source
-        ("GET", "/api/v1/heartbeats"): [{"personToken": []}],
-        ("GET", "/api/v1/silences"): [{"personToken": []}],
-        ("POST", "/api/v1/silences"): [{"personToken": []}],
-        ("DELETE", "/api/v1/silences/{silence_id}"): [{"personToken": []}],
+        ("GET", "/api/v1/heartbeats"): PERSON,
+        ("GET", "/api/v1/silences"): PERSON,
+        ("POST", "/api/v1/silences"): PERSON,
+        ("DELETE", "/api/v1/silences/{silence_id}"): PERSON,
         ("GET", "/healthz"): None,
         ("GET", "/readyz"): None,
         # Signed otherwise: Twilio's X-Twilio-Signature (http/twilio.py), the link's own HMAC (http/link.py).
@@ -1255,6 +1264,12 @@ def test_openapi_says_which_routes_take_which_token(served: Served) -> None:
             "scheme": "bearer",
             "description": "",
         }
+    assert document["components"]["securitySchemes"]["personSession"] | {"description": ""} == {
+        "type": "apiKey",
+        "in": "cookie",
+        "name": "mg_session",
+        "description": "",
+    }
 
 
 def test_openapi_documents_the_health_answers(served: Served) -> None:

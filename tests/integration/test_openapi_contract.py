@@ -26,7 +26,7 @@ from memoguard import bootstrap
 from memoguard.adapters.storage.store import SqlStore
 from memoguard.adapters.twilio import TwilioHook
 from memoguard.http.app import create_app
-from memoguard.http.auth import Throttle
+from memoguard.http.auth import SESSION_COOKIE, Throttle
 from memoguard.services.record import Alarm, AlarmStatus
 from tests.conftest import FakeClock
 from tests.integration.test_http import (
@@ -66,7 +66,10 @@ class Api:
     url: str
     incident: str  # an open incident, so that showing and acting get past their 404 too
     admin: dict[str, str]  # the Authorization header of the admin's personal token: the admin's actions
-    bystander: dict[str, str]  # that of a responder never paged: reads, and actions refused (403)
+    # A responder's web session cookie without its CSRF token: reads pass, actions are refused (403). (A
+    # responder's token would act: anyone may act on any incident as themself, so drawn bodies would
+    # resolve the open incident.)
+    bystander: dict[str, str]
 
 
 @pytest.fixture
@@ -85,7 +88,13 @@ def api(service_dir: Path, fake_clock: FakeClock) -> Iterator[Api]:
         # Unthrottled: the refused cases' failed authentications would otherwise stop the accepted ones.
         unthrottled = Throttle(fake_clock, limit=10**9)
         with serving(create_app(served, lambda: True, throttle=unthrottled)) as url:
-            yield Api(url, receipt.incident, *({"Authorization": f"Bearer {tokens[who]}"} for who in (ADMIN, "carol")))
+            carol = application.sessions.open("carol", "web session", None)
+            yield Api(
+                url,
+                receipt.incident,
+                {"Authorization": f"Bearer {tokens[ADMIN]}"},
+                {"Cookie": f"{SESSION_COOKIE}={carol.secret}"},
+            )
     finally:
         store = application.store
         assert isinstance(store, SqlStore)

@@ -57,6 +57,8 @@ def test_a_page_shows_the_reply_code_and_1a_acknowledges_as_the_person_paged(bui
     assert reply.person == "alice"
     acked = w.timeline(incident, "acknowledged")[-1]
     assert "SMS" in acked.text
+    [audited] = [e for e in w.app.access.audit() if e.action == "ack"]
+    assert (audited.person, audited.how, audited.address, audited.target) == ("alice", "sms reply", ALICE, incident)
     assert answers(w, incident) == [("alice", "done", f"memoguard #{incident} acquitté. Répondez 1r une fois résolu.")]
 
 
@@ -228,6 +230,8 @@ def test_a_bundle_code_acknowledges_every_incident_of_the_bundle(build: Builder)
     assert states == [IncidentState.TRIGGERED] * 2 + [IncidentState.ACKNOWLEDGED] * 4
     for incident in incidents[2:]:
         assert w.timeline(incident, "sms_reply")[-1].text == f"SMS reply from alice ({ALICE}) via console: '100a'"
+    audited = [(e.person, e.how, e.address, e.target) for e in w.app.access.audit() if e.action == "ack"]
+    assert audited == [("alice", "sms reply", ALICE, incident) for incident in incidents[2:]]
     [(_, reason, text)] = answers(w, incidents[2])
     assert (reason, text) == ("bundle", "memoguard : 4 incident(s) sur 4 acquitté(s) (code 100).")
 

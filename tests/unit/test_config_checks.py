@@ -7,6 +7,7 @@ Each test writes a small configuration directory and reads the problems ``load_c
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -578,3 +579,45 @@ def test_the_config_digest_changes_with_any_file_and_only_then(tmp_path: Path) -
     assert load_config(tmp_path).digest == first
     (tmp_path / "memoguard.yaml").write_text(PEOPLE + "# a comment\n", encoding="utf-8")
     assert load_config(tmp_path).digest != first
+
+
+@pytest.mark.parametrize(
+    ("auth", "expected"),
+    [
+        (
+            "proxy_header: X-Forwarded-User",
+            "http.auth: give both proxy_header and proxy_addresses (the proxies it is accepted from), or neither",
+        ),
+        (
+            "proxy_addresses: ['127.0.0.1/32']",
+            "http.auth: give both proxy_header and proxy_addresses (the proxies it is accepted from), or neither",
+        ),
+        (
+            "proxy_header: X-Forwarded-User, proxy_addresses: ['10.0.0.1/8']",
+            "http.auth.proxy_addresses: '10.0.0.1/8' is not an address or network: 10.0.0.1/8 has host bits set",
+        ),
+        (
+            "proxy_header: X-Forwarded-User, proxy_addresses: [proxy.example.org]",
+            "http.auth.proxy_addresses: 'proxy.example.org' is not an address or network:"
+            " 'proxy.example.org' does not appear to be an IPv4 or IPv6 network",
+        ),
+        (
+            "proxy_header: X-Forwarded-User, proxy_addresses: 127.0.0.1",
+            "http.auth.proxy_addresses: a list of addresses or networks, such as [127.0.0.1/32, ::1/128]",
+        ),
+        ("code_ttl: 2h", "http.auth: code_ttl must be more than 0 and at most 1h: a code is for the next minutes"),
+        ("session_idle: 8d", "http.auth: session_idle must not be longer than session_max"),
+        ("codes_per_person: 0", "http.auth.codes_per_person: input should be greater than or equal to 1"),
+    ],
+)
+def test_the_sign_in_settings_are_checked(tmp_path: Path, auth: str, expected: str) -> None:
+    write(tmp_path, PEOPLE + "http: {auth: {" + auth + "}}\n")
+    assert problems(tmp_path) == [f"memoguard.yaml:8: {expected}"]
+
+
+def test_the_sign_in_settings_are_read(tmp_path: Path) -> None:
+    auth = "code_ttl: 5m, session_idle: 1h, session_max: 1d, proxy_header: X-Auth, proxy_addresses: ['::1', 10.0.0.0/8]"
+    config = load_config(write(tmp_path, PEOPLE + "http: {auth: {" + auth + "}}\n"))
+    assert config.http.auth.code_ttl == timedelta(minutes=5)
+    assert (config.http.auth.session_idle, config.http.auth.session_max) == (timedelta(hours=1), timedelta(days=1))
+    assert [str(n) for n in config.http.auth.proxy_addresses] == ["::1/128", "10.0.0.0/8"]

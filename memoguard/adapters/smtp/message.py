@@ -102,7 +102,7 @@ def build(
     if not person.email:
         raise DeliveryError(f"{person.name} has no e-mail address", retryable=False)
     domain = sender.domain
-    incidents = message.incidents or (message.incident,)
+    incidents = message.incidents or ((message.incident,) if message.incident else ())  # a sign-in code: none
     single_page = message.purpose in ANSWERABLE and len(incidents) == 1
     reply_address = reply_to(message.incident, person.name) if reply_to is not None and single_page else None
     context = {
@@ -137,14 +137,15 @@ def build(
     if reply_address is not None:
         mail["Reply-To"] = reply_address
     mail["Message-ID"] = message_id(message, domain)
-    roots = " ".join(root_id(i, domain) for i in incidents)
-    mail["In-Reply-To"] = root_id(incidents[0], domain)
-    mail["References"] = roots
+    if incidents:
+        mail["In-Reply-To"] = root_id(incidents[0], domain)
+        mail["References"] = " ".join(root_id(i, domain) for i in incidents)
     # RFC 3834: vacation responders and ticket systems must not answer an automatic message, and
     # Exchange reads its own header for the same thing: an out-of-office reply to each page is noise.
     mail["Auto-Submitted"] = "auto-generated"
     mail["X-Auto-Response-Suppress"] = "All"
-    mail[INCIDENT_HEADER] = ", ".join(incidents)
+    if incidents:
+        mail[INCIDENT_HEADER] = ", ".join(incidents)
     mail[PURPOSE_HEADER] = message.purpose
     mail.set_content(plain, subtype="plain", charset="utf-8")
     # HTML last: RFC 2046 puts the richest alternative at the end, and clients show the last they can.

@@ -8,6 +8,7 @@ policy/roster copy of an incident is decoded once per distinct text (``SnapshotC
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections.abc import Sequence
 from datetime import datetime
@@ -24,6 +25,8 @@ from memoguard.domain.policy import Policy
 from memoguard.domain.roster import Roster
 from memoguard.services.record import IncidentRow, NewIncident, OpenIncident, StoredAlarm, TimelineEntry
 from memoguard.services.store import OpenIncidentExists
+
+log = logging.getLogger(__name__)
 
 MAX_ID = 2**31 - 1  # ids are INTEGER columns (32 bits on PostgreSQL)
 
@@ -235,6 +238,9 @@ class SqlIncidents:
     # --- timeline
 
     def add_entry(self, incident: str, at: datetime, kind: str, text: str, person: str | None) -> None:
+        if not incident:  # a message about no incident (a sign-in code): no timeline to write it on
+            log.info("%s: %s", kind, text)
+            return
         values = {"incident_id": int(incident), "at": at, "kind": kind, "text": text, "person": person}
         self._c.hold(_ADD_ENTRY, values)
 

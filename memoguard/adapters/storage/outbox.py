@@ -42,7 +42,7 @@ state_t = ProviderStateTable.__table__  # type: ignore[attr-defined]
 send_t = ProviderSendTable.__table__  # type: ignore[attr-defined]
 bundle_t = BundleTable.__table__  # type: ignore[attr-defined]
 
-PRIORITY = {"page": 0, "status": 1, REPLY: 1, "ticket": 2, "webhook": 2}
+PRIORITY = {"page": 0, "signin": 0, "status": 1, REPLY: 1, "ticket": 2, "webhook": 2}
 DISPATCH_LOCK = 0x6D656D6F  # "memo": the PostgreSQL advisory lock key of dispatch planning
 
 _PENDING = NotificationStatus.PENDING.value
@@ -57,7 +57,7 @@ class SqlOutbox(SqlClaims):
 
     def add_notification(self, draft: NotificationDraft) -> int:
         values = {
-            "incident_id": int(draft.incident),
+            "incident_id": int(draft.incident) if draft.incident else None,  # a sign-in code: no incident
             "person": draft.person,
             "channels": json.dumps(list(draft.channels)),
             "channel_index": 0,
@@ -416,7 +416,7 @@ def _state(r: Row[Any]) -> ProviderState:
 def _notification(r: Row[Any]) -> Notification:
     return Notification(
         id=r.id,
-        incident=str(r.incident_id),
+        incident="" if r.incident_id is None else str(r.incident_id),
         person=r.person,
         channels=tuple(json.loads(r.channels)),
         channel_index=r.channel_index,

@@ -30,6 +30,7 @@ from memoguard.adapters.storage.gauge import SqlGauges
 from memoguard.adapters.storage.incident import SnapshotCache, SqlIncidents, alarm_t, incident_t
 from memoguard.adapters.storage.outbox import SqlOutbox
 from memoguard.adapters.storage.override import SqlOverrides
+from memoguard.adapters.storage.signin import SqlSignin
 from memoguard.adapters.storage.sms import SqlSms
 from memoguard.adapters.storage.timer import SqlTimers
 from memoguard.adapters.storage.turn import Turns
@@ -43,7 +44,9 @@ log = logging.getLogger(__name__)
 WAKEUP_CHANNEL = "memoguard_wakeup"
 
 
-class SqlUnit(SqlIncidents, SqlTimers, SqlOverrides, SqlOutbox, SqlSms, SqlBeats, SqlAccess, SqlDeadman, SqlGauges):
+class SqlUnit(
+    SqlIncidents, SqlTimers, SqlOverrides, SqlOutbox, SqlSms, SqlBeats, SqlAccess, SqlDeadman, SqlGauges, SqlSignin
+):
     """One transaction (see ``memoguard.services.store.Unit``)."""
 
     _c: Batch  # type: ignore[assignment]  # a Connection to the mixins: Batch has what they use

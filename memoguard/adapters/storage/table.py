@@ -124,7 +124,8 @@ class NotificationTable(SQLModel, table=True):
     )
 
     id: int | None = Field(default=None, primary_key=True)
-    incident_id: int = Field(foreign_key="incident.id", index=True)
+    # Nullable from revision 0012: a sign-in code is a message to a person about no incident.
+    incident_id: int | None = Field(default=None, foreign_key="incident.id", index=True)
     person: str = Field(max_length=200)
     channels: str = Field(sa_column=Column(Text, nullable=False))
     channel_index: int
@@ -364,6 +365,42 @@ class SilenceTable(SQLModel, table=True):
     created_at: datetime = _when()
     removed_at: datetime | None = _when(nullable=True)
     removed_by: str | None = Field(default=None, max_length=200)
+
+
+class SigninCodeTable(SQLModel, table=True):
+    """One-time sign-in codes (revision 0012). Found by the digest of the browser's secret (a cookie);
+    ``code`` is an HMAC of the code keyed by that secret, so the table alone gives no code away
+    (services/signin.py). ``person`` is None when the name asked for is nobody's."""
+
+    __tablename__ = "signin_code"
+    __table_args__ = (Index("ix_signin_code_person_created", "person", "created_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    digest: str = Field(max_length=64, unique=True)
+    person: str | None = Field(default=None, max_length=200)
+    code: str = Field(max_length=64)
+    created_at: datetime = _when()
+    expires_at: datetime = _when()
+    used_at: datetime | None = _when(nullable=True)
+    attempts: int
+
+
+class WebSessionTable(SQLModel, table=True):
+    """Web sessions (revision 0012): the digest of the cookie, whose person, how it began, the CSRF token
+    its forms and the console's requests must carry, and its idle and absolute limits."""
+
+    __tablename__ = "web_session"
+
+    id: int | None = Field(default=None, primary_key=True)
+    digest: str = Field(max_length=64, unique=True)
+    person: str = Field(max_length=200)
+    how: str = Field(max_length=20)
+    csrf: str = Field(max_length=64)
+    address: str | None = Field(default=None, max_length=200)
+    created_at: datetime = _when()
+    last_seen_at: datetime = _when()
+    expires_at: datetime = _when()
+    ended_at: datetime | None = _when(nullable=True)
 
 
 METADATA = SQLModel.metadata

@@ -304,7 +304,7 @@ class Dispatcher:
             if reservation is not None:
                 unit.stamp_send(reservation, now)
             # Incidents are locked before notification rows, in id order, as every decision does.
-            for n in sorted(rows, key=lambda r: int(r.incident)):
+            for n in sorted(rows, key=lambda r: int(r.incident or 0)):
                 incident = unit.incident(n.incident) if n.purpose == Purpose.PAGE.value else None
                 if not unit.renew_claim(n.id, now + LEASE):
                     continue

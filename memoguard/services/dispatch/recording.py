@@ -155,7 +155,7 @@ class Recorder:
         rows = [n]
         if n.bundle_id is not None:
             rows = [m for m in unit.bundle_notifications(n.bundle_id) if m.reference == n.reference] or [n]
-        rows.sort(key=lambda r: (int(r.incident), r.id))
+        rows.sort(key=lambda r: (int(r.incident or 0), r.id))
         for row in rows:
             unit.incident(row.incident)
         return rows
