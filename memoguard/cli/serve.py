@@ -178,6 +178,10 @@ def serve(app: AppContext, listen: str | None, log_level: str) -> None:
         log_level=log_level,
         access_log=log_level == "debug",
         timeout_graceful_shutdown=HTTP_GRACE,
+        # The client's address is the TCP peer's, whoever it is: uvicorn would otherwise believe
+        # X-Forwarded-For from 127.0.0.1, and the trusted proxy check of http.auth.proxy_addresses, the
+        # throttles and the audit must see the proxy's own address, not one a header claims.
+        proxy_headers=False,
     )
     signal.signal(signal.SIGHUP, service.on_hangup)
     Server(settings, stopping, on_ready=service.ready, on_stop=service.stop).run()

@@ -14,7 +14,7 @@ from collections import deque
 from datetime import datetime, timedelta
 from typing import Annotated
 
-from fastapi import Depends, Request, Security
+from fastapi import Depends, HTTPException, Request, Security
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 
 from memoguard.http.problem import refuse
@@ -136,20 +136,19 @@ def person_credential(
     that changes state needs the session's CSRF token in ``X-CSRF-Token`` (403 otherwise)."""
     found = wiring(request)
     address = client_address(request)
+    # A throttled address is still let through with a credential that works: behind a proxy that does
+    # not pass the client's address on, every client shares one, and a stranger's ten bad guesses must
+    # not lock the people on call out. Its failures are answered 429 and neither counted nor audited
+    # (they would only fill the audit); guessing a 256-bit token stays hopeless either way.
     wait = found.throttle.wait(address)
-    if wait:
-        raise refuse(
-            429,
-            f"too many failed authentications from {address}: try again in {wait}s",
-            ["header", "authorization"],
-            headers={"Retry-After": str(wait)},
-        )
     token = bearer(request)
     # The cookie counts only without an Authorization header: one that is there but unusable is refused
     # rather than passed over for whatever session the browser also holds.
     if "authorization" not in request.headers and request.cookies.get(SESSION_COOKIE):
-        return _session_credential(request, request.cookies[SESSION_COOKIE], address)
+        return _session_credential(request, request.cookies[SESSION_COOKIE], address, wait)
     if token is None:
+        if wait:
+            raise _throttled(address, wait)
         raise refuse(
             401,
             "missing bearer token: send 'Authorization: Bearer <personal token>' (memoguard token create)"
@@ -157,8 +156,10 @@ def person_credential(
             ["header", "authorization"],
             headers={"WWW-Authenticate": "Bearer"},
         )
-    credential = found.application.access.authenticate(token, address)
+    credential = found.application.access.authenticate(token, address, record=not wait)
     if credential is None:
+        if wait:
+            raise _throttled(address, wait)
         found.throttle.fail(address)
         raise refuse(
             401,
@@ -170,10 +171,21 @@ def person_credential(
     return credential
 
 
-def _session_credential(request: Request, cookie: str, address: str) -> Credential:
+def _throttled(address: str, wait: int) -> HTTPException:
+    return refuse(
+        429,
+        f"too many failed authentications from {address}: try again in {wait}s",
+        ["header", "authorization"],
+        headers={"Retry-After": str(wait)},
+    )
+
+
+def _session_credential(request: Request, cookie: str, address: str, wait: int) -> Credential:
     found = wiring(request)
     sessions = found.application.sessions
     session = sessions.find(cookie)
+    if session is None and wait:
+        raise _throttled(address, wait)
     if session is None:
         why = "unknown, signed out or expired web session"
         found.application.access.record(

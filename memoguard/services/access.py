@@ -142,8 +142,9 @@ class Access:
         assert revoked is not None
         return revoked
 
-    def authenticate(self, token: str, address: str | None) -> Credential | None:
-        """The credential of a usable personal token, or None (and a ``auth-failed`` audit row)."""
+    def authenticate(self, token: str, address: str | None, *, record: bool = True) -> Credential | None:
+        """The credential of a usable personal token, or None (and, when ``record``, an ``auth-failed``
+        audit row)."""
         wanted = digest(token)
         now = self._clock.now()
         with self._store.read() as unit:
@@ -165,7 +166,8 @@ class Access:
             )
         else:
             why = "unknown token"
-        self.record(AuditEntry(now, None, "auth-failed", "bearer token", address, None, why))
+        if record:
+            self.record(AuditEntry(now, None, "auth-failed", "bearer token", address, None, why))
         return None
 
     def record(self, entry: AuditEntry) -> None:

@@ -192,14 +192,19 @@ def test_failed_authentications_are_throttled_per_address(served: Served) -> Non
     wrong = {"Authorization": "Bearer mgp_guess"}
     for _ in range(MAX_FAILURES):
         assert served.client.get(INCIDENTS, headers=wrong).status_code == 401
+    audited = len(_audit(served))
 
-    throttled = served.client.get(INCIDENTS, headers=served.as_("alice"))
-
-    assert throttled.status_code == 429, throttled.text
-    assert "too many failed authentications" in detail(throttled)
-    assert int(throttled.headers["retry-after"]) == 60
-    served.clock.advance(timedelta(minutes=1))
+    for refused in (wrong, {}, {"Cookie": f"{SESSION_COOKIE}=mgs_nope"}):
+        throttled = served.client.get(INCIDENTS, headers=refused)
+        assert throttled.status_code == 429, throttled.text
+        assert "too many failed authentications" in detail(throttled)
+        assert int(throttled.headers["retry-after"]) == 60
+    assert len(_audit(served)) == audited  # failures while throttled fill no audit
+    # Everyone behind one proxy shares its address: a stranger's guesses lock nobody with a good token out.
     assert served.client.get(INCIDENTS, headers=served.as_("alice")).status_code == 200
+    assert served.client.get(INCIDENTS, headers=wrong).status_code == 429
+    served.clock.advance(timedelta(minutes=1))
+    assert served.client.get(INCIDENTS, headers=wrong).status_code == 401
 
 
 def test_an_alarm_route_refuses_a_personal_token(served: Served) -> None:
