@@ -14,20 +14,14 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from click.testing import CliRunner
 
 from memoguard import bootstrap
-from memoguard.cli import cli
 from tests.support.grafana_oncall import FakeGrafanaOnCall
+from tests.support.importing import run
 
 API = Path(__file__).parents[1] / "fixtures" / "grafana_oncall" / "api"
 PARIS = ZoneInfo("Europe/Paris")
 COMPARE = ("--compare", "45", "--from", "2026-03-01T00:00:00Z")
-
-
-def run(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(cli, list(args), catch_exceptions=False)
-    return result.exit_code, result.output
 
 
 @pytest.fixture

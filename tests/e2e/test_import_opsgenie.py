@@ -13,20 +13,14 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from click.testing import CliRunner
 
 from memoguard import bootstrap
-from memoguard.cli import cli
+from tests.support.importing import run
 from tests.support.opsgenie import FakeOpsgenie
 
 API = Path(__file__).parents[1] / "fixtures" / "opsgenie" / "api"
 PARIS = ZoneInfo("Europe/Paris")
 NEW_YORK = ZoneInfo("America/New_York")
-
-
-def run(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(cli, list(args), catch_exceptions=False)
-    return result.exit_code, result.output
 
 
 @pytest.fixture

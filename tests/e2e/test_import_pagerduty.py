@@ -14,20 +14,14 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from click.testing import CliRunner
 
 from memoguard import bootstrap
-from memoguard.cli import cli
+from tests.support.importing import run
 from tests.support.pagerduty import FakePagerDuty
 
 API = Path(__file__).parents[1] / "fixtures" / "pagerduty" / "api"
 NEW_YORK = ZoneInfo("America/New_York")
 COMPARE = ("--compare", "45", "--from", "2026-03-01T00:00:00-05:00")
-
-
-def run(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(cli, list(args), catch_exceptions=False)
-    return result.exit_code, result.output
 
 
 @pytest.fixture

@@ -11,39 +11,24 @@ only the saved shifts that overlap those days. Every request is recorded in ``re
 from __future__ import annotations
 
 import json
-import threading
 from datetime import UTC, date, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import TracebackType
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+
+from tests.support.vendor_api import Answer, FakeVendorAPI
 
 API = Path(__file__).parents[1] / "fixtures" / "grafana_oncall" / "api"
 LISTS = {"users", "schedules", "on_call_shifts", "escalation_chains", "escalation_policies", "integrations", "routes"}
 
 
-class FakeGrafanaOnCall:
+class FakeGrafanaOnCall(FakeVendorAPI):
     def __init__(self, key: str, page_size: int = 2, directory: Path = API) -> None:
-        self.key = key
-        self.page_size = page_size
-        self.directory = directory
-        self.requests: list[str] = []
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        super().__init__(key, page_size, directory)
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
-
-    def __enter__(self) -> FakeGrafanaOnCall:
-        self._thread.start()
-        return self
-
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=10)
+    def refuse(self, headers: Any) -> Answer | None:
+        if headers.get("Authorization") != self.key:
+            return 401, {"detail": "Invalid token."}
+        return None
 
     def _results(self, name: str) -> list[dict[str, Any]]:
         path = self.directory / f"{name}.json"
@@ -90,26 +75,3 @@ class FakeGrafanaOnCall:
             ]
             return 200, self._page(path, shifts, query)
         return 404, {"detail": "Not found."}
-
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                fake.requests.append(self.path)
-                split = urlsplit(self.path)
-                if self.headers.get("Authorization") != fake.key:
-                    status, body = 401, {"detail": "Invalid token."}
-                else:
-                    status, body = fake.answer(split.path, parse_qs(split.query))
-                raw = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(raw)))
-                self.end_headers()
-                self.wfile.write(raw)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                return
-
-        return Handler

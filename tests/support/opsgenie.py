@@ -11,37 +11,22 @@ Every request is recorded in ``requests``. ``http.server``'s threading server li
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import TracebackType
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+
+from tests.support.vendor_api import Answer, FakeVendorAPI
 
 API = Path(__file__).parents[1] / "fixtures" / "opsgenie" / "api"
 
 
-class FakeOpsgenie:
+class FakeOpsgenie(FakeVendorAPI):
     def __init__(self, key: str, page_size: int = 2, directory: Path = API) -> None:
-        self.key = key
-        self.page_size = page_size
-        self.directory = directory
-        self.requests: list[str] = []
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        super().__init__(key, page_size, directory)
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
-
-    def __enter__(self) -> FakeOpsgenie:
-        self._thread.start()
-        return self
-
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=10)
+    def refuse(self, headers: Any) -> Answer | None:
+        if headers.get("Authorization") != f"GenieKey {self.key}":
+            return 401, {"message": "Could not authenticate", "took": 0.0, "requestId": "x"}
+        return None
 
     def _load(self, name: str) -> list[dict[str, Any]] | None:
         path = self.directory / name
@@ -50,7 +35,11 @@ class FakeOpsgenie:
         data: list[dict[str, Any]] = json.loads(path.read_text(encoding="utf-8"))["data"]
         return data
 
-    def answer(self, path: str, query: dict[str, list[str]]) -> tuple[int, dict[str, Any]]:
+    def answer(self, path: str, query: dict[str, list[str]]) -> Answer:
+        status, body = self._answer(path, query)
+        return status, {**body, "took": 0.001, "requestId": "fake"}
+
+    def _answer(self, path: str, query: dict[str, list[str]]) -> Answer:
         parts = path.strip("/").split("/")
         if parts[:1] != ["v2"]:
             return 404, {"message": f"no such endpoint {path}"}
@@ -81,27 +70,3 @@ class FakeOpsgenie:
         if rest == ["escalations"]:
             return 200, {"data": self._load("escalations.json") or []}
         return 404, {"message": f"no such endpoint {path}"}
-
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                fake.requests.append(self.path)
-                split = urlsplit(self.path)
-                if self.headers.get("Authorization") != f"GenieKey {fake.key}":
-                    status, body = 401, {"message": "Could not authenticate", "took": 0.0, "requestId": "x"}
-                else:
-                    status, body = fake.answer(split.path, parse_qs(split.query))
-                    body = {**body, "took": 0.001, "requestId": "fake"}
-                raw = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(raw)))
-                self.end_headers()
-                self.wfile.write(raw)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                return
-
-        return Handler

@@ -13,40 +13,27 @@ recorded in ``requests``.
 from __future__ import annotations
 
 import json
-import threading
 from datetime import datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import TracebackType
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+
+from tests.support.vendor_api import Answer, FakeVendorAPI
 
 API = Path(__file__).parents[1] / "fixtures" / "pagerduty" / "api"
 LISTS = {"users", "schedules", "escalation_policies", "services"}
 ACCEPT = "application/vnd.pagerduty+json;version=2"
 
 
-class FakePagerDuty:
+class FakePagerDuty(FakeVendorAPI):
     def __init__(self, key: str, page_size: int = 2, directory: Path = API) -> None:
-        self.key = key
-        self.page_size = page_size
-        self.directory = directory
-        self.requests: list[str] = []
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        super().__init__(key, page_size, directory)
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
-
-    def __enter__(self) -> FakePagerDuty:
-        self._thread.start()
-        return self
-
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=10)
+    def refuse(self, headers: Any) -> Answer | None:
+        if headers.get("Authorization") != f"Token token={self.key}":
+            return 401, {"error": {"message": "Unauthorized", "code": 2006}}
+        if headers.get("Accept") != ACCEPT:
+            return 406, {"error": {"message": "Not Acceptable"}}
+        return None
 
     def _read(self, name: str) -> Any:
         return json.loads((self.directory / name).read_text(encoding="utf-8"))
@@ -96,28 +83,3 @@ class FakePagerDuty:
                 }
             return 200, self._read(f"overrides/{parts[1]}.json")
         return 404, {"error": {"message": "Not Found", "code": 2100}}
-
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                fake.requests.append(self.path)
-                split = urlsplit(self.path)
-                if self.headers.get("Authorization") != f"Token token={fake.key}":
-                    status, body = 401, {"error": {"message": "Unauthorized", "code": 2006}}
-                elif self.headers.get("Accept") != ACCEPT:
-                    status, body = 406, {"error": {"message": "Not Acceptable"}}
-                else:
-                    status, body = fake.answer(split.path, parse_qs(split.query))
-                raw = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(raw)))
-                self.end_headers()
-                self.wfile.write(raw)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                return
-
-        return Handler
