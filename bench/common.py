@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import sqlalchemy as sa
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -162,3 +163,28 @@ def peak_rss_mb(pid: int | None = None) -> float:
         if line.startswith("VmHWM:"):
             return round(int(line.split()[1]) * 1024 / 1e6, 1)
     raise RuntimeError("no VmHWM line in /proc/<pid>/status")
+
+
+def paced_alarms(url: str, headers: dict[str, str], rate: int, seconds: float) -> tuple[dict[str, float], int, float]:
+    """Post ``rate`` alarms a second for ``seconds``, each its own incident, on a steady pace (not a burst).
+
+    Returns the incident ids with the monotonic time their 2xx came back, the count of refused posts, and
+    how long sending took (longer than ``seconds`` when the service could not keep the pace)."""
+    answered: dict[str, float] = {}
+    failed = 0
+    run = f"{time.time_ns():x}"
+    with httpx.Client(base_url=url, headers=headers, timeout=10) as client:
+        started = time.monotonic()
+        for i in range(int(rate * seconds)):
+            pause = started + i / rate - time.monotonic()
+            if pause > 0:
+                time.sleep(pause)
+            body = {"dedup_key": f"bench-{run}-{i}", "severity": "critical", "summary": f"Disk full on db{i}"}
+            answer = client.post("/api/v1/alarms", json=body)
+            at = time.monotonic()
+            if not answer.is_success:
+                failed += 1
+                continue
+            answered[answer.json()["alarms"][0]["incident"]] = at
+        sending = time.monotonic() - started
+    return answered, failed, sending

@@ -28,18 +28,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.common import finish, percentile  # noqa: E402
+from bench.common import finish, paced_alarms, percentile  # noqa: E402
 from memoguard import bootstrap  # noqa: E402
 from memoguard.adapters.smpp import SmppProvider  # noqa: E402
 from memoguard.config.schema import SmppProvider as SmppSettings  # noqa: E402
 from memoguard.domain.person import Person  # noqa: E402
 from memoguard.services.provider import Message  # noqa: E402
 from tests.e2e.service import Service, e2e_config  # noqa: E402
+from tests.support.parts import MemoryParts  # noqa: E402
 from tests.support.smsc import Smsc, Submit  # noqa: E402
 
 PASSWORD = "e2e-pass"  # SMPP 3.4 carries at most 8 characters
@@ -79,7 +78,7 @@ def throughput(smsc: StampedSmsc, count: int, template: str) -> tuple[float, int
     settings = SmppSettings.model_validate(
         {"kind": "smpp", "host": smsc.host, "port": smsc.port, "system_id": smsc.system_id, "source": "MEMOGUARD"}
     )
-    provider = SmppProvider("bench", settings, PASSWORD, NoInbox(), bootstrap.clock())
+    provider = SmppProvider("bench", settings, PASSWORD, NoInbox(), bootstrap.clock(), MemoryParts())
     person = Person("bob", phone="+33612345602", language="en")
     before = len(smsc.submits)
     try:
@@ -118,24 +117,9 @@ def latency(smsc: StampedSmsc, config: Path, rate: int, seconds: float) -> dict[
     service = Service(config)
     try:
         service.start()
-        answered: dict[str, float] = {}  # incident id -> monotonic time of the 2xx
-        failed = 0
+        # incident id -> monotonic time of the 2xx
+        answered, failed, sending = paced_alarms(service.url, SCRIPTS, rate, seconds)
         total = int(rate * seconds)
-        run = f"{time.time_ns():x}"
-        with httpx.Client(base_url=service.url, headers=SCRIPTS, timeout=10) as client:
-            started = time.monotonic()
-            for i in range(total):
-                pause = started + i / rate - time.monotonic()
-                if pause > 0:
-                    time.sleep(pause)
-                body = {"dedup_key": f"bench-{run}-{i}", "severity": "critical", "summary": f"Disk full on db{i}"}
-                answer = client.post("/api/v1/alarms", json=body)
-                at = time.monotonic()
-                if not answer.is_success:
-                    failed += 1
-                    continue
-                answered[answer.json()["alarms"][0]["incident"]] = at
-            sending = time.monotonic() - started
         arrived: dict[str, float] = {}
         deadline = time.monotonic() + 30 + seconds
         while True:

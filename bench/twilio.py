@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
 sys.path.insert(0, str(ROOT))
 
-from bench.common import finish, percentile  # noqa: E402
+from bench.common import finish, paced_alarms, percentile  # noqa: E402
 from memoguard import bootstrap  # noqa: E402
 from memoguard.adapters.twilio import TwilioProvider  # noqa: E402
 from memoguard.config.schema import TwilioProvider as TwilioSettings  # noqa: E402
@@ -115,24 +115,9 @@ def latency(twilio: StampedTwilio, config: Path, rate: int, seconds: float) -> d
     try:
         service.start()
         reader = service.bearer()
-        answered: dict[str, float] = {}  # incident id -> monotonic time of the 2xx
-        failed = 0
+        # incident id -> monotonic time of the 2xx
+        answered, failed, sending = paced_alarms(service.url, SCRIPTS, rate, seconds)
         total = int(rate * seconds)
-        run = f"{time.time_ns():x}"
-        with httpx.Client(base_url=service.url, headers=SCRIPTS, timeout=10) as client:
-            started = time.monotonic()
-            for i in range(total):
-                pause = started + i / rate - time.monotonic()
-                if pause > 0:
-                    time.sleep(pause)
-                body = {"dedup_key": f"bench-{run}-{i}", "severity": "critical", "summary": f"Disk full on db{i}"}
-                answer = client.post("/api/v1/alarms", json=body)
-                at = time.monotonic()
-                if not answer.is_success:
-                    failed += 1
-                    continue
-                answered[answer.json()["alarms"][0]["incident"]] = at
-            sending = time.monotonic() - started
         deadline = time.monotonic() + 30 + seconds
         while len(twilio.arrivals) < len(answered) and time.monotonic() < deadline:
             time.sleep(0.2)
