@@ -12,6 +12,9 @@ When idle the link sends enquire_link every ``enquire_link``; no answer within `
 peer is dead. Any loss (socket error, end of stream, an unbind from the SMSC, a dead peer) and any
 failed bind make the thread try again after an exponential, jittered backoff capped at
 ``reconnect_max``; while down, ``submit`` refuses at once and ``problem`` says why.
+
+The socket itself (connecting, TLS, exact reads, an error in an operator's words) is wire.py; what the
+sender's thread and the link thread hand each other is request.py.
 """
 
 from __future__ import annotations
@@ -29,12 +32,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from smpplib import client as smpp_client
 from smpplib import consts as smpp_consts
-from smpplib import exceptions as smpp_errors
 from smpplib import smpp as smpp_pdus
 
 from memoguard.adapters.smpp import pdu, status
+from memoguard.adapters.smpp.request import Answer, LinkDown, NoAnswer, Request, Response
+from memoguard.adapters.smpp.wire import Client, Lost, Peer
 from memoguard.config.schema import SmppProvider as SmppSettings
 from memoguard.services.clock import Clock
 
@@ -43,99 +46,18 @@ log = logging.getLogger(__name__)
 Mode = Literal["transceiver", "transmitter", "receiver"]
 Deliver = Callable[[pdu.DeliverSm], int]
 
-# smpplib logs every PDU in hex at DEBUG, the bind's password included: its logger stays at INFO.
-_SMPPLIB_LOGGER = "memoguard.adapters.smpp.smpplib"
 _FIRST_RETRY = 0.25  # seconds before the first new attempt; doubles up to reconnect_max
 _STABLE = 30.0  # a bind that lasted this long starts the backoff over
 _UNBIND_GRACE = 2.0  # how long close() waits for the SMSC's unbind_resp
 
 
-class LinkDown(Exception):
-    """The link cannot carry a PDU now; ``reason`` says why."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-class NoAnswer(Exception):
-    """The SMSC did not answer in time; the message may or may not have been taken."""
-
-
-@dataclass(frozen=True)
-class Response:
-    status: int
-    message_id: str
-
-
-_QUEUED, _SENT, _DONE, _ABANDONED = "queued", "sent", "done", "abandoned"
-
-
-@dataclass(eq=False)
-class _Request:
-    fields: Mapping[str, Any]
-    done: threading.Event = field(default_factory=threading.Event)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    state: str = _QUEUED
-    response: Response | None = None
-    failure: str | None = None
-
-    def take(self) -> bool:
-        """Claim the request for sending; False when its caller has given up on it already."""
-        with self.lock:
-            if self.state != _QUEUED:
-                return False
-            self.state = _SENT
-            return True
-
-    def finish(self, response: Response | None = None, failure: str | None = None) -> bool:
-        """Hand the outcome to the waiting sender; False when it had given up already."""
-        with self.lock:
-            if self.state == _ABANDONED:
-                return False
-            self.state = _DONE
-            self.response, self.failure = response, failure
-        self.done.set()
-        return True
-
-
-@dataclass(frozen=True)
-class _Answer:
-    generation: int
-    sequence: int
-    status: int
-
-
-class _Lost(Exception):
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-class _Client(smpp_client.Client):  # type: ignore[misc]  # smpplib has no type hints
-    """smpplib's client on a socket opened here (so TLS verifies the host name, and IPv6 works)."""
-
-    def __init__(self, sock: socket.socket, timeout: float) -> None:
-        logging.getLogger(_SMPPLIB_LOGGER).setLevel(logging.INFO)
-        super().__init__("", 0, timeout=timeout, logger_name=_SMPPLIB_LOGGER, allow_unknown_opt_params=True)
-        self._socket: socket.socket | None = sock
-        self.sock = sock
-        self.state = smpp_consts.SMPP_CLIENT_STATE_OPEN
-
-    def release(self) -> None:
-        if self._socket is not None:
-            self._socket.close()
-            self._socket = None
-        self.state = smpp_consts.SMPP_CLIENT_STATE_CLOSED
-
-
 @dataclass
 class _Session:
-    client: _Client
+    client: Client
     generation: int
     last_received: float
     buffer: bytearray = field(default_factory=bytearray)
-    pending: dict[int, _Request] = field(default_factory=dict)
+    pending: dict[int, Request] = field(default_factory=dict)
     enquiry_sent: float | None = None
     unbind_sent: float | None = None
 
@@ -151,11 +73,12 @@ class Link:
         self._clock = clock
         self._deliver = deliver
         self._timeout = settings.timeout.total_seconds()
-        self._address = f"{settings.host}:{settings.port}"
+        self._peer = Peer(label, settings, self._timeout)
+        self._address = self._peer.address
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         self._closing = threading.Event()
-        self._outgoing: deque[_Request | _Answer] = deque()
+        self._outgoing: deque[Request | Answer] = deque()
         self._inbound: deque[tuple[int, pdu.DeliverSm] | None] = deque()
         self._inbound_ready = threading.Condition(threading.Lock())
         self._thread: threading.Thread | None = None
@@ -212,18 +135,14 @@ class Link:
         """Send one submit_sm and wait for its submit_sm_resp, at most ``timeout``.
 
         Raises LinkDown when the link is not bound or is lost meanwhile, NoAnswer on a timeout."""
-        request = _Request(fields)
+        request = Request(fields)
         with self._lock:
             if not self._bound:
                 raise LinkDown(self._problem or f"{self.label}: not bound")
             self._outgoing.append(request)
         self._wake()
-        if not request.done.wait(self._timeout):
-            with request.lock:
-                if request.state != _DONE:
-                    # If it was on the wire, its submit_sm_resp is dropped when it comes.
-                    request.state = _ABANDONED
-                    raise NoAnswer(f"no submit_sm_resp within {self._timeout:g}s")
+        if not request.done.wait(self._timeout) and request.abandon():
+            raise NoAnswer(f"no submit_sm_resp within {self._timeout:g}s")
         if request.failure is not None or request.response is None:
             raise LinkDown(request.failure or f"{self.label}: link lost")
         return request.response
@@ -284,16 +203,16 @@ class Link:
 
     def _open(self) -> _Session | None:
         try:
-            sock = self._connect()
+            sock = self._peer.connect()
         except Exception as error:  # OSError mostly; a host name IDNA cannot encode raises UnicodeError
-            self._down(f"cannot connect to {self._address}: {self._why(error)}")
+            self._down(f"cannot connect to {self._address}: {self._peer.why(error)}")
             return None
-        client = _Client(sock, self._timeout)
+        client = Client(sock, self._timeout)
         try:
             code = self._bind(client)
-        except (OSError, pdu.PduError, _Lost) as error:
+        except (OSError, pdu.PduError, Lost) as error:
             client.release()
-            self._down(f"no bind_{self._mode}_resp from {self._address}: {self._why(error)}")
+            self._down(f"no bind_{self._mode}_resp from {self._address}: {self._peer.why(error)}")
             return None
         if code != status.ROK:
             client.release()
@@ -311,7 +230,7 @@ class Link:
             log.warning("%s: bound again as %s to %s (down since %s)", self.label, self._mode, self._address, outage)
         return _Session(client, generation, time.monotonic())
 
-    def _bind(self, client: _Client) -> int:
+    def _bind(self, client: Client) -> int:
         """Send the bind and read its answer; returns the SMSC's command_status."""
         settings = self._settings
         request = smpp_pdus.make_pdu(
@@ -321,10 +240,10 @@ class Link:
             password=self._password,
             system_type=settings.system_type,
         )
-        self._send_raw(client, request)
+        self._peer.send(client, request)
         # Read here rather than through smpplib's bind, which reports a timeout and a closed socket alike.
-        raw = self._read_exact(client.sock, 4)
-        raw += self._read_exact(client.sock, pdu.command_length(raw) - 4)
+        raw = self._peer.read_exact(client.sock, 4)
+        raw += self._peer.read_exact(client.sock, pdu.command_length(raw) - 4)
         head = pdu.header(raw)
         answered = head.command_id == pdu.BIND[self._mode] | pdu.RESPONSE
         if not answered and not (head.command_id == pdu.GENERIC_NACK and head.status != status.ROK):
@@ -333,38 +252,11 @@ class Link:
             client.state = smpp_consts.STATE_SETTERS[f"bind_{self._mode}_resp"]
         return head.status
 
-    def _read_exact(self, sock: socket.socket, size: int) -> bytes:
-        data = b""
-        while len(data) < size:
-            chunk = sock.recv(size - len(data))
-            if not chunk:
-                raise _Lost(f"{self._address} closed the connection")
-            data += chunk
-        return data
-
-    def _connect(self) -> socket.socket:
-        settings = self._settings
-        context = None
-        if settings.tls:
-            try:
-                context = ssl.create_default_context(cafile=settings.tls_ca)
-            except OSError as error:
-                raise OSError(f"cannot read the CA bundle {settings.tls_ca}: {error.strerror or error}") from None
-        sock = socket.create_connection((settings.host, settings.port), timeout=self._timeout)
-        try:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            if context is not None:
-                return context.wrap_socket(sock, server_hostname=settings.host)
-        except BaseException:
-            sock.close()
-            raise
-        return sock
-
     def _serve(self, session: _Session) -> None:
         """Carry PDUs until the link ends, then mark it down and fail what waited on it."""
         try:
             reason = self._loop(session)
-        except _Lost as lost:
+        except Lost as lost:
             reason = lost.reason
         except Exception:
             self._end(session, "the link thread failed (see the log)")
@@ -402,7 +294,7 @@ class Link:
                     return "closed"
             if session.enquiry_sent is not None:
                 if now - session.enquiry_sent >= self._timeout:
-                    raise _Lost(f"no enquire_link_resp within {self._timeout:g}s: the SMSC stopped answering")
+                    raise Lost(f"no enquire_link_resp within {self._timeout:g}s: the SMSC stopped answering")
                 deadline = session.enquiry_sent + self._timeout
             elif now - session.last_received >= every:
                 session.enquiry_sent = now
@@ -427,18 +319,18 @@ class Link:
         try:
             chunk = sock.recv(65536)
         except OSError as error:
-            raise _Lost(f"connection to {self._address} broken: {self._why(error)}") from None
+            raise Lost(f"connection to {self._address} broken: {self._peer.why(error)}") from None
         if not chunk:
             if session.unbind_sent is not None:
                 return "closed"
-            raise _Lost(f"{self._address} closed the connection")
+            raise Lost(f"{self._address} closed the connection")
         session.last_received = time.monotonic()
         session.buffer += chunk
         while len(session.buffer) >= 4:
             try:
                 length = pdu.command_length(bytes(session.buffer[:4]))
             except pdu.PduError as error:
-                raise _Lost(f"garbage from {self._address}: {error}") from None
+                raise Lost(f"garbage from {self._address}: {error}") from None
             if len(session.buffer) < length:
                 break
             raw = bytes(session.buffer[:length])
@@ -504,13 +396,13 @@ class Link:
         for index, item in enumerate(items):
             try:
                 self._put(session, item)
-            except _Lost:
+            except Lost:
                 with self._lock:  # what was not sent yet is failed with the link, not forgotten
                     self._outgoing.extendleft(reversed(items[index + 1 :]))
                 raise
 
-    def _put(self, session: _Session, item: _Request | _Answer) -> None:
-        if isinstance(item, _Answer):
+    def _put(self, session: _Session, item: Request | Answer) -> None:
+        if isinstance(item, Answer):
             if item.generation == session.generation:  # else the SMSC delivers it again on the new bind
                 self._answer(session, "deliver_sm_resp", item.sequence, item.status)
             return
@@ -533,15 +425,7 @@ class Link:
         self._send(session, answer)
 
     def _send(self, session: _Session, message: Any) -> None:
-        self._send_raw(session.client, message)
-
-    def _send_raw(self, client: _Client, message: Any) -> None:
-        try:
-            client.send_pdu(message)
-        except (smpp_errors.ConnectionError, OSError) as error:
-            raise _Lost(f"cannot write to {self._address}: {self._why(error)}") from None
-        except smpp_errors.PDUError as error:  # smpplib refuses a command in the current bind state
-            log.warning("%s: did not send %s: %s", self.label, message.command, error)
+        self._peer.send(session.client, message)
 
     # --- the inbox thread ---------------------------------------------------------------------------
 
@@ -564,7 +448,7 @@ class Link:
                 log.exception("%s: handling deliver_sm #%d failed", self.label, message.sequence)
                 code = status.RX_T_APPN
             with self._lock:
-                self._outgoing.append(_Answer(generation, message.sequence, code))
+                self._outgoing.append(Answer(generation, message.sequence, code))
             self._wake()
 
     # --- state --------------------------------------------------------------------------------------
@@ -596,24 +480,5 @@ class Link:
             items = list(self._outgoing)
             self._outgoing.clear()
         for item in items:
-            if isinstance(item, _Request):
+            if isinstance(item, Request):
                 item.finish(failure=f"{self.label}: {reason} before the submit_sm was sent")
-
-    def _why(self, error: BaseException) -> str:
-        if isinstance(error, _Lost):
-            return error.reason
-        if isinstance(error, ssl.SSLCertVerificationError):
-            return f"TLS certificate not trusted: {error.verify_message}"
-        if isinstance(error, ssl.SSLError):
-            return f"TLS failed: {error.reason or error}"
-        if isinstance(error, socket.gaierror):
-            return f"cannot resolve {self._settings.host}: {error.strerror}"
-        if isinstance(error, TimeoutError):
-            return f"no answer within {self._timeout:g}s"
-        if isinstance(error, ConnectionRefusedError):
-            return "connection refused"
-        if isinstance(error, smpp_errors.ConnectionError):
-            return str(error) or "connection broken"
-        if isinstance(error, OSError) and error.strerror:
-            return error.strerror[:1].lower() + error.strerror[1:]
-        return str(error) or type(error).__name__

@@ -15,8 +15,9 @@ import threading
 
 from memoguard.adapters.smpp import address, status, udh
 from memoguard.adapters.smpp.encoding import MessageTooLong, encode
-from memoguard.adapters.smpp.link import Link, LinkDown, NoAnswer, Response
+from memoguard.adapters.smpp.link import Link
 from memoguard.adapters.smpp.reception import Reception
+from memoguard.adapters.smpp.request import LinkDown, NoAnswer, Response
 from memoguard.config.schema import SmppProvider as SmppSettings
 from memoguard.services.clock import Clock
 from memoguard.services.inbox import Inbox, SmsParts
