@@ -15,7 +15,7 @@ import random
 import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ from memoguard import bootstrap
 from memoguard.adapters.storage.database import DatabaseUrlError, open_engine
 from memoguard.adapters.storage.store import WAKEUP_CHANNEL, SqlStore
 from memoguard.adapters.template import TemplateRenderer
+from memoguard.domain.event import TimerKind
 from memoguard.services.dispatch import LEASE, Dispatcher
 from memoguard.services.record import Alarm, AlarmStatus
 from memoguard.services.store import Store, StoreUnavailable, Unit
@@ -100,6 +101,30 @@ def test_a_session_dropped_mid_transaction_is_store_unavailable_and_the_store_re
         store.ping()  # the next unit gets a fresh session
     finally:
         store.close()
+        admin.dispose()
+
+
+def test_a_session_dropped_before_held_writes_are_sent_is_store_unavailable(store: SqlStore, database_url: str) -> None:
+    # The held writes go in one pipeline (adapters/storage/batch.py), whose errors come at its end, outside
+    # SQLAlchemy: a lost session must still read as an outage, and the next unit get a fresh session.
+    if not store.postgres:
+        pytest.skip("PostgreSQL sessions only: SQLite has none to drop")
+    at = datetime(2026, 11, 17, 10, 0, tzinfo=UTC)
+    admin = create_engine(database_url)
+    try:
+        with pytest.raises(StoreUnavailable, match="database unreachable"), store.write() as unit:
+            for _ in range(2):  # two statements, so that they go in a pipeline
+                unit.add_entry("1", at, "note", "held", None)
+                unit.add_timer("1", TimerKind.ACK_TIMEOUT, at, 1)
+            with admin.begin() as connection:
+                connection.execute(
+                    text(
+                        "SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity"
+                        " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                    )
+                )
+        store.ping()  # the next unit gets a fresh session
+    finally:
         admin.dispose()
 
 

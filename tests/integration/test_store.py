@@ -563,3 +563,38 @@ def test_overrides_in_force_read_several_rosters_at_once_and_see_this_transactio
         unit.remove_override(dba)
         assert [o.id for o in unit.overrides_in_force(["dba", "ops"], start)] == [ops, added]
         assert [o.id for o in unit.overrides_in_force(["ops"], start + timedelta(days=3))] == []
+
+
+# --- held writes (adapters/storage/batch.py): sent in order before a read; pipelined on PostgreSQL ------
+
+
+def test_held_writes_of_several_statements_land_in_order_and_a_read_sees_them(store: SqlStore, config: Config) -> None:
+    incident = open_incident(store, config)
+    with store.write() as unit:
+        for minute in range(3):  # alternating statements: none can be combined with the one before
+            unit.add_entry(incident, T0 + minute * MINUTE, "note", f"note {minute}", None)
+            unit.add_timer(incident, TimerKind.ACK_TIMEOUT, T0 + (minute + 10) * MINUTE, 1)
+        unit.cancel_timers(incident)
+        unit.add_timer(incident, TimerKind.ACK_TIMEOUT, T0 + HOUR, 1)
+        read = unit.incident(incident)
+    assert read is not None
+    with store.read() as unit:
+        notes = [entry.text for entry in unit.timeline(incident) if entry.kind == "note"]
+        assert notes == ["note 0", "note 1", "note 2"]
+    with store.write() as unit:
+        due = unit.claim_due_timers(T0 + 2 * HOUR, 10)
+    assert [timer.due_at for timer in due] == [T0 + HOUR]  # the three before the cancel were cancelled
+
+
+def test_a_held_write_the_database_refuses_raises_and_rolls_the_transaction_back(
+    store: SqlStore, config: Config
+) -> None:
+    incident = open_incident(store, config)
+    with pytest.raises(StatementError), store.write() as unit:
+        unit.add_entry(incident, T0, "note", "kept only if all is", None)
+        unit.add_timer(incident, TimerKind.ACK_TIMEOUT, T0 + HOUR, 1)
+        unit.add_entry("999999", T0, "note", "no such incident: a foreign key violation", None)
+    with store.read() as unit:
+        assert [entry.text for entry in unit.timeline(incident) if entry.kind == "note"] == []
+    with store.write() as unit:
+        assert unit.claim_due_timers(T0 + 2 * HOUR, 10) == []

@@ -7,6 +7,13 @@ before it. A held write that fails raises at that later point, still inside its 
 rolls back as a whole. Profile (bench/hotspot.py): on SQLite a statement's bookkeeping in SQLAlchemy
 costs several times what SQLite spends, so a group of 100 alarms, each adding a timeline line, paid it
 100 times.
+
+On PostgreSQL the held statements go in one pipeline (psycopg's pipeline mode): the server gets them
+all and answers once, instead of one round trip each. A timer batch's decisions alternate statements
+(cancel timers, timeline, outbox, incident, next timer), which executemany cannot combine: one round trip
+per statement was most of the time a batch took (bench/hotspot.py, PostgreSQL). An error the server
+raises in a pipeline comes at its end, here, translated as SQLAlchemy would (a lost session invalidates
+the connection and reads as an outage: database.unreachable).
 """
 
 from __future__ import annotations
@@ -15,8 +22,9 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Executable
+from sqlalchemy import Executable, Insert
 from sqlalchemy.engine import Connection, CursorResult, Dialect
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.util.typing import TupleAny, Unpack
 
 
@@ -40,8 +48,32 @@ class Batch:
 
     def flush(self) -> None:
         held, self._held = self._held, []
+        if len(held) > 1 and self._c.dialect.name == "postgresql":
+            self._pipelined(held)
+            return
         for statement, rows in held:
             self._c.execute(statement, rows if len(rows) > 1 else rows[0])
+
+    def _pipelined(self, held: list[tuple[Executable, list[Mapping[str, Any]]]]) -> None:
+        driver = self._c.connection.driver_connection
+        assert driver is not None
+        dbapi = self._c.dialect.loaded_dbapi
+        try:
+            with driver.pipeline():
+                for statement, rows in held:
+                    # An INSERT of one row would fetch its new key (implicit RETURNING), which a pipeline
+                    # has not received yet and nobody reads: inline() asks for none.
+                    sent = statement.inline() if isinstance(statement, Insert) else statement
+                    self._c.execute(sent, rows if len(rows) > 1 else rows[0])
+        except DBAPIError:
+            raise  # raised by SQLAlchemy's own execute, translated already
+        except dbapi.Error as error:  # raised by the pipeline's end, outside SQLAlchemy
+            lost = bool(driver.closed)
+            if lost:
+                self._c.invalidate(error)
+            raise DBAPIError.instance(
+                None, None, error, dbapi.Error, connection_invalidated=lost, dialect=self._c.dialect
+            ) from error
 
     def execute(self, statement: Executable, values: Any = None) -> CursorResult[Unpack[TupleAny]]:
         self.flush()
