@@ -21,6 +21,7 @@ from memoguard.config.problem import ConfigError
 from memoguard.services.application import Application
 from memoguard.services.clock import Clock
 from memoguard.services.live import Live, current_inbox
+from memoguard.services.store import StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +83,14 @@ def reload(live: Live, directory: Path) -> Application:
     except Exception as error:
         raise ReloadRefused([str(error)]) from None
     live.swap(fresh)
+    try:
+        # A heartbeat the reload added gets its first deadline now (the engine declares only at its start).
+        declared = fresh.deadman.declare()
+    except StoreUnavailable as error:  # the database away for a moment: declared at the first ping instead
+        log.warning("reload: new heartbeats not declared (%s): their first ping or the next start declares them", error)
+    else:
+        if declared:
+            log.info("reload: declared %d new heartbeat(s): their first period starts now", declared)
     return fresh
 
 
