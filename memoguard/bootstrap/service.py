@@ -20,7 +20,7 @@ from memoguard.config.model import Config
 from memoguard.config.problem import ConfigError
 from memoguard.services.application import Application
 from memoguard.services.clock import Clock
-from memoguard.services.live import Live, current_inbox
+from memoguard.services.live import Live
 from memoguard.services.store import StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -49,7 +49,7 @@ def service(config: Config, clock: Clock) -> Live:
     sql = store(config)
     live = Live()
     try:
-        live.swap(_application(sql, config, clock, with_tokens=True, with_providers=True, inbox=current_inbox(live)))
+        live.swap(_application(sql, config, clock, with_tokens=True, with_providers=True, live=live))
     except BaseException:
         sql.close()
         raise
