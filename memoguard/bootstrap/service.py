@@ -2,10 +2,11 @@
 
 A reload (SIGHUP, ``memoguard reload``) loads the directory again; a configuration with any problem is
 refused whole, every problem logged, and the one in force stays. A valid one is built into a new
-``Application`` on the same store, the same providers (their links stay up) and the same metrics, and
-swapped in (services/live.py). What a reload cannot change without a restart (the database, the HTTP
-and metrics settings, channels and providers, which are built once with their connections and
-secrets) refuses the reload, naming each, rather than half-applying it.
+``Application`` on the same store, the same providers (their links stay up; what they need of the
+configuration they take from the application in force) and the same metrics, and swapped in
+(services/live.py); heartbeats it adds are then declared. What a reload cannot change without a
+restart (the database, the HTTP and metrics settings, channels and providers, which are built once with
+their connections and secrets) refuses the reload, naming each, rather than half-applying it.
 """
 
 from __future__ import annotations

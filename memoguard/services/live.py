@@ -1,6 +1,6 @@
 """The application in force, swapped whole by a configuration reload (issue 19).
 
-A reload builds a new ``Application`` on the same store, providers and metrics (bootstrap.reloaded) and
+A reload builds a new ``Application`` on the same store, providers and metrics (bootstrap/service.py) and
 swaps it in here; the HTTP routes and the engine's loops take ``current()`` at each request and each
 round, so a request or a round under way finishes with the configuration it began with. What the
 configuration decides lives in the use cases built from it: routes, policies and rosters for new
