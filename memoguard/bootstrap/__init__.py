@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, assert_never
 
@@ -52,6 +53,14 @@ from memoguard.services.hook import Hook
 from memoguard.services.inbox import Inbox, SmsParts
 from memoguard.services.ingest import Ingest
 from memoguard.services.link import EmailLinks, Signer
+from memoguard.services.live import (
+    CurrentCalls,
+    CurrentMailReplies,
+    Live,
+    current_inbox,
+    current_links,
+    current_reply_address,
+)
 from memoguard.services.mailreply import Answering, MailReplies
 from memoguard.services.metrics import NO_METRICS, Metrics, read_gauges
 from memoguard.services.override import Overrides
@@ -64,7 +73,7 @@ from memoguard.services.session import Sessions
 from memoguard.services.signin import CodeSettings, SignIn
 from memoguard.services.silences import Silences
 from memoguard.services.timer import Timers
-from memoguard.services.voice import Calls
+from memoguard.services.voice import CallDesk, Calls
 
 if TYPE_CHECKING:  # aiosmtpd is an optional extra: imported when a listener is configured
     from memoguard.adapters.smtp.listener import ReplyListener
@@ -153,17 +162,18 @@ def secret_problems(config: Config) -> list[str]:
 def providers(
     config: Config,
     clock: Clock,
-    inbox: Inbox,
     parts: SmsParts,
-    links: EmailLinks | None = None,
-    replies: MailReplies | None = None,
-    calls: Calls | None = None,
+    inbox: Inbox,
+    links: Callable[[str, str, int | None, datetime], dict[str, str]] | None = None,
+    reply_to: Callable[[str, str], str | None] | None = None,
+    calls: CallDesk | None = None,
 ) -> dict[str, Provider]:
     """Every configured provider, built: the schema only accepts the kinds this release can drive
     (config.schema.PROVIDER_KINDS), and the match below covers each. ``inbox`` takes what SMS providers
     receive (replies, delivery receipts), ``parts`` keeps the parts of long texts until they are whole.
-    Nothing connects here: links open on ``start``. ``links`` signs the acknowledgement links of e-mail pages;
-    ``calls`` is what voice pages say and what keys pressed on them do."""
+    Nothing connects here: links open on ``start``. ``links`` signs the acknowledgement links of e-mail pages,
+    ``reply_to`` makes their Reply-To; ``calls`` is what voice pages say and what keys pressed on them do
+    (the service passes the ones that go to the application in force: services/live.py)."""
     built: dict[str, Provider] = {}
     for name, settings in config.providers.items():
         try:
@@ -210,8 +220,8 @@ def providers(
                         settings,
                         password,
                         clock,
-                        links=links.for_page if links is not None else None,
-                        reply_to=replies.address if replies is not None else None,
+                        links=links,
+                        reply_to=reply_to,
                     )
                 case TwilioSettings():
                     built[name] = _twilio(name, settings, config, clock, inbox, calls)
@@ -238,7 +248,7 @@ def _smpp(name: str, settings: SmppSettings, config: Config, clock: Clock, inbox
 
 
 def _twilio(
-    name: str, settings: TwilioSettings, config: Config, clock: Clock, inbox: Inbox, calls: Calls | None
+    name: str, settings: TwilioSettings, config: Config, clock: Clock, inbox: Inbox, calls: CallDesk | None
 ) -> Provider:
     try:
         from memoguard.adapters.twilio import TwilioProvider  # noqa: PLC0415 (only when one is configured)
@@ -291,11 +301,13 @@ def mail_replies(
     return MailReplies(secret, http.reply_domain, config.people, actions, answering)
 
 
-def reply_listener(app: Application) -> ReplyListener | None:
-    """The inbound SMTP listener for replies, when configured (aiosmtpd: the ``email`` extra)."""
+def reply_listener(app: Application, live: Live | None = None) -> ReplyListener | None:
+    """The inbound SMTP listener for replies, when configured (aiosmtpd: the ``email`` extra). With ``live``
+    (``serve``), each reply is read by the application in force: its people, its link secret."""
     replies, listen = app.mail_replies, app.config.http.reply_listen
     if replies is None or listen is None:
         return None
+    desk = CurrentMailReplies(live) if live is not None else replies
     try:
         from memoguard.adapters.smtp.listener import ReplyListener  # noqa: PLC0415 (only when configured)
     except ImportError as error:
@@ -303,7 +315,7 @@ def reply_listener(app: Application) -> ReplyListener | None:
             f"http.reply_listen needs the email extra: pip install 'memoguard[email]' ({error})"
         ) from None
     host, _, port = listen.rpartition(":")
-    return ReplyListener(replies, host.strip("[]"), int(port))
+    return ReplyListener(desk, host.strip("[]"), int(port))
 
 
 def metrics_token(config: Config) -> str | None:
@@ -369,12 +381,13 @@ def _application(
     *,
     with_tokens: bool,
     with_providers: bool,
-    inbox: Inbox | None = None,
+    live: Live | None = None,
     reuse: Application | None = None,
 ) -> Application:
-    """``inbox``: where the providers built here hand what they receive (the service's forwards to the
-    application in force); ``reuse``: a reload's previous application, whose providers and metrics carry
-    on (bootstrap/service.py)."""
+    """``live``: the service's application in force; the providers built here reach it, not this first
+    application, for what they receive, the calls they answer, the links and Reply-To they write (a reload
+    swaps it: services/live.py). ``reuse``: a reload's previous application, whose providers and metrics
+    carry on (bootstrap/service.py)."""
     renderer = TemplateRenderer()
     escalator = Escalator(config.people, renderer, outbound_purposes(config), config.http.public_url)
     # Only the service counts (a CLI command's counters would die with it); the gauges read its providers.
@@ -401,8 +414,10 @@ def _application(
     built: Mapping[str, Provider] = {}
     if reuse is not None:
         built = reuse.providers
+        if replies_by_mail is not None and reuse.mail_replies is not None:
+            replies_by_mail.listening = reuse.mail_replies.listening  # the listener serves on: /readyz
     elif with_providers:
-        built = providers(config, clock, inbox or replies, SqlSmsParts(sql), links, replies_by_mail, calls)
+        built = providers(config, clock, SqlSmsParts(sql), *_wired(live, replies, links, replies_by_mail, calls))
     known.update(built)
     ingest = Ingest(sql, clock, config, escalator, metrics=metrics)
     auth = config.http.auth
@@ -448,6 +463,22 @@ def _application(
         metrics=metrics,
         metrics_token=metrics_token(config) if with_providers else None,
     )
+
+
+def _wired(
+    live: Live | None, replies: Replies, links: EmailLinks | None, mail: MailReplies | None, calls: Calls
+) -> tuple[
+    Inbox,
+    Callable[[str, str, int | None, datetime], dict[str, str]] | None,
+    Callable[[str, str], str | None] | None,
+    CallDesk,
+]:
+    """What the providers reach: this application's own parts, or (the service) the application in force's.
+    Whether there are links and reply addresses at all is ``http``'s, which only a restart changes."""
+    if live is None:
+        return replies, links.for_page if links else None, mail.address if mail else None, calls
+    reply_to = current_reply_address(live) if mail is not None else None
+    return current_inbox(live), current_links(live) if links is not None else None, reply_to, CurrentCalls(live)
 
 
 def listener(app: Application) -> PostgresListener | None:

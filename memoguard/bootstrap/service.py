@@ -2,10 +2,11 @@
 
 A reload (SIGHUP, ``memoguard reload``) loads the directory again; a configuration with any problem is
 refused whole, every problem logged, and the one in force stays. A valid one is built into a new
-``Application`` on the same store, the same providers (their links stay up) and the same metrics, and
-swapped in (services/live.py). What a reload cannot change without a restart (the database, the HTTP
-and metrics settings, channels and providers, which are built once with their connections and
-secrets) refuses the reload, naming each, rather than half-applying it.
+``Application`` on the same store, the same providers (their links stay up; what they need of the
+configuration they take from the application in force) and the same metrics, and swapped in
+(services/live.py); heartbeats it adds are then declared. What a reload cannot change without a
+restart (the database, the HTTP and metrics settings, channels and providers, which are built once with
+their connections and secrets) refuses the reload, naming each, rather than half-applying it.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from memoguard.config.model import Config
 from memoguard.config.problem import ConfigError
 from memoguard.services.application import Application
 from memoguard.services.clock import Clock
-from memoguard.services.live import Live, current_inbox
+from memoguard.services.live import Live
+from memoguard.services.store import StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +50,7 @@ def service(config: Config, clock: Clock) -> Live:
     sql = store(config)
     live = Live()
     try:
-        live.swap(_application(sql, config, clock, with_tokens=True, with_providers=True, inbox=current_inbox(live)))
+        live.swap(_application(sql, config, clock, with_tokens=True, with_providers=True, live=live))
     except BaseException:
         sql.close()
         raise
@@ -82,6 +84,14 @@ def reload(live: Live, directory: Path) -> Application:
     except Exception as error:
         raise ReloadRefused([str(error)]) from None
     live.swap(fresh)
+    try:
+        # A heartbeat the reload added gets its first deadline now (the engine declares only at its start).
+        declared = fresh.deadman.declare()
+    except StoreUnavailable as error:  # the database away for a moment: declared at the first ping instead
+        log.warning("reload: new heartbeats not declared (%s): their first ping or the next start declares them", error)
+    else:
+        if declared:
+            log.info("reload: declared %d new heartbeat(s): their first period starts now", declared)
     return fresh
 
 

@@ -68,7 +68,7 @@ class _Service:
         self.engine = Engine(first, watchdog=watchdog, current=self.live.current)
         self._listener = bootstrap.listener(first)
         try:
-            self._replies = bootstrap.reply_listener(first)
+            self._replies = bootstrap.reply_listener(first, self.live)
         except bootstrap.StartupError as error:
             raise click.ClickException(str(error)) from None
         self._scrape = served.metrics_listener(first)

@@ -33,7 +33,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import parseaddr
-from typing import Any
+from typing import Any, Protocol
 
 from memoguard.domain.person import Person
 from memoguard.domain.reply import Command, ReplyVerb, parse_reply
@@ -75,6 +75,17 @@ class Answering:
     clock: Clock
     renderer: Renderer
     mailers: tuple[str, ...]
+
+
+class ReplyDesk(Protocol):
+    """What the reply listener needs: ``MailReplies``, or the service's ``CurrentMailReplies``
+    (services/live.py), which reads each reply with the application in force."""
+
+    domain: str
+    listening: Callable[[], bool]
+
+    def recipient(self, address: str) -> tuple[str, Person] | None: ...
+    def receive(self, address: str, envelope_sender: str, mail: EmailMessage) -> Outcome: ...
 
 
 class MailReplies:

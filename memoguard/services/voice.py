@@ -29,7 +29,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from memoguard.domain.effect import Notify, Purpose
 from memoguard.domain.incident import Incident, IncidentState
@@ -91,6 +91,17 @@ class Script:
     conference: str | None = None  # after ``said``, the call joins this conference (the crisis bridge)
 
 
+class CallDesk(Protocol):
+    """What a voice provider's webhooks need: ``Calls``, or the service's ``CurrentCalls`` (services/live.py),
+    which answers each request with the application in force."""
+
+    def call(self, provider: str, sid: str, signed: int | None) -> Call: ...
+    def answer(self, call: Call, answered_by: str | None, attempt: int) -> Script: ...
+    def key(self, call: Call, digits: str, attempt: int) -> Script: ...
+    def status(self, call: Call, status: str, answered_by: str | None, error: str | None) -> None: ...
+    def conference(self, call: Call, event: str, name: str) -> None: ...
+
+
 class Calls:
     def __init__(
         self,
@@ -121,8 +132,10 @@ class Calls:
             # The page's call is known and it is another one: the signed id is only for a request that
             # beats the dispatcher's commit of the call's id (the row is still being sent then).
             raise UnknownCall(f"page #{row.id} was placed as another call than {sid}")
-        if row is None or row.purpose != Purpose.PAGE.value or row.person not in self._people:
+        if row is None or row.purpose != Purpose.PAGE.value:
             raise UnknownCall(f"no page was placed through {provider} as call {sid}")
+        if row.person not in self._people:  # removed by a reload since: their keys no longer act
+            raise UnknownCall(f"page #{row.id} was for {row.person}, who is no longer in the configuration")
         return Call(provider, sid, row, self._people[row.person])
 
     # --- what the call says

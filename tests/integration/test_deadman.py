@@ -21,11 +21,13 @@ from click.testing import CliRunner
 
 from memoguard import bootstrap
 from memoguard.adapters.storage.store import SqlStore
+from memoguard.bootstrap.service import reload
 from memoguard.cli import cli
 from memoguard.cli.context import AppContext
 from memoguard.config.problem import ConfigError
 from memoguard.domain.incident import IncidentState
 from memoguard.services.application import Application
+from memoguard.services.live import Live
 from tests.conftest import FakeClock
 from tests.integration.test_http import ADMIN, ALERTMANAGER, MONITORING, PROMETHEUS, Served, detail
 
@@ -267,3 +269,19 @@ def test_a_heartbeat_source_needs_a_period_and_grace_needs_a_heartbeat(service_d
     problems = str(raised.value)
     assert "a source of kind heartbeat needs heartbeat: how often it pings" in problems
     assert "grace is the lateness allowed to a heartbeat: set heartbeat too" in problems
+
+
+def test_a_heartbeat_added_by_a_reload_is_declared_and_missed_on_time(service_dir: Path, fake_clock: FakeClock) -> None:
+    main = service_dir / "memoguard.yaml"
+    with_it = main.read_text(encoding="utf-8")
+    main.write_text(with_it.replace(", heartbeat: 4w}", "}", 1), encoding="utf-8")
+    with instance(service_dir, fake_clock) as app:
+        assert app.deadman.declare() == 1  # backup's only
+        main.write_text(with_it.replace("heartbeat: 4w}", "heartbeat: 5m}", 1), encoding="utf-8")
+
+        fresh = reload(Live(app), service_dir)
+
+        (shown,) = [s.describe() for s in fresh.deadman.status() if s.name == "prometheus"]
+        assert shown["state"] == "waiting"
+        fake_clock.advance(timedelta(minutes=5))
+        assert fresh.deadman.check_due() == 1

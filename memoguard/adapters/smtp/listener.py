@@ -24,14 +24,14 @@ from email.message import EmailMessage
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from memoguard.services.mailreply import MailReplies, Outcome
+from memoguard.services.mailreply import Outcome, ReplyDesk
 
 log = logging.getLogger(__name__)
 MAX_SIZE = 1_000_000  # a reply is a line of text; a megabyte leaves room for quoted pages and signatures
 
 
 class _Handler:
-    def __init__(self, replies: MailReplies) -> None:
+    def __init__(self, replies: ReplyDesk) -> None:
         self._replies = replies
         self.outcomes: list[Outcome] = []
 
@@ -69,7 +69,7 @@ class _Handler:
 class ReplyListener:
     """``start`` binds and serves in a thread of its own; ``stop`` closes. ``alive`` for /readyz."""
 
-    def __init__(self, replies: MailReplies, host: str, port: int) -> None:
+    def __init__(self, replies: ReplyDesk, host: str, port: int) -> None:
         self.handler = _Handler(replies)
         self._controller = Controller(
             self.handler, hostname=host, port=port, data_size_limit=MAX_SIZE, server_hostname=replies.domain

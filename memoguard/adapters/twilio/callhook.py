@@ -16,14 +16,14 @@ from urllib.parse import parse_qsl
 
 from memoguard.adapters.twilio import twiml, voice
 from memoguard.services.hook import Callback, Malformed
-from memoguard.services.voice import Call, Calls, Script, UnknownCall
+from memoguard.services.voice import Call, CallDesk, Script, UnknownCall
 
 CALL_SID = re.compile(r"^CA[0-9a-fA-F]{32}$")
 KINDS = frozenset({"voice", "gather", "call", "conference"})
 
 
 class CallHook:
-    def __init__(self, name: str, auth_token: str, public_url: str, calls: Calls) -> None:
+    def __init__(self, name: str, auth_token: str, public_url: str, calls: CallDesk) -> None:
         self.name = name
         self._token = auth_token
         self._public_url = public_url

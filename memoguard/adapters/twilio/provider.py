@@ -20,7 +20,7 @@ from memoguard.config.schema import TwilioProvider as TwilioSettings
 from memoguard.services.clock import Clock
 from memoguard.services.inbox import Inbox
 from memoguard.services.provider import DeliveryError, Message
-from memoguard.services.voice import Calls
+from memoguard.services.voice import CallDesk
 
 
 class TwilioProvider:
@@ -34,7 +34,7 @@ class TwilioProvider:
         public_url: str,
         inbox: Inbox,
         clock: Clock,
-        calls: Calls | None = None,
+        calls: CallDesk | None = None,
     ) -> None:
         """``calls``: what a call's keys and statuses do; without it the provider places no calls."""
         self.name = name
