@@ -88,9 +88,14 @@ class Deadman:
             return 0
         with self._store.write() as unit:
             now = self._clock.now()
-            known = {p.name for p in unit.pulses(self.names)}
+            pulses = unit.pulses(self.names)
+            known = {p.name for p in pulses}
             new = [self._fresh(name, now) for name in self.names if name not in known]
             unit.add_pulses(new)
+            # A row missed under an earlier version has no deadline (issue 17): without one it never looks again.
+            for pulse in pulses:
+                if pulse.state == PulseState.MISSED and pulse.deadline is None:
+                    unit.save_pulse(replace(pulse, deadline=self._deadline(pulse.name, now)))
         return len(new)
 
     def _fresh(self, name: str, now: datetime) -> Pulse:

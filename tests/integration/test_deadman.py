@@ -13,6 +13,7 @@ import json
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -164,6 +165,25 @@ def test_a_miss_reopens_after_a_restart_too(short_dir: Path, fake_clock: FakeClo
                 IncidentState.TRIGGERED,
                 IncidentState.RESOLVED,
             ]
+
+
+def test_a_heartbeat_missed_before_the_upgrade_gets_a_deadline_at_start(short_dir: Path, fake_clock: FakeClock) -> None:
+    # Rows missed by an earlier version have no deadline: the engine's start gives them one.
+    with instance(short_dir, fake_clock) as app:
+        app.deadman.declare()
+        fake_clock.advance(PERIOD)
+        assert app.deadman.check_due() == 1
+        with app.store.write() as unit:
+            (pulse,) = unit.pulses(["backup"])
+            unit.save_pulse(replace(pulse, deadline=None))
+        app.actions.act(str(pulse.incident), Verb.RESOLVE, "alice", "api")
+    fake_clock.advance(timedelta(hours=1))
+    with instance(short_dir, fake_clock) as app:
+        assert app.deadman.declare() == 0
+        assert backup(app)["deadline"] == (fake_clock.now() + PERIOD).isoformat()
+        fake_clock.advance(PERIOD)
+        assert app.deadman.check_due() == 1
+        assert backup(app)["incident"] != pulse.incident
 
 
 def test_pings_before_the_deadline_keep_it_up(short_dir: Path, fake_clock: FakeClock) -> None:
