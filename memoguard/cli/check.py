@@ -13,10 +13,10 @@ from memoguard.cli.context import AppContext, pass_app
 from memoguard.cli.output import console, emit_json
 from memoguard.cli.roster import double_duty, double_duty_warnings
 from memoguard.cli.when import AT_HELP, days_later, resolve_when
-from memoguard.config.model import Config
+from memoguard.config.model import HEARTBEAT_SEVERITY, Config, heartbeat_labels
 from memoguard.domain.duration import format_duration
 from memoguard.domain.policy import Policy
-from memoguard.domain.route import Route
+from memoguard.domain.route import Route, first_match
 
 
 @click.command()
@@ -87,7 +87,22 @@ def check(app: AppContext, config_dir: Path | None, days: int, start_text: str |
         routes.add_column(column)
     for index, route in enumerate(config.routes, start=1):
         routes.add_row(str(index), _match(route), route.policy, "yes" if route.resolve else "no")
-    for table in (people, rosters, policies, routes):
+    tables = [people, rosters, policies, routes]
+    if beats := _heartbeats(config):
+        heartbeats = Table(title="Heartbeats (a ping expected at POST /api/v1/heartbeats/NAME)")
+        for column in ("name", "every", "grace", "when missed, policy"):
+            heartbeats.add_column(column)
+        for name, beat in beats.items():
+            heartbeats.add_row(name, str(beat["every"]), str(beat["grace"]), str(beat["policy"]))
+        tables.append(heartbeats)
+    if config.silences:
+        silences = Table(title="Recurring silences (run-time ones: memoguard silence list)")
+        for column in ("id", "every", "match", "comment"):
+            silences.add_column(column)
+        for silence in _silences(config):
+            silences.add_row(*(str(silence[key]) for key in ("id", "every", "match", "comment")))
+        tables.append(silences)
+    for table in tables:
         out.print(table)
     out.print(f"[green]Configuration in {config.directory} is valid.[/green]")
 
@@ -148,4 +163,31 @@ def _summary(config: Config) -> dict[str, Any]:
             for name, p in config.policies.items()
         },
         "routes": [{"match": _match(route), "policy": route.policy} for route in config.routes],
+        "heartbeats": _heartbeats(config),
+        "silences": _silences(config),
     }
+
+
+def _heartbeats(config: Config) -> dict[str, dict[str, str]]:
+    """Each heartbeat, and the policy its miss goes to (the loader refuses one that no route takes)."""
+    found = {}
+    for name, (every, grace) in sorted(config.heartbeats().items()):
+        route = first_match(config.routes, name, HEARTBEAT_SEVERITY, heartbeat_labels(name))
+        found[name] = {
+            "every": format_duration(every),
+            "grace": format_duration(grace),
+            "policy": route.policy if route is not None else "-",
+        }
+    return found
+
+
+def _silences(config: Config) -> list[dict[str, str]]:
+    return [
+        {
+            "id": s.id,
+            "every": s.every.describe() if s.every is not None else "-",
+            "match": s.matcher.describe(),
+            "comment": s.comment,
+        }
+        for s in config.silences
+    ]

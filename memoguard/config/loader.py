@@ -19,7 +19,7 @@ from pydantic import BaseModel, ValidationError
 
 from memoguard.config.document import Document, Location, format_location, read_document
 from memoguard.config.findings import Findings
-from memoguard.config.model import Config
+from memoguard.config.model import HEARTBEAT_SEVERITY, Config, heartbeat_labels
 from memoguard.config.policies import build_policy
 from memoguard.config.problem import ConfigError, Problem
 from memoguard.config.rosters import build_roster
@@ -31,7 +31,7 @@ from memoguard.config.translation import translate
 from memoguard.domain.person import Person
 from memoguard.domain.policy import Policy
 from memoguard.domain.roster import Roster
-from memoguard.domain.route import Route
+from memoguard.domain.route import Route, first_match
 
 MAIN_FILE = "memoguard.yaml"
 ROSTER_DIR = "rosters"
@@ -89,6 +89,7 @@ class _Loader:
         if parsed is None:
             raise ConfigError(self.found.problems)
         routes = self._routes(main, doc, policy_map)
+        self._check_heartbeats_routed(main, doc, routes)
         silences = build_silences(self.found, main, doc, zone)
         if self.found.problems:
             raise ConfigError(self.found.problems)
@@ -329,6 +330,22 @@ class _Loader:
                 )
             )
         return tuple(routes)
+
+    def _check_heartbeats_routed(self, main: MainModel, document: Document, routes: tuple[Route, ...]) -> None:
+        """A missed heartbeat raises a synthetic alarm (services/deadman.py): one no route takes would be
+        stored unrouted and page nobody, the very silence a heartbeat is there to catch."""
+        for name, source in main.sources.items():
+            if source.heartbeat is None:
+                continue
+            if first_match(routes, name, HEARTBEAT_SEVERITY, heartbeat_labels(name)) is None:
+                labels = ", ".join(f"{key}={value}" for key, value in heartbeat_labels(name).items())
+                self.found.add(
+                    document,
+                    ("sources", name),
+                    f"heartbeat {name!r} would page nobody when missed: no route matches its alarm "
+                    f"(source {name}, severity {HEARTBEAT_SEVERITY}, labels {labels}); "
+                    "add a route for it, e.g. {match: {labels: {alertname: HeartbeatMissed}}, policy: ...}",
+                )
 
 
 def _mailer(main: MainModel, channel: str) -> str | None:

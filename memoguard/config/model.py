@@ -15,6 +15,16 @@ from memoguard.domain.roster import Roster
 from memoguard.domain.route import Route
 from memoguard.domain.silence import Silence
 
+# The synthetic alarm a missed heartbeat raises (services/deadman.py): its severity and labels are what
+# routes and silences see, so the loader checks that a route takes it (loader._check_heartbeats_routed).
+HEARTBEAT_SEVERITY = "critical"
+HEARTBEAT_ALERTNAME = "HeartbeatMissed"
+
+
+def heartbeat_labels(name: str) -> dict[str, str]:
+    """The labels of heartbeat ``name``'s miss alarm."""
+    return {"heartbeat": name, "alertname": HEARTBEAT_ALERTNAME}
+
 
 @dataclass(frozen=True)
 class Config:

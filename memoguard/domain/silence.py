@@ -64,6 +64,12 @@ class Weekly:
     end: time
     zone: ZoneInfo
 
+    def describe(self) -> str:
+        """As memoguard.yaml writes it, with its zone: ``sun 02:00-04:00 Europe/Paris``."""
+        names = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+        days = "day" if len(self.days) == 7 else ",".join(names[d] for d in sorted(self.days))
+        return f"{days} {self.start:%H:%M}-{self.end:%H:%M} {self.zone.key}"
+
     def window_at(self, now: datetime) -> tuple[datetime, datetime] | None:
         """The occurrence in force at ``now`` (aware), as UTC (start, end); None outside one."""
         local = now.astimezone(self.zone).date()

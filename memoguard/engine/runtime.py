@@ -70,6 +70,7 @@ class Engine:
             job_defaults={"coalesce": True, "max_instances": 1},
         )
         self._started = False
+        self._swept: Application | None = None  # the configuration whose silences were last swept
 
     def start(self) -> None:
         """Fire everything overdue first (in due order), then run the loops."""
@@ -128,6 +129,13 @@ class Engine:
     def _timer_tick(self) -> float:
         # Heartbeat deadlines (services/deadman.py) are durable timers too, looked at by the same loop.
         current = self._current()
+        if current is not self._swept:
+            # Once per configuration in force (start, each reload): what a window no longer in it held
+            # escalates now rather than at the old window's end (services/silences.py).
+            released = current.silences.release_unheld()
+            self._swept = current
+            if released:
+                log.info("released %d silenced incident(s) no window holds any more", released)
         if current.timers.fire_due() >= TIMER_BATCH or current.deadman.check_due() >= DEADMAN_BATCH:
             return 0.0
         with self._app.store.read() as unit:

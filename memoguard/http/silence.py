@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from memoguard.domain.duration import parse_duration
 from memoguard.domain.errors import InvalidValueError
+from memoguard.domain.walltime import parse_local_datetime
 from memoguard.http.answer import ok
 from memoguard.http.auth import Who, client_address
 from memoguard.http.payload import Text
@@ -53,7 +54,15 @@ class NewSilence(BaseModel):
         max_length=50,
         description="KEY=VALUE: source=NAME and severity=S match those, any other key a label (host=db1)",
     )
-    duration: Text = Field(alias="for", min_length=2, max_length=20, description="How long, from now: 30m, 2h, 1d")
+    duration: Text = Field(alias="for", min_length=2, max_length=20, description="How long: 30m, 2h, 1d")
+    start: Text | None = Field(
+        default=None,
+        alias="from",
+        min_length=1,
+        max_length=40,
+        description="When it starts (default now): ISO 8601 with an offset (2026-12-06T02:00:00+01:00), or "
+        "'YYYY-MM-DD HH:MM' in memoguard.yaml's time zone; at most 366 days ahead",
+    )
     comment: Text = Field(min_length=1, max_length=1000, description="Why: shown on every incident it holds")
 
 
@@ -76,7 +85,7 @@ def list_silences(
 
 @router.post(
     "",
-    summary="Add a maintenance window from now (admin)",
+    summary="Add a maintenance window, from now or a given start (admin)",
     response_model=None,
     responses={**ok(SilenceView, "Added"), **responses(400, 401, 403, 413, 422, 429)},
 )
@@ -86,9 +95,15 @@ def add_silence(app: App, who: Who, request: Request, body: NewSilence) -> dict[
         length = parse_duration(body.duration)
     except InvalidValueError as error:
         raise refuse(422, str(error), ["body", "for"]) from None
+    start = None
+    if body.start is not None:
+        try:
+            start = parse_local_datetime(body.start, app.config.timezone)
+        except InvalidValueError as error:
+            raise refuse(422, f"from: {error}", ["body", "from"]) from None
     context = Context(f"token {who.name}", client_address(request), who.person)
     try:
-        made = app.silences.add(parse_matches(body.match), length, body.comment, context)
+        made = app.silences.add(parse_matches(body.match), length, body.comment, context, start)
     except Invalid as error:
         raise refuse(422, str(error), ["body"]) from None
     (view,) = [v for v in app.silences.list(True) if v.silence.id == made.id]

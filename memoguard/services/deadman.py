@@ -10,8 +10,11 @@ dedup key ``memoguard:heartbeat``, label ``heartbeat: NAME``), and the next ping
 The check is durable and fenced like escalation timers: each heartbeat's row holds its deadline, and
 the engine's timer loop claims due rows (``FOR UPDATE SKIP LOCKED`` on PostgreSQL) in the transaction
 that opens the incident and marks the row missed, so a restart in between loses nothing and several
-instances open one incident. A heartbeat never pinged starts its first period when the engine first
-declares it, so a new heartbeat (or a new database) is given one full period before it can miss.
+instances open one incident. A missed row keeps a deadline one period on: someone resolving the
+incident by hand while the source is still dead does not silence it for good, the next deadline opens
+a new incident (while the incident is open, the deadline is only pushed on). A heartbeat never
+pinged starts its first period when the engine first declares it, so a new heartbeat (or a new
+database) is given one full period before it can miss.
 Changing the period in memoguard.yaml applies from the next ping.
 """
 
@@ -21,7 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from memoguard.config.model import Config
+from memoguard.config.model import HEARTBEAT_SEVERITY, Config, heartbeat_labels
 from memoguard.domain.duration import format_duration
 from memoguard.services.clock import Clock
 from memoguard.services.error import NotFound
@@ -85,9 +88,14 @@ class Deadman:
             return 0
         with self._store.write() as unit:
             now = self._clock.now()
-            known = {p.name for p in unit.pulses(self.names)}
+            pulses = unit.pulses(self.names)
+            known = {p.name for p in pulses}
             new = [self._fresh(name, now) for name in self.names if name not in known]
             unit.add_pulses(new)
+            # A row missed under an earlier version has no deadline (issue 17): without one it never looks again.
+            for pulse in pulses:
+                if pulse.state == PulseState.MISSED and pulse.deadline is None:
+                    unit.save_pulse(replace(pulse, deadline=self._deadline(pulse.name, now)))
         return len(new)
 
     def _fresh(self, name: str, now: datetime) -> Pulse:
@@ -114,12 +122,17 @@ class Deadman:
             resolved = None
             if pulse.state == PulseState.MISSED:
                 late = "" if pulse.last_ping is None else f" (last ping before it {pulse.last_ping:%Y-%m-%d %H:%M:%S}Z)"
-                alarm = Alarm(name, DEDUP_KEY, AlarmStatus.RESOLVED, "critical", f"heartbeat {name} pinged again{late}")
+                alarm = Alarm(
+                    name, DEDUP_KEY, AlarmStatus.RESOLVED, HEARTBEAT_SEVERITY, f"heartbeat {name} pinged again{late}"
+                )
                 resolved = self._ingest.store_in(unit, [alarm])[0]
         return Ping(after, resolved)
 
     def check_due(self, limit: int = BATCH) -> int:
-        """Open an incident for each heartbeat past its deadline (up to ``limit``); returns how many."""
+        """Open an incident for each heartbeat past its deadline (up to ``limit``); returns how many rows
+        were due. A missed heartbeat keeps a deadline one period on: if its incident was resolved (by
+        hand) while no ping came, the next one opens a new incident, so a source still dead is never
+        forgotten; while its incident is open, the deadline is only pushed on."""
         if not self._rules:
             return 0
         with self._store.write() as unit:
@@ -127,10 +140,27 @@ class Deadman:
             if not due:
                 return 0
             now = self._clock.now()  # with the rows held
-            receipts = self._ingest.store_in(unit, [self._missed(pulse) for pulse in due])
-            for pulse, receipt in zip(due, receipts, strict=True):
+            still: list[Pulse] = []
+            fresh: list[Pulse] = []
+            for pulse in due:
+                row = unit.incident_row(pulse.incident) if pulse.incident is not None else None
+                if pulse.state == PulseState.MISSED and row is not None and row.incident.is_open:
+                    still.append(pulse)
+                else:
+                    fresh.append(pulse)
+            for pulse in still:
+                unit.save_pulse(replace(pulse, deadline=self._deadline(pulse.name, now)))
+            receipts = self._ingest.store_in(unit, [self._missed(pulse) for pulse in fresh]) if fresh else []
+            for pulse, receipt in zip(fresh, receipts, strict=True):
+                since = pulse.since if pulse.state == PulseState.MISSED else now
                 unit.save_pulse(
-                    replace(pulse, state=PulseState.MISSED, since=now, deadline=None, incident=receipt.incident)
+                    replace(
+                        pulse,
+                        state=PulseState.MISSED,
+                        since=since,
+                        deadline=self._deadline(pulse.name, now),
+                        incident=receipt.incident,
+                    )
                 )
         return len(due)
 
@@ -142,8 +172,10 @@ class Deadman:
         else:
             what = f"no ping since {pulse.last_ping:%Y-%m-%d %H:%M:%S}Z"
         summary = f"heartbeat {pulse.name} missed: {what} ({period})"
-        labels = {"heartbeat": pulse.name, "alertname": "HeartbeatMissed"}
-        return Alarm(pulse.name, DEDUP_KEY, AlarmStatus.FIRING, "critical", summary, labels=labels)
+        if pulse.state == PulseState.MISSED:
+            summary = f"heartbeat {pulse.name} still missed, its last incident was resolved: {what} ({period})"
+        labels = heartbeat_labels(pulse.name)
+        return Alarm(pulse.name, DEDUP_KEY, AlarmStatus.FIRING, HEARTBEAT_SEVERITY, summary, labels=labels)
 
     def next_due(self) -> datetime | None:
         if not self._rules:

@@ -355,7 +355,8 @@ class PulseState(StrEnum):
 
 @dataclass(frozen=True)
 class Pulse:
-    """One heartbeat as stored: ``deadline`` is its durable check (None while missed)."""
+    """One heartbeat as stored: ``deadline`` is its durable check (while missed: when to look whether its
+    incident is still open, and open another if not)."""
 
     name: str
     state: PulseState

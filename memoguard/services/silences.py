@@ -7,7 +7,9 @@ with who, how and from where. A silence needs a comment: it is what the timeline
 holds shows, and what tells the next person why nobody was paged. It needs a matcher too: a silence
 matching every alarm would hold every page of the site. Removing a silence stops it holding new alarms,
 and the incidents it held that no other window holds escalate at once (``silence_removed`` on their
-timeline, then what the window's end does): the work is over, what still fires must page.
+timeline, then what the window's end does): the work is over, what still fires must page. The same goes
+for a window deleted from memoguard.yaml: the engine calls ``release_unheld`` once for each configuration
+it runs (at start and after each reload), which escalates every silenced incident no window holds.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from memoguard.services.store import Store, Unit
 
 MAX_COMMENT = 1000
 MAX_LENGTH = timedelta(days=366)  # a longer window is a route change, not maintenance
-RELEASE_AT_MOST = 1000  # silenced incidents looked at when a silence is removed (the newest first)
+RELEASE_BATCH = 200  # silenced incidents looked at per transaction when releasing (the newest first)
 
 
 @dataclass(frozen=True)
@@ -106,7 +108,12 @@ class Silences:
         now = self._clock.now()
         start = now if starts is None else starts
         if start + length <= now:
-            raise Invalid("this silence would already be over")
+            raise Invalid(
+                f"this silence would already be over: it would end at {start + length:%Y-%m-%d %H:%M}Z, "
+                "before now; start it later or make it longer"
+            )
+        if start > now + MAX_LENGTH:
+            raise Invalid(f"a silence starts at most {MAX_LENGTH.days} days ahead")
         draft = Silence(
             "",
             matcher,
@@ -133,9 +140,9 @@ class Silences:
             found = unit.silence(number)
             if found is None:
                 raise NotFound(f"no silence {silence}")
-            if found.removed_at is None:
+            release = found.removed_at is None
+            if release:
                 unit.remove_silence(number, now, context.actor)
-                self._release(unit, found, now)
                 unit.add_audit(
                     AuditEntry(
                         now,
@@ -149,25 +156,49 @@ class Silences:
                 )
             removed = unit.silence(number)
         assert removed is not None
+        if release:
+            # In batches, after the removal is committed: a crash half-way leaves the rest to the
+            # engine's sweep (release_unheld at each start and reload).
+            self.release_unheld(found)
         return removed
 
-    def _release(self, unit: Unit, removed: Silence, now: datetime) -> None:
-        """Escalate now the silenced incidents the removed silence held and no other window holds: the
-        work is over (or was called off) and what still fires must page, not wait for the old end."""
-        held = [row.incident.id for row in unit.incidents([IncidentState.SILENCED], RELEASE_AT_MOST)]
+    def release_unheld(self, removed: Silence | None = None) -> int:
+        """Escalate now every silenced incident that no window holds any more; returns how many.
+
+        ``removed``: the run-time silence just removed (its timeline then says so). Without it, the
+        engine's sweep after a start or a reload: a window deleted from memoguard.yaml (or whose match
+        changed) no longer exists, and what it held must not wait for the old window's end. All of them,
+        newest first, in batches of RELEASE_BATCH, each batch its own transaction."""
+        released = 0
+        before: str | None = None
+        while True:
+            with self._store.write() as unit:
+                rows = unit.incidents([IncidentState.SILENCED], RELEASE_BATCH, before)
+                if rows:
+                    before = rows[-1].incident.id
+                    released += self._release(unit, [row.incident.id for row in rows], removed, self._clock.now())
+            if len(rows) < RELEASE_BATCH:
+                return released
+
+    def _release(self, unit: Unit, held: list[str], removed: Silence | None, now: datetime) -> int:
+        """Escalate now those of ``held`` still silenced that no window holds: the work is over (or was
+        called off) and what still fires must page, not wait for the old end."""
         incidents = unit.incidents_by_id(held)  # locked on PostgreSQL
         unit.overrides_in_force([r.name for i in incidents.values() for r in i.rosters], now)
-        others = (*self._config.silences, *unit.silences(now))
+        windows = (*self._config.silences, *unit.silences(now))
+        released = 0
         for incident in incidents.values():
             alarm = unit.held_alarm(incident.id)
-            if incident.state != IncidentState.SILENCED or alarm is None:
+            if incident.state != IncidentState.SILENCED or alarm is None or holding(windows, *alarm, now) is not None:
                 continue
-            source, severity, labels = alarm
-            if not removed.matcher.matches(source, severity, labels) or holding(others, *alarm, now) is not None:
-                continue
-            text = f"{removed.describe()} was removed; no other window holds this incident"
+            if removed is not None and removed.matcher.matches(*alarm):
+                text = f"{removed.describe()} was removed; no other window holds this incident"
+            else:
+                text = "the window that held this incident no longer exists (memoguard.yaml changed); no other holds it"
             unit.add_entry(incident.id, now, "silence_removed", text, None)
             self._escalator.apply(unit, incident, TimerFired(TimerKind.SILENCE_END, incident.version), now)
+            released += 1
+        return released
 
     def list(self, everything: bool = False) -> list[SilenceView]:
         """Those of memoguard.yaml, then the stored ones not over (``everything``: past and removed too)."""

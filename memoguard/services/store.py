@@ -82,8 +82,8 @@ class Unit(Protocol):
 
     def save_incident(self, incident: Incident, at: datetime) -> None: ...
 
-    def incidents(self, states: Sequence[IncidentState], limit: int) -> list[IncidentRow]:
-        """Newest first; no states means all."""
+    def incidents(self, states: Sequence[IncidentState], limit: int, before: str | None = None) -> list[IncidentRow]:
+        """Newest first; no states means all; ``before``: only those older than that incident (a cursor)."""
         ...
 
     # --- timeline

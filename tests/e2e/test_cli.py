@@ -157,8 +157,9 @@ def test_subcommand_help(args: list[str], expected: list[str]) -> None:
 
 def test_check_repository_config_prints_tables() -> None:
     out = invoke(["check"]).stdout
-    for title in ("People", "Rosters", "Escalation policies", "Routes"):
+    for title in ("People", "Rosters", "Escalation policies", "Routes", "Heartbeats", "Recurring silences"):
         assert title in out
+    assert "nightly-backup" in out and "sun 02:00-04:00 Europe/Paris" in out
     for name in ("alice", "olivier", "nadia (admin)", "infra", "dba", "critical", "database", "default"):
         assert name in out
     assert "+33612345678" in out  # the national and spaced number, stored as E.164
@@ -179,6 +180,19 @@ def test_check_json_lists_rosters_and_policies() -> None:
     assert summary["policies"]["default"]["acknowledgement"] == "single"
     assert {"alice", "bruno", "chloe", "david", "olivier", "pauline", "quentin"} <= set(summary["people"])
     assert [route["policy"] for route in summary["routes"]] == ["database", "critical", "default"]
+    # Issue 17: the heartbeats (and where a miss goes) and the recurring silences loaded.
+    assert summary["heartbeats"] == {
+        "nightly-backup": {"every": "1d", "grace": "2h", "policy": "critical"},
+        "prometheus": {"every": "5m", "grace": "2m", "policy": "critical"},
+    }
+    assert summary["silences"] == [
+        {
+            "id": "yaml:sunday-patching",
+            "every": "sun 02:00-04:00 Europe/Paris",
+            "match": "team=dba",
+            "comment": "weekly database patching",
+        }
+    ]
 
 
 def test_check_takes_the_directory_as_an_argument(gappy_config: Path, tmp_path: Path) -> None:

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import signal
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -136,3 +137,38 @@ def test_reload_applies_to_new_incidents_and_next_pages_and_refuses_what_is_wron
     main.write_text(good, encoding="utf-8")  # back to the one in force: a reload of it is accepted
     again = service.cli("reload", "--url", service.url)
     assert again.returncode == 0, again.stderr
+
+
+def test_a_recurring_window_deleted_by_a_reload_releases_what_it_held(
+    tmp_path: Path, database_url: str, receiver: Receiver
+) -> None:
+    # Issue 17: its incidents waited, silenced, for the old window's end. A window around the real now
+    # (Europe/Paris wall clock; an end before the start ends the next day).
+    config = e2e_config(tmp_path, database_url)
+    main = config / "memoguard.yaml"
+    text = main.read_text(encoding="utf-8").replace("  sms: [console]\n", "  sms: [hook]\n")
+    text = text.replace("providers:\n", f"providers:\n  hook: {{kind: webhook, url: '{receiver.url}'}}\n")
+    main.write_text(text, encoding="utf-8")
+    (config / "escalation_policies" / "fast.yaml").write_text(SLOW, encoding="utf-8")
+    local = datetime.now(ZoneInfo("Europe/Paris"))
+    start, end = local - timedelta(hours=2), local + timedelta(hours=2)
+    window = (
+        "silences:\n  - name: patching\n"
+        f'    every: "day {start:%H:%M}-{end:%H:%M}"\n'
+        "    match: {severity: critical}\n    comment: patching\n"
+    )
+    main.write_text(text + window, encoding="utf-8")
+    service = Service(config)
+    service.start()
+    try:
+        held = _alarm(service, "db1")
+        shown = httpx.get(f"{service.url}/api/v1/incidents/{held}", headers=service.bearer(), timeout=5).json()
+        assert shown["state"] == "silenced"
+        main.write_text(text, encoding="utf-8")
+        reloaded = service.cli("reload", "--url", service.url)
+        assert reloaded.returncode == 0, reloaded.stderr + reloaded.stdout
+        eventually(lambda: _pages(receiver, held, 1), 15, "the held incident's page after the reload")
+        log = eventually(lambda: _logged(service, "no window holds any more"), 15, "the release")
+        assert "released 1 silenced incident(s) no window holds any more" in log
+    finally:
+        service.stop()

@@ -95,3 +95,28 @@ def test_pagerduty_trigger_acknowledge_resolve(service: Service) -> None:
     assert incident(service, number)["state"] == "resolved"
     refused = httpx.post(url, json=events["trigger"] | {"routing_key": "unknown"})
     assert refused.status_code == 400 and refused.json()["message"] == "Invalid routing key"
+
+
+def test_malformed_bodies_are_refused_and_store_nothing(service: Service) -> None:
+    # Issue 17's "malformed ones, end to end through a real memoguard serve" (each kind's every case is in
+    # tests/integration/test_*_source.py): the documented bodies, broken, and bytes that are no JSON.
+    base = f"{service.url}/api/v1/integrations"
+    grafana = fixture("grafana", "firing.json")
+    del grafana["alerts"][1]["fingerprint"]
+    answer = httpx.post(f"{base}/grafana", json=grafana, headers={"Authorization": "Bearer grafana-e2e"})
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["detail"][0]["loc"] == ["body", "alerts", 1, "fingerprint"]
+    zabbix = fixture("zabbix", "problem.json") | {"severity": "6"}
+    answer = httpx.post(f"{base}/zabbix", json=zabbix, headers={"Authorization": "Bearer zabbix-e2e"})
+    assert answer.status_code == 422 and "severity" in answer.text, answer.text
+    answer = httpx.post(f"{base}/zabbix", content=b"{", headers={"Authorization": "Bearer zabbix-e2e"})
+    assert answer.status_code == 422, answer.text
+    trigger = fixture("pagerduty", "trigger.json") | {"routing_key": "pagerduty-e2e"}
+    trigger["payload"]["severity"] = "fatal"
+    answer = httpx.post(f"{base}/pagerduty/v2/enqueue", json=trigger)
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["status"] == "invalid event" and answer.json()["message"] == "Event object is invalid"
+    answer = httpx.post(f"{base}/pagerduty/v2/enqueue", content=b"\xff")
+    assert answer.status_code == 400 and answer.json()["status"] == "invalid event", answer.text
+    listed = httpx.get(f"{service.url}/api/v1/incidents", headers=service.bearer()).json()
+    assert (listed["incidents"] if isinstance(listed, dict) else listed) == []

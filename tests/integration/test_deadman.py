@@ -13,6 +13,7 @@ import json
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from memoguard.cli import cli
 from memoguard.cli.context import AppContext
 from memoguard.config.problem import ConfigError
 from memoguard.domain.incident import IncidentState
+from memoguard.services.action import Verb
 from memoguard.services.application import Application
 from memoguard.services.live import Live
 from tests.conftest import FakeClock
@@ -76,9 +78,9 @@ def test_a_missed_heartbeat_opens_one_incident_and_the_next_ping_resolves_it(
         assert app.deadman.check_due() == 0
         fake_clock.advance(timedelta(seconds=1))
         assert app.deadman.check_due() == 1
-        assert app.deadman.check_due() == 0  # once: the row is missed, its deadline cleared
+        assert app.deadman.check_due() == 0  # once: the row is missed, its next look one period on
         shown = backup(app)
-        assert shown["state"] == "missed" and shown["deadline"] is None
+        assert shown["state"] == "missed" and shown["deadline"] == (fake_clock.now() + PERIOD).isoformat()
         incident = str(shown["incident"])
         with app.store.read() as unit:
             row = unit.incident_row(incident)
@@ -108,6 +110,82 @@ def test_a_missed_heartbeat_opens_one_incident_and_the_next_ping_resolves_it(
             row = unit.incident_row(str(backup(app)["incident"]))
             assert row is not None and row.incident.id != incident
             assert "no ping since 2026-11-17 10:36:00Z" in row.incident.summary
+
+
+def test_a_heartbeat_still_dead_reopens_once_its_incident_was_resolved_by_hand(
+    short_dir: Path, fake_clock: FakeClock
+) -> None:
+    # Issue 17: once missed, a heartbeat fired no more until a ping; resolving its incident by hand while
+    # the source was still dead silenced it for good.
+    with instance(short_dir, fake_clock) as app:
+        app.deadman.declare()
+        fake_clock.advance(PERIOD)
+        assert app.deadman.check_due() == 1
+        first = str(backup(app)["incident"])
+        missed_at = fake_clock.now()
+
+        # While its incident is open, each deadline only pushes the next one on: no second incident.
+        fake_clock.advance(PERIOD)
+        assert app.deadman.check_due() == 1
+        shown = backup(app)
+        assert (shown["state"], shown["incident"]) == ("missed", first)
+        assert shown["deadline"] == (fake_clock.now() + PERIOD).isoformat()
+        with app.store.read() as unit:
+            assert [r.incident.id for r in unit.incidents([], 10)] == [first]
+
+        app.actions.act(first, Verb.RESOLVE, "alice", "api")
+        fake_clock.advance(PERIOD - timedelta(seconds=1))
+        assert app.deadman.check_due() == 0
+        fake_clock.advance(timedelta(seconds=1))
+        assert app.deadman.check_due() == 1
+        shown = backup(app)
+        second = str(shown["incident"])
+        assert second != first and (shown["state"], shown["since"]) == ("missed", missed_at.isoformat())
+        with app.store.read() as unit:
+            row = unit.incident_row(second)
+            assert row is not None and row.incident.state == IncidentState.TRIGGERED
+            assert row.incident.summary.startswith("heartbeat backup still missed, its last incident was resolved:")
+        assert pages(app, second) == ["alice"]  # through the routes again
+
+        # The ping resolves the new one.
+        done = app.deadman.ping("backup")
+        assert done.resolved is not None and done.resolved.incident == second
+        assert backup(app)["state"] == "up"
+
+
+def test_a_miss_reopens_after_a_restart_too(short_dir: Path, fake_clock: FakeClock) -> None:
+    with instance(short_dir, fake_clock) as first:
+        first.deadman.declare()
+        fake_clock.advance(PERIOD)
+        assert first.deadman.check_due() == 1
+        first.actions.act(str(backup(first)["incident"]), Verb.RESOLVE, "alice", "api")
+    fake_clock.advance(timedelta(hours=3))  # down meanwhile
+    with instance(short_dir, fake_clock) as second:
+        assert second.deadman.check_due() == 1
+        with second.store.read() as unit:
+            assert [r.incident.state for r in unit.incidents([], 10)] == [
+                IncidentState.TRIGGERED,
+                IncidentState.RESOLVED,
+            ]
+
+
+def test_a_heartbeat_missed_before_the_upgrade_gets_a_deadline_at_start(short_dir: Path, fake_clock: FakeClock) -> None:
+    # Rows missed by an earlier version have no deadline: the engine's start gives them one.
+    with instance(short_dir, fake_clock) as app:
+        app.deadman.declare()
+        fake_clock.advance(PERIOD)
+        assert app.deadman.check_due() == 1
+        with app.store.write() as unit:
+            (pulse,) = unit.pulses(["backup"])
+            unit.save_pulse(replace(pulse, deadline=None))
+        app.actions.act(str(pulse.incident), Verb.RESOLVE, "alice", "api")
+    fake_clock.advance(timedelta(hours=1))
+    with instance(short_dir, fake_clock) as app:
+        assert app.deadman.declare() == 0
+        assert backup(app)["deadline"] == (fake_clock.now() + PERIOD).isoformat()
+        fake_clock.advance(PERIOD)
+        assert app.deadman.check_due() == 1
+        assert backup(app)["incident"] != pulse.incident
 
 
 def test_pings_before_the_deadline_keep_it_up(short_dir: Path, fake_clock: FakeClock) -> None:

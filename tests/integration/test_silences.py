@@ -22,6 +22,7 @@ from memoguard.config.problem import ConfigError
 from memoguard.domain.event import TimerKind
 from memoguard.domain.incident import IncidentState
 from memoguard.domain.silence import Matcher
+from memoguard.services import silences as silences_service
 from memoguard.services.access import Context
 from memoguard.services.application import Application
 from memoguard.services.error import Invalid
@@ -140,6 +141,58 @@ def test_removing_a_silence_escalates_what_it_held_unless_another_holds_it(
     fake_clock.advance(timedelta(hours=1))
     app.timers.fire_all_due()
     assert pages(app, db2) == ["alice"]
+
+
+def test_removing_a_silence_releases_every_incident_it_held_batch_after_batch(
+    app: Application, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Issue 17: only the newest 1,000 were released; the others waited for the old window's end. Batches
+    # of 2 here stand for the real size, so a handful of incidents spans several.
+    monkeypatch.setattr(silences_service, "RELEASE_BATCH", 2)
+    made = app.silences.add(DB1, timedelta(hours=2), "kernel upgrade", OPERATOR)
+    held = [fire(app, host="db1")[1]]
+    held += [str(r.incident) for r in app.ingest.receive([disk(n) for n in range(4)])]
+    app.silences.add(Matcher(labels=(("host", "db9"),)), timedelta(hours=2), "db9 move", OPERATOR)
+    kept = fire(app, host="db9")[1]
+    assert [state(app, i) for i in held] == [IncidentState.SILENCED] * 5
+    app.silences.remove(made.id, OPERATOR)
+    assert [state(app, i) for i in held] == [IncidentState.TRIGGERED] * 5
+    assert all(pages(app, i) == ["alice"] for i in held)
+    assert state(app, kept) == IncidentState.SILENCED
+
+
+def disk(n: int) -> Alarm:
+    return Alarm("monitoring", f"disk-{n}", AlarmStatus.FIRING, "critical", f"Disk {n} full", labels={"host": "db1"})
+
+
+def test_a_window_deleted_from_memoguard_yaml_releases_what_it_held(
+    app: Application, service_dir: Path, fake_clock: FakeClock
+) -> None:
+    # Issue 17: a reload that deleted a recurring window released nothing; its incidents waited for the
+    # old window's end. The engine sweeps once per configuration in force (engine/runtime.py).
+    fake_clock.advance(datetime(2026, 11, 22, 1, 30, tzinfo=UTC) - fake_clock.now())  # Sunday 02:30 in Paris
+    _, yaml_held = fire(app)
+    app.silences.add(Matcher(labels=(("host", "db2"),)), timedelta(hours=2), "db2 move", OPERATOR)
+    _, run_time_held = fire(app, host="db2")
+    assert state(app, yaml_held) == IncidentState.SILENCED and state(app, run_time_held) == IncidentState.SILENCED
+    assert app.silences.release_unheld() == 0  # the configuration unchanged: all still held
+
+    main = service_dir / "memoguard.yaml"
+    main.write_text(main.read_text(encoding="utf-8").replace(RECURRING, ""), encoding="utf-8")
+    reloaded = bootstrap.application(bootstrap.load(service_dir), fake_clock)
+    try:
+        assert reloaded.silences.release_unheld() == 1
+        assert reloaded.silences.release_unheld() == 0
+    finally:
+        store = reloaded.store
+        assert isinstance(store, SqlStore)
+        store.close()
+    assert state(app, yaml_held) == IncidentState.TRIGGERED and pages(app, yaml_held) == ["alice"]
+    assert (
+        "silence_removed",
+        "the window that held this incident no longer exists (memoguard.yaml changed); no other holds it",
+    ) in timeline(app, yaml_held)
+    assert state(app, run_time_held) == IncidentState.SILENCED  # its window still exists
 
 
 def test_a_removed_silence_holds_no_new_alarm_and_is_audited(app: Application, fake_clock: FakeClock) -> None:
@@ -269,6 +322,27 @@ def test_the_api_lists_adds_and_removes_silences(served: Served) -> None:
     assert answer.status_code == 404 and "no silence 99" in detail(answer)
 
 
+def test_an_api_silence_can_start_later(served: Served) -> None:
+    # Issue 17: API silences started now only (the CLI had --from). T0 is 2026-11-17 10:00Z, 11:00 in Paris.
+    later = {**NEW, "from": "2026-11-17T14:00:00+01:00"}
+    made = served.client.post(SILENCES, json=later, headers=served.as_(ADMIN)).json()
+    assert (made["starts_at"], made["ends_at"], made["active"]) == (
+        "2026-11-17T13:00:00+00:00",
+        "2026-11-17T15:00:00+00:00",
+        False,
+    )
+    assert (
+        served.alarm(dedup_key="disk-db1", summary="Disk full", labels={"host": "db1"}).json()["alarms"][0]["outcome"]
+        == "opened"
+    )
+    # Without an offset: memoguard.yaml's time zone, as the CLI's --from.
+    local = served.client.post(SILENCES, json={**NEW, "from": "2026-11-20 02:00"}, headers=served.as_(ADMIN)).json()
+    assert local["starts_at"] == "2026-11-20T01:00:00+00:00"
+    # Begun already and not over: in force now.
+    begun = served.client.post(SILENCES, json={**NEW, "from": "2026-11-17T09:00:00Z"}, headers=served.as_(ADMIN))
+    assert begun.json()["active"] is True and begun.json()["ends_at"] == "2026-11-17T11:00:00+00:00"
+
+
 @pytest.mark.parametrize(
     ("body", "words"),
     [
@@ -277,6 +351,13 @@ def test_the_api_lists_adds_and_removes_silences(served: Served) -> None:
         ({**NEW, "comment": ""}, "comment"),
         ({"match": ["host=db1"], "for": "2h"}, "comment"),
         ({**NEW, "until": "tomorrow"}, "until"),
+        ({**NEW, "from": "tomorrow"}, "from: invalid date and time 'tomorrow'"),
+        ({**NEW, "from": 1763373600}, "from"),
+        (
+            {**NEW, "from": "2026-11-16T09:00:00Z"},
+            "this silence would already be over: it would end at 2026-11-16 11:00Z",
+        ),
+        ({**NEW, "from": "2028-01-01T00:00:00Z"}, "a silence starts at most 366 days ahead"),
     ],
 )
 def test_a_bad_silence_body_is_refused_by_name(served: Served, body: dict[str, object], words: str) -> None:

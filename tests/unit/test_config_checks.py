@@ -621,3 +621,63 @@ def test_the_sign_in_settings_are_read(tmp_path: Path) -> None:
     assert config.http.auth.code_ttl == timedelta(minutes=5)
     assert (config.http.auth.session_idle, config.http.auth.session_max) == (timedelta(hours=1), timedelta(days=1))
     assert [str(n) for n in config.http.auth.proxy_addresses] == ["::1/128", "10.0.0.0/8"]
+
+
+# --- heartbeats need a route (issue 17) -------------------------------------------------------------------
+
+
+ERIN = policy('  - {notify: ["person:erin"], channels: [sms], ack_within: 5m}\n')
+
+
+def beats(routes: str) -> str:
+    return (
+        PEOPLE
+        + "sources:\n  scripts: {token_env: MG_TEST_A}\n"
+        + "  cron: {kind: heartbeat, token_env: MG_TEST_B, heartbeat: 1h}\n"
+        + "routes:\n"
+        + routes
+    )
+
+
+def test_a_heartbeat_whose_miss_no_route_takes_is_refused_at_its_source(tmp_path: Path) -> None:
+    # Its miss alarm was stored unrouted and paged nobody: the silence a heartbeat is there to catch.
+    write(
+        tmp_path,
+        beats("  - {match: {labels: {team: dba}}, policy: default}\n  - {match: {source: scripts}, policy: default}\n"),
+        {
+            "escalation_policies/default.yaml": policy(
+                '  - {notify: ["person:erin"], channels: [sms], ack_within: 5m}\n'
+            )
+        },
+    )
+    assert problems(tmp_path) == [
+        "memoguard.yaml:10: sources.cron: heartbeat 'cron' would page nobody when missed: no route matches its "
+        "alarm (source cron, severity critical, labels heartbeat=cron, alertname=HeartbeatMissed); add a route "
+        "for it, e.g. {match: {labels: {alertname: HeartbeatMissed}}, policy: ...}"
+    ]
+
+
+@pytest.mark.parametrize(
+    "route",
+    [
+        "{policy: default}",
+        "{match: {labels: {alertname: HeartbeatMissed}}, policy: default}",
+        "{match: {source: cron, severity: critical, labels: {heartbeat: cron}}, policy: default}",
+    ],
+)
+def test_a_heartbeat_a_route_takes_loads(tmp_path: Path, route: str) -> None:
+    write(
+        tmp_path,
+        beats(f"  - {{match: {{labels: {{team: dba}}}}, policy: default}}\n  - {route}\n"),
+        {
+            "escalation_policies/default.yaml": policy(
+                '  - {notify: ["person:erin"], channels: [sms], ack_within: 5m}\n'
+            )
+        },
+    )
+    assert load_config(tmp_path).heartbeats() == {"cron": (timedelta(hours=1), timedelta())}
+
+
+def test_a_source_without_a_heartbeat_needs_no_route(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, PEOPLE + "sources:\n  scripts: {token_env: MG_TEST_A}\n"))
+    assert config.routes == ()

@@ -2,7 +2,7 @@
 
 A heartbeat's row is its own durable timer: ``deadline`` is when its next ping is due. Due rows are
 claimed ``FOR UPDATE SKIP LOCKED`` on PostgreSQL inside the transaction that opens the miss's incident
-and sets the row ``missed`` (deadline cleared), so several instances decide each miss once, and a
+and sets the row ``missed`` (deadline one period on), so several instances decide each miss once, and a
 rollback leaves it due. On SQLite the writer's lock (``BEGIN IMMEDIATE``) does the same. Recurring
 reads go through ``ix_deadman_deadline`` and ``ix_silence_ends_at``.
 """

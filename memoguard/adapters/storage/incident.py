@@ -227,8 +227,10 @@ class SqlIncidents:
         }
         self._c.hold(_SAVE_INCIDENT, values)
 
-    def incidents(self, states: Sequence[IncidentState], limit: int) -> list[IncidentRow]:
+    def incidents(self, states: Sequence[IncidentState], limit: int, before: str | None = None) -> list[IncidentRow]:
         query = select(incident_t).order_by(incident_t.c.id.desc()).limit(limit)
+        if before is not None:
+            query = query.where(incident_t.c.id < int(before))
         if states:
             query = query.where(incident_t.c.state.in_([s.value for s in states]))
         rows = list(self._c.execute(query))
