@@ -107,7 +107,9 @@ def incidents(
         return _to_signin()
     app = wiring(request).application
     filters = console_view.Filters(state, severity.strip(), source.strip(), policy.strip())
-    rows = console_view.incidents(app, filters)
+    known = {"open", "all"} | {s.value for s in IncidentState}
+    error = "" if state in known else state[:100]
+    rows = console_view.incidents(app, filters) if not error else []
     choices = {
         "states": [s.value for s in IncidentState],
         "sources": sorted(app.config.sources),
@@ -115,7 +117,9 @@ def incidents(
         "severities": sorted({row.severity for row in rows} | ({filters.severity} - {""})),
     }
     cursor = Feed(app.store, app.clock).head()
-    return _render(request, session, "list.html", rows=rows, filters=filters, choices=choices, cursor=cursor)
+    status = 422 if error else 200
+    context = {"rows": rows, "filters": filters, "choices": choices, "cursor": cursor, "error": error}
+    return _render(request, session, "list.html", status, **context)
 
 
 @router.get("/incidents/{incident_id}")
@@ -168,7 +172,7 @@ async def act(request: Request, incident_id: str, verb: str) -> Response:
         who = form_credential(request, form.get("csrf", ""))
         if chosen is None:
             return _incident(request, incident_id, 404)
-        outcome = perform(app, who, incident_id, chosen, client_address(request))
+        outcome = perform(app, who, incident_id, chosen, client_address(request), channel="web console")
     except HTTPException as refused:
         if refused.status_code == 401:
             return _to_signin()

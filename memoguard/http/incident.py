@@ -125,18 +125,20 @@ def perform(
     address: str,
     on_behalf: str | None = None,
     reason: str | None = None,
+    channel: str = "api",
 ) -> Outcome:
     """The one way an HTTP credential acts on an incident, for the API and the web console alike: as
-    themself, or (an admin only, with a reason) on behalf of ``on_behalf``. Refusals as HTTP problems."""
+    themself, or (an admin only, with a reason) on behalf of ``on_behalf``; ``channel`` is the timeline's
+    "via" ("api", "web console"). Refusals as HTTP problems."""
     person = on_behalf if on_behalf is not None else who.person
-    via = "api"
+    via = channel
     if on_behalf is not None and reason is None:
         raise refuse(422, f"a reason is required to act on behalf of {person}", ["body", "reason"], "missing")
     if person != who.person:
         if not who.admin:
             msg = f"{who.person} may act only as themself: only an admin acts on behalf of {person}"
             raise refuse(403, msg, ["body", "person"])
-        via = f"api, by {who.person}: {reason}"
+        via = f"{channel}, by {who.person}: {reason}"
     context = Context(who.how, address, who.person, reason, any_incident=True)
     try:
         return app.actions.act(incident_id, verb, person, via, context)

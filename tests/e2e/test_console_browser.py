@@ -27,9 +27,11 @@ WAIT = 20_000  # ms: the longest Playwright waits for the service (a loaded CI m
 @pytest.fixture
 def service(tmp_path: Path, database_url: str) -> Iterator[Service]:
     running = Service(e2e_config(tmp_path, database_url))
-    running.start()
-    yield running
-    running.stop()
+    try:
+        running.start()
+        yield running
+    finally:
+        running.stop()  # also when it never became ready: no service left running
 
 
 def _alarm(service: Service, key: str, summary: str) -> str:

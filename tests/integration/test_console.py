@@ -7,6 +7,7 @@ missing an entry. The browser itself: tests/e2e/test_console_browser.py.
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from typing import Any
@@ -95,6 +96,8 @@ def test_a_form_post_without_the_sessions_csrf_token_is_403_and_changes_nothing(
         assert _state(w, incident) == "acknowledged"
         assert ("bob", "ack", "web session") in [(p, a, h) for p, a, h, _, _ in w.audit()]
 
+        huge = w.client.post(f"/console/incidents/{incident}/resolve", data={"csrf": page_token, "x": "y" * 5000})
+        assert huge.status_code == 403 and _state(w, incident) == "acknowledged"  # not a console form: no token read
         again = w.client.post(f"/console/incidents/{incident}/ack", data={"csrf": page_token})
         assert again.headers["location"].endswith("done=unchanged")
         closed = w.client.post("/console/incidents/999999/resolve", data={"csrf": page_token})
@@ -117,6 +120,10 @@ def test_the_list_filters_and_speaks_the_persons_language(web: Any) -> None:
         assert f"#{incident} Disk full" not in w.client.get("/console", params={"state": "resolved"}).text
         every = w.client.get("/console", params={"state": "all", "source": "monitoring"})
         assert f"#{incident} Disk full" in every.text
+        bad = w.client.get("/console", params={"state": "<b>closed</b>"})
+        assert bad.status_code == 422 and "Cet état n'existe pas" in html.unescape(bad.text)
+        assert "&lt;b&gt;closed" in bad.text  # escaped
+        assert f"#{incident} Disk full" not in bad.text
         fragment = w.client.get("/console", headers={"X-Console-Fragment": "1"})
         assert f"#{incident} Disk full" in fragment.text and "<html" not in fragment.text
         for name in ("console.js", "console.css"):
