@@ -10,6 +10,7 @@ from datetime import timedelta
 EN: Mapping[str, str] = {
     "title": "Incidents",
     "incident": "Incident",
+    "colon": ":",
     "signed_in_as": "Signed in as",
     "sign_out": "Sign out",
     "filters": "Filters",
@@ -66,6 +67,7 @@ EN: Mapping[str, str] = {
 FR: Mapping[str, str] = {
     "title": "Incidents",
     "incident": "Incident",
+    "colon": "\u00a0:",  # French puts a (non-breaking) space before a colon
     "signed_in_as": "Connecté en tant que",
     "sign_out": "Se déconnecter",
     "filters": "Filtres",

@@ -88,7 +88,7 @@ def test_sign_in_see_an_alarm_arrive_live_and_acknowledge_it_on_a_phone(
 
         row.locator("a.summary").click()
         expect(page.locator("h1")).to_contain_text("Disk full on db1")
-        expect(page.locator(".alarms")).to_contain_text("team")
+        expect(page.locator(".alarms .labels")).to_contain_text("team=storage")
         page.get_by_role("link", name="Acknowledge").click()
         expect(page.locator("form.confirm")).to_contain_text(f"Acknowledge incident {incident}?")
         page.screenshot(path=shots / "confirm-ack-phone.png", full_page=True)

@@ -132,10 +132,6 @@ def test_the_list_filters_and_speaks_the_persons_language(web: Any) -> None:
         assert w.client.get("/console/static/../../yaml").status_code == 404
 
 
-def test_the_same_keys_in_both_languages() -> None:
-    assert set(EN) == set(FR)
-
-
 def _stored_ids(w: Web) -> list[int]:
     with w.application.store.read() as unit:
         return [e.id for e in unit.timeline_after(0, 1000)]
