@@ -2,7 +2,7 @@
 on a real ``memoguard serve`` on loopback. Sign in by a code read where the console provider wrote it (as
 a phone would show it), see a new alarm appear without reloading, acknowledge it from a phone-sized
 viewport through the confirmation step, see the timeline change live, and a French page for a French
-person. Screenshots of each page are saved under the test's temporary directory (``screenshots/``).
+person with JavaScript off. Screenshots of each page are saved under the test's temporary directory (``screenshots/``).
 
 Waits (Playwright's ``expect``) on real time only for the service to do its work; no timing asserted.
 """
@@ -112,15 +112,19 @@ def test_sign_in_see_an_alarm_arrive_live_and_acknowledge_it_on_a_phone(
         context.close()
 
 
-def test_a_french_person_gets_the_console_in_french(service: Service, browser: Browser, tmp_path: Path) -> None:
+def test_a_french_person_gets_the_console_in_french_and_it_works_without_javascript(
+    service: Service, browser: Browser, tmp_path: Path
+) -> None:
     shots = tmp_path / "screenshots"
     shots.mkdir()
     incident = _alarm(service, "cpu-db2", "CPU hot on db2")
-    context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="en-GB")  # the browser says English
+    # The browser says English and runs no script: the person's language wins, the forms still work.
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="en-GB", java_script_enabled=False)
     page = context.new_page()
     try:
         _sign_in(page, service, "alice", shots)  # alice reads French (memoguard.yaml)
         expect(page.locator("html")).to_have_attribute("lang", "fr")
+        expect(page.locator("#live-status")).to_have_text("")  # not live without the script
         row = page.locator(f"li.incident[data-incident='{incident}']")
         expect(row.get_by_role("link", name="Prendre en charge")).to_be_visible()
         expect(page.get_by_role("button", name="Afficher")).to_be_visible()
@@ -128,5 +132,10 @@ def test_a_french_person_gets_the_console_in_french(service: Service, browser: B
         row.get_by_role("link", name="Prendre en charge").click()
         expect(page.get_by_role("button", name="Oui, je prends en charge")).to_be_visible()
         page.screenshot(path=shots / "confirm-ack-fr.png", full_page=True)
+        page.get_by_role("button", name="Oui, je prends en charge").click()
+        expect(page.locator("p.done")).to_have_text("C'est fait.")
+        expect(page.locator(".state-value")).to_have_text("pris en charge")
+        expect(page.locator(".timeline .kind-acknowledged")).to_contain_text("alice")
+        page.screenshot(path=shots / "incident-acknowledged-fr.png", full_page=True)
     finally:
         context.close()
