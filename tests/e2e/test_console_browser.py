@@ -2,7 +2,8 @@
 on a real ``memoguard serve`` on loopback. Sign in by a code read where the console provider wrote it (as
 a phone would show it), see a new alarm appear without reloading, acknowledge it from a phone-sized
 viewport through the confirmation step, see the timeline change live, and a French page for a French
-person with JavaScript off. Screenshots of each page are saved under the test's temporary directory (``screenshots/``).
+person with JavaScript off. Screenshots of each page are saved under the test's temporary directory
+(``screenshots/``).
 
 Waits (Playwright's ``expect``) on real time only for the service to do its work; no timing asserted.
 """
