@@ -14,6 +14,8 @@ from starlette.exceptions import HTTPException
 from memoguard import __version__
 from memoguard.http import (
     alarm,
+    console,
+    console_events,
     grafana,
     health,
     heartbeat,
@@ -89,6 +91,8 @@ def create_app(
         api.include_router(module.router)
     api.include_router(email_link.router)  # HTML pages, not the API's JSON problems (http/link.py)
     api.include_router(signin.router)  # the sign-in pages (HTML, out of the schema) and GET /api/v1/session
+    api.include_router(console.router)  # the web console's pages (HTML, out of the schema: http/console.py)
+    api.include_router(console_events.router)  # its live feed (server-sent events)
     generate = api.openapi
 
     def openapi() -> dict[str, Any]:

@@ -180,7 +180,22 @@ def _throttled(address: str, wait: int) -> HTTPException:
     )
 
 
-def _session_credential(request: Request, cookie: str, address: str, wait: int) -> Credential:
+def form_credential(request: Request, csrf: str) -> Credential:
+    """The person of a console form POST (http/console.py): the session cookie, with the CSRF token from
+    the form's hidden field instead of the header; refused exactly as the API refuses (401, 403, 429)."""
+    cookie = request.cookies.get(SESSION_COOKIE)
+    address = client_address(request)
+    wait = wiring(request).throttle.wait(address)
+    if not cookie:
+        if wait:
+            raise _throttled(address, wait)
+        raise refuse(401, "not signed in: sign in at /signin", ["cookie", SESSION_COOKIE])
+    return _session_credential(request, cookie, address, wait, csrf)
+
+
+def _session_credential(
+    request: Request, cookie: str, address: str, wait: int, form_csrf: str | None = None
+) -> Credential:
     found = wiring(request)
     sessions = found.application.sessions
     session = sessions.find(cookie)
@@ -200,7 +215,7 @@ def _session_credential(request: Request, cookie: str, address: str, wait: int) 
             headers={"WWW-Authenticate": "Bearer"},
         )
     if request.method not in SAFE_METHODS:
-        sent = request.headers.get(CSRF_HEADER, "")
+        sent = request.headers.get(CSRF_HEADER, "") if form_csrf is None else form_csrf
         if not sent or not hmac.compare_digest(sent.encode(), session.csrf.encode()):
             what = "missing" if not sent else "wrong"
             msg = f"{what} CSRF token: a request with a session cookie that changes state sends the session's"

@@ -18,8 +18,8 @@ from memoguard.http.auth import Who, client_address
 from memoguard.http.payload import Text
 from memoguard.http.problem import refuse, responses
 from memoguard.http.state import application
-from memoguard.services.access import Context
-from memoguard.services.action import Verb
+from memoguard.services.access import Context, Credential
+from memoguard.services.action import Outcome, Verb
 from memoguard.services.application import Application
 from memoguard.services.error import Invalid, NotFound, Refused
 from memoguard.services.view import incident_summary
@@ -106,25 +106,7 @@ def act(
     incident_id: str, verb: Verb, app: App, who: Who, request: Request, body: ActionBody | None = None
 ) -> dict[str, Any]:
     body = body or ActionBody()
-    person = body.person if body.person is not None else who.person
-    via = "api"
-    if body.person is not None and body.reason is None:
-        raise refuse(422, f"a reason is required to act on behalf of {person}", ["body", "reason"], "missing")
-    if person != who.person:
-        if not who.admin:
-            msg = f"{who.person} may act only as themself: only an admin acts on behalf of {person}"
-            raise refuse(403, msg, ["body", "person"])
-        via = f"api, by {who.person}: {body.reason}"
-    context = Context(who.how, client_address(request), who.person, body.reason, any_incident=True)
-    try:
-        outcome = app.actions.act(incident_id, verb, person, via, context)
-    except NotFound as error:
-        raise refuse(404, str(error), ["path", "incident_id"]) from None
-    except Invalid as error:  # an unknown person: not someone who may act (the schema cannot list people)
-        raise refuse(403, str(error), ["body", "person"]) from None
-    except Refused as error:
-        where = ["path", "incident_id"] if error.closed else ["body", "person"]
-        raise refuse(409 if error.closed else 403, str(error), where) from None
+    outcome = perform(app, who, incident_id, verb, client_address(request), body.person, body.reason)
     with app.store.read() as unit:
         row = unit.incident_row(outcome.incident.id)
     assert row is not None
@@ -133,3 +115,37 @@ def act(
         "messages": [r.text for r in outcome.records],
         "incident": incident_summary(row),
     }
+
+
+def perform(
+    app: Application,
+    who: Credential,
+    incident_id: str,
+    verb: Verb,
+    address: str,
+    on_behalf: str | None = None,
+    reason: str | None = None,
+    channel: str = "api",
+) -> Outcome:
+    """The one way an HTTP credential acts on an incident, for the API and the web console alike: as
+    themself, or (an admin only, with a reason) on behalf of ``on_behalf``; ``channel`` is the timeline's
+    "via" ("api", "web console"). Refusals as HTTP problems."""
+    person = on_behalf if on_behalf is not None else who.person
+    via = channel
+    if on_behalf is not None and reason is None:
+        raise refuse(422, f"a reason is required to act on behalf of {person}", ["body", "reason"], "missing")
+    if person != who.person:
+        if not who.admin:
+            msg = f"{who.person} may act only as themself: only an admin acts on behalf of {person}"
+            raise refuse(403, msg, ["body", "person"])
+        via = f"{channel}, by {who.person}: {reason}"
+    context = Context(who.how, address, who.person, reason, any_incident=True)
+    try:
+        return app.actions.act(incident_id, verb, person, via, context)
+    except NotFound as error:
+        raise refuse(404, str(error), ["path", "incident_id"]) from None
+    except Invalid as error:  # an unknown person: not someone who may act (the schema cannot list people)
+        raise refuse(403, str(error), ["body", "person"]) from None
+    except Refused as error:
+        where = ["path", "incident_id"] if error.closed else ["body", "person"]
+        raise refuse(409 if error.closed else 403, str(error), where) from None

@@ -98,6 +98,18 @@ class IncidentRow:
 
 
 @dataclass(frozen=True)
+class AlarmRecord:
+    """An alarm as the console shows it under its incident."""
+
+    received_at: datetime
+    source: str
+    status: str
+    severity: str
+    summary: str
+    labels: dict[str, str]
+
+
+@dataclass(frozen=True)
 class TimelineEntry:
     id: int
     incident: str

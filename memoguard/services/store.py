@@ -18,6 +18,7 @@ from memoguard.domain.event import TimerKind
 from memoguard.domain.incident import Incident, IncidentState
 from memoguard.domain.silence import Silence
 from memoguard.services.record import (
+    AlarmRecord,
     AuditEntry,
     Bundle,
     DueTimer,
@@ -90,6 +91,18 @@ class Unit(Protocol):
     def add_entry(self, incident: str, at: datetime, kind: str, text: str, person: str | None) -> None: ...
 
     def timeline(self, incident: str) -> list[TimelineEntry]: ...
+
+    def timeline_after(self, after: int, limit: int) -> list[TimelineEntry]:
+        """Entries of every incident with an id above ``after``, by id (the console's live feed)."""
+        ...
+
+    def last_entry(self) -> int:
+        """The highest timeline id (0: none yet)."""
+        ...
+
+    def incident_alarms(self, incident: str, limit: int) -> list[AlarmRecord]:
+        """The incident's alarms, newest first."""
+        ...
 
     # --- timers
     def add_timer(self, incident: str, kind: TimerKind, due_at: datetime, version: int) -> None: ...

@@ -23,7 +23,7 @@ from memoguard.adapters.storage.table import AlarmTable, IncidentTable, Timeline
 from memoguard.domain.incident import Incident, IncidentState
 from memoguard.domain.policy import Policy
 from memoguard.domain.roster import Roster
-from memoguard.services.record import IncidentRow, NewIncident, OpenIncident, StoredAlarm, TimelineEntry
+from memoguard.services.record import AlarmRecord, IncidentRow, NewIncident, OpenIncident, StoredAlarm, TimelineEntry
 from memoguard.services.store import OpenIncidentExists
 
 log = logging.getLogger(__name__)
@@ -253,6 +253,27 @@ class SqlIncidents:
         query = select(timeline_t).where(timeline_t.c.incident_id == key).order_by(timeline_t.c.id)
         return [
             TimelineEntry(id=r.id, incident=str(r.incident_id), at=r.at, kind=r.kind, text=r.text, person=r.person)
+            for r in self._c.execute(query)
+        ]
+
+    def timeline_after(self, after: int, limit: int) -> list[TimelineEntry]:
+        query = select(timeline_t).where(timeline_t.c.id > after).order_by(timeline_t.c.id).limit(limit)
+        return [
+            TimelineEntry(id=r.id, incident=str(r.incident_id), at=r.at, kind=r.kind, text=r.text, person=r.person)
+            for r in self._c.execute(query)
+        ]
+
+    def last_entry(self) -> int:
+        found = self._c.execute(select(func.max(timeline_t.c.id))).scalar()
+        return int(found or 0)
+
+    def incident_alarms(self, incident: str, limit: int) -> list[AlarmRecord]:
+        key = self._incident_id(incident)
+        if key is None:
+            return []
+        query = select(alarm_t).where(alarm_t.c.incident_id == key).order_by(alarm_t.c.id.desc()).limit(limit)
+        return [
+            AlarmRecord(r.received_at, r.source, r.status, r.severity, r.summary, dict(json.loads(r.labels)))
             for r in self._c.execute(query)
         ]
 
