@@ -83,6 +83,8 @@ class Engine:
         declared = self._app.deadman.declare()
         if declared:
             log.info("declared %d new heartbeat(s): their first period starts now", declared)
+        if self._app.selftest is not None and self._app.selftest.declare():
+            log.info("self-test page scheduled: first run at %s", self._app.selftest.next_due())
         self._app.store.subscribe(self.wake)
         self._app.dispatcher.start()
         self.timers.start()
@@ -127,13 +129,18 @@ class Engine:
 
     def _timer_tick(self) -> float:
         # Heartbeat deadlines (services/deadman.py) are durable timers too, looked at by the same loop.
+        # So is the self-test page's schedule (services/selftest.py).
         current = self._current()
         if current.timers.fire_due() >= TIMER_BATCH or current.deadman.check_due() >= DEADMAN_BATCH:
+            return 0.0
+        tester = current.selftest
+        if tester is not None and tester.check_due():
             return 0.0
         with self._app.store.read() as unit:
             due = unit.next_timer_due()
         deadline = current.deadman.next_due()
-        return self._pause_until(min((d for d in (due, deadline) if d is not None), default=None))
+        test = tester.next_due() if tester is not None else None
+        return self._pause_until(min((d for d in (due, deadline, test) if d is not None), default=None))
 
     def _dispatch_tick(self) -> float:
         self._dispatching = self._current().dispatcher
