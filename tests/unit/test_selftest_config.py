@@ -63,7 +63,8 @@ def directory_with(tmp_path: Path, extra: str) -> Path:
     target = tmp_path / "config"
     shutil.copytree(SERVICE_FIXTURE, target)
     main = target / "memoguard.yaml"
-    main.write_text(f"database: sqlite:///{tmp_path}/mg.db\n" + main.read_text(encoding="utf-8") + extra, encoding="utf-8")
+    text = f"database: sqlite:///{tmp_path}/mg.db\n" + main.read_text(encoding="utf-8") + extra
+    main.write_text(text, encoding="utf-8")
     return target
 
 
