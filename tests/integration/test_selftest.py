@@ -20,13 +20,14 @@ from memoguard import bootstrap
 from memoguard.adapters.storage.store import SqlStore
 from memoguard.cli import cli
 from memoguard.domain.incident import IncidentState
-from memoguard.services.action import Verb
 from memoguard.services.application import Application
+from memoguard.services.inbox import Inbound
 from memoguard.services.selftest import SelfTester
 from tests.conftest import FakeClock
 
 RUN = datetime(2026, 11, 18, 9, 0, tzinfo=UTC)  # Wednesday 10:00 in Paris
 TIMEOUT = timedelta(minutes=15)
+ALICE = "+33612345601"
 
 
 @pytest.fixture
@@ -88,14 +89,19 @@ def test_it_fires_on_schedule_once_across_restarts_and_instances(selftest_dir: P
         assert opened is not None and "self-test page" in opened.summary and "page de test" in opened.summary
 
 
-def test_an_acknowledged_test_is_resolved_and_nothing_more_happens(selftest_dir: Path, fake_clock: FakeClock) -> None:
+def test_a_test_acknowledged_by_sms_is_resolved_and_nothing_more_happens(
+    selftest_dir: Path, fake_clock: FakeClock
+) -> None:
     with instance(selftest_dir, fake_clock) as app:
         self_tester(app).declare()
         fake_clock.advance(RUN - fake_clock.now())
         assert self_tester(app).check_due() == 1
         incident = only_incident(app)
+        with app.store.read() as unit:
+            texts = {n.channels: n.text for n in unit.notifications(incident)}
+        assert "page de test" in texts[("sms",)] and texts[("sms",)].endswith(f"Répondez {incident}a pour acquitter.")
         fake_clock.advance(timedelta(minutes=3))
-        app.actions.act(incident, Verb.ACK, "alice", "sms reply")
+        app.replies.reply(Inbound("console", ALICE, "memoguard", f"{incident}a"))  # as from her phone
         fake_clock.advance(TIMEOUT)
         app.timers.fire_due()
         assert self_tester(app).check_due() == 1
@@ -159,3 +165,20 @@ def test_selftest_command_without_a_self_test_says_so(service_dir: Path) -> None
     result = CliRunner().invoke(cli, ["--config", str(service_dir), "selftest"])
     assert result.exit_code == 1
     assert "no self_test in memoguard.yaml" in result.output
+
+
+def test_the_schedule_keeps_its_wall_clock_time_across_daylight_saving(service_dir: Path) -> None:
+    main = service_dir / "memoguard.yaml"
+    with main.open("a", encoding="utf-8") as out:
+        out.write('self_test: {every: "sun 02:30", to: "roster:ops", policy: simple, timeout: 15m}\n')
+    clock = FakeClock(datetime(2027, 3, 27, 12, 0, tzinfo=UTC))  # the Saturday before the clocks go forward
+    with instance(service_dir, clock) as app:
+        self_tester(app).declare()
+        # 02:30 does not exist on that night in Paris: the run is at the change, 03:00 CEST (01:00Z).
+        change = datetime(2027, 3, 28, 1, 0, tzinfo=UTC)
+        assert self_tester(app).next_due() == change
+        clock.advance(change - clock.now())
+        assert self_tester(app).check_due() == 1
+        clock.advance(TIMEOUT)
+        assert self_tester(app).check_due() == 1
+        assert self_tester(app).next_due() == datetime(2027, 4, 4, 0, 30, tzinfo=UTC)  # 02:30 CEST
