@@ -13,7 +13,7 @@ from memoguard.cli.context import AppContext, pass_app
 from memoguard.cli.heartbeat import warn_unless_running
 from memoguard.cli.output import console
 from memoguard.domain.duration import format_duration
-from memoguard.services.selftest import NoSelfTest
+from memoguard.services.selftest import NoSelfTest, TestUnderWay
 
 
 @click.command()
@@ -29,7 +29,7 @@ def selftest(app: AppContext) -> None:
         if tester is None:
             raise NoSelfTest("the self-test is not wired in this build")
         incident = tester.run_now()
-    except NoSelfTest as error:
+    except (NoSelfTest, TestUnderWay) as error:
         raise click.ClickException(str(error)) from None
     test = tester.test
     assert test is not None

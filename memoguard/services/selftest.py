@@ -47,6 +47,10 @@ class NoSelfTest(ServiceError):
     """memoguard.yaml has no ``self_test``."""
 
 
+class TestUnderWay(ServiceError):
+    """A test page was sent and its timeout is not over: one test at a time."""
+
+
 class SelfTester:
     def __init__(self, store: Store, clock: Clock, config: Config, escalator: Escalator) -> None:
         self._store = store
@@ -86,16 +90,22 @@ class SelfTester:
         if self.test is None:
             raise NoSelfTest("no self_test in memoguard.yaml: nothing says whom a test page goes to")
         with self._store.write() as unit:
-            if unit.test_run_for_update() is None:
+            run = unit.test_run_for_update()
+            if run is None:
                 unit.add_test_run(TestRun("waiting", self._clock.now()))
                 unit.test_run_for_update()
+            elif run.state == "sent":
+                raise TestUnderWay(
+                    f"a self-test page is already waiting for its acknowledgement: incident {run.incident}, "
+                    f"until {run.due:%Y-%m-%d %H:%M:%S}Z"
+                )
             return self._send(unit, self.test, self._clock.now())
 
     def next_due(self) -> datetime | None:
         if self.test is None:
             return None
         with self._store.read() as unit:
-            run = unit.test_run_for_update()
+            run = unit.test_run()
         return None if run is None else run.due
 
     def _send(self, unit: Unit, test: SelfTest, now: datetime) -> str:

@@ -422,6 +422,10 @@ class Unit(Protocol):
         """Insert the row unless another instance did first."""
         ...
 
+    def test_run(self) -> TestRun | None:
+        """The row as it is, unlocked (when the engine next looks)."""
+        ...
+
     def test_run_for_update(self, due_by: datetime | None = None) -> TestRun | None:
         """The row, locked; with ``due_by``, only when due by then and not locked by another instance."""
         ...

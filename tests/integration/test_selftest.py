@@ -61,7 +61,7 @@ def pages(app: Application, incident: str) -> list[tuple[str, tuple[str, ...], i
 
 def only_incident(app: Application) -> str:
     with app.store.read() as unit:
-        rows = unit.test_run_for_update()
+        rows = unit.test_run()
     assert rows is not None and rows.incident is not None
     return rows.incident
 
@@ -107,7 +107,7 @@ def test_a_test_acknowledged_by_sms_is_resolved_and_nothing_more_happens(
         assert self_tester(app).check_due() == 1
         with app.store.read() as unit:
             found = unit.incident(incident)
-            run = unit.test_run_for_update()
+            run = unit.test_run()
             texts = [e.text for e in unit.timeline(incident)]
         assert found is not None and found.state == IncidentState.RESOLVED
         assert "Self-test passed: the test page was acknowledged" in texts
@@ -131,7 +131,7 @@ def test_an_unacknowledged_test_escalates_as_an_incident(selftest_dir: Path, fak
         assert self_tester(app).check_due() == 1
         with app.store.read() as unit:
             found = unit.incident(incident)
-            run = unit.test_run_for_update()
+            run = unit.test_run()
             texts = [e.text for e in unit.timeline(incident)]
         assert found is not None and found.state == IncidentState.TRIGGERED and found.step == 1
         assert any(t.startswith("Self-test failed: the test page was not acknowledged within 15m") for t in texts)
@@ -159,6 +159,9 @@ def test_selftest_command_sends_one_now(selftest_dir: Path, fake_clock: FakeCloc
     assert "self-test page queued: incident 1, to roster:ops" in result.output
     with instance(selftest_dir, fake_clock) as app:
         assert only_incident(app) == "1"
+    again = CliRunner().invoke(cli, ["--config", str(selftest_dir), "selftest"])
+    assert again.exit_code == 1
+    assert "a self-test page is already waiting for its acknowledgement: incident 1, until" in again.output
 
 
 def test_selftest_command_without_a_self_test_says_so(service_dir: Path) -> None:

@@ -29,6 +29,10 @@ class SqlSelfTest:
         insert_new = postgresql.insert if self._postgres else sqlite.insert
         self._c.execute(insert_new(run_t).values(name=NAME, **_values(run)).on_conflict_do_nothing())
 
+    def test_run(self) -> TestRun | None:
+        row = self._c.execute(select(run_t).where(run_t.c.name == NAME)).one_or_none()
+        return None if row is None else _run(row)
+
     def test_run_for_update(self, due_by: datetime | None = None) -> TestRun | None:
         query = select(run_t).where(run_t.c.name == NAME)
         if due_by is not None:
