@@ -3,7 +3,10 @@
 ``self_test: {every: "mon 10:00", to: roster:infra, policy: default, timeout: 15m}`` in memoguard.yaml:
 at each run, an incident opens (source ``memoguard``, severity ``info``) whose first step pages ``to``
 (whoever is on call then) on each of their channels at once, one page per channel, not one after the
-other, so a broken channel shows on the timeline. Its steps after that are ``policy``'s. Acknowledged
+other, so a broken channel shows on the timeline. A page that fails for good on its channel makes the
+person unreachable on the test step (``domain/escalation.py``, ``DeliveryFailed``): the test fails at once
+and the incident escalates (reason ``undeliverable``), since a broken channel is what the test looks for.
+Its steps after the test step are ``policy``'s. Acknowledged
 within ``timeout`` (by SMS reply, key press, link, CLI: any way an incident is acknowledged), the test
 passed: the incident is resolved and nothing more happens. Not acknowledged, the test failed and the
 incident simply goes on escalating through ``policy``'s steps, like any unacknowledged incident: the
