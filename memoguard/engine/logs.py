@@ -142,6 +142,23 @@ class JournalHandler(logging.Handler):
         super().close()
 
 
+SECRET_PATHS = ("/email/",)  # an e-mail link's path is its signed token: whoever reads it can act
+
+
+class RedactSecretPaths(logging.Filter):
+    """uvicorn's access lines (``serve --log-level debug``) name each request's path: an e-mail link's
+    path is the link itself (its MAC), so it is cut to its prefix."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if record.name == "uvicorn.access" and isinstance(args, tuple) and len(args) >= 3:
+            path = str(args[2])
+            for prefix in SECRET_PATHS:
+                if path.startswith(prefix):
+                    record.args = (*args[:2], prefix + "…", *args[3:])
+        return True
+
+
 def under_journal(environ: Mapping[str, str], stream: TextIO) -> bool:
     """Whether ``stream`` is the journal's stream: ``$JOURNAL_STREAM`` (``device:inode``) is its file's."""
     value = environ.get("JOURNAL_STREAM", "")
@@ -196,6 +213,7 @@ def configure(
     for old in [h for h in root.handlers if getattr(h, "_memoguard", False)]:
         root.removeHandler(old)
         old.close()
+    made.addFilter(RedactSecretPaths())
     made._memoguard = True  # type: ignore[attr-defined]
     root.addHandler(made)
     root.setLevel(level.upper())

@@ -148,3 +148,14 @@ def test_bad_settings_are_refused_by_name() -> None:
 def test_ids_leave_out_what_is_not_given() -> None:
     assert ids() == {}
     assert ids(12, person="", provider="twilio") == {"incident_id": "12", "provider": "twilio"}
+
+
+def test_an_e_mail_link_s_path_is_never_logged(restore_root: None) -> None:
+    stream = io.StringIO()
+    logs.configure("json", "debug", environ={}, stream=stream)
+    access = logging.getLogger("uvicorn.access")
+    access.info('%s - "%s %s HTTP/%s" %d', "127.0.0.1:5000", "GET", "/email/v1.12.abcdefSECRETMAC", "1.1", 200)
+    access.info('%s - "%s %s HTTP/%s" %d', "127.0.0.1:5000", "GET", "/readyz", "1.1", 200)
+    first, second = (json.loads(line)["message"] for line in stream.getvalue().splitlines())
+    assert "SECRETMAC" not in first and '"GET /email/… HTTP/1.1" 200' in first
+    assert '"GET /readyz HTTP/1.1" 200' in second
