@@ -22,8 +22,10 @@ from memoguard.cli import cli
 from memoguard.domain.incident import IncidentState
 from memoguard.services.application import Application
 from memoguard.services.inbox import Inbound
+from memoguard.services.provider import DeliveryError
 from memoguard.services.selftest import SelfTester
 from tests.conftest import FakeClock
+from tests.support.delivery import Builder
 
 RUN = datetime(2026, 11, 18, 9, 0, tzinfo=UTC)  # Wednesday 10:00 in Paris
 TIMEOUT = timedelta(minutes=15)
@@ -185,3 +187,30 @@ def test_the_schedule_keeps_its_wall_clock_time_across_daylight_saving(service_d
         clock.advance(TIMEOUT)
         assert self_tester(app).check_due() == 1
         assert self_tester(app).next_due() == datetime(2027, 4, 4, 0, 30, tzinfo=UTC)  # 02:30 CEST
+
+
+TWO_PROVIDERS = """\
+channels:
+  sms: [texts]
+  email: [mails]
+  voice: [texts]
+providers:
+  texts: {kind: console}
+  mails: {kind: console}
+self_test: {every: "wed 10:00", to: "roster:ops", policy: simple, timeout: 15m}
+"""
+
+
+def test_each_channel_is_proven_and_one_broken_fails_the_test_at_once(build: Builder) -> None:
+    w = build(TWO_PROVIDERS, fakes=("texts", "mails"))
+    w.providers["mails"].fail = lambda _: DeliveryError("550 mailbox unavailable", retryable=False)
+    incident = self_tester(w.app).run_now()
+    w.settle()
+    # One page per channel, each through its own provider: the e-mail could not be delivered...
+    assert [m.channel for _, m in w.providers["mails"].calls] == ["email"] and w.providers["mails"].sent == []
+    # ...and a broken channel is what the test looks for: the incident escalates at once, undeliverable,
+    # to policy simple's first step (roster:ops by sms, then email: alice again, by sms this time).
+    assert w.incident(incident).step == 1
+    assert "unreachable" in w.kinds(incident)
+    steps = [(n.channels, n.step, n.status.value) for n in w.rows(incident) if n.purpose == "page"]
+    assert sorted(steps) == [(("email",), 0, "failed"), (("sms",), 0, "sent"), (("sms", "email"), 1, "sent")]
