@@ -69,6 +69,7 @@ from memoguard.services.query import Incidents
 from memoguard.services.queue import Queue
 from memoguard.services.reply import Replies
 from memoguard.services.secret import SourceTokens
+from memoguard.services.selftest import SelfTester
 from memoguard.services.session import Sessions
 from memoguard.services.signin import CodeSettings, SignIn
 from memoguard.services.silences import Silences
@@ -452,6 +453,7 @@ def _application(
         engines=Engines(sql, clock),
         access=Access(sql, clock, config.people),
         deadman=Deadman(sql, clock, config, ingest),
+        selftest=SelfTester(sql, clock, config, escalator),
         silences=Silences(sql, clock, config, escalator),
         sessions=sessions,
         signin=signin,

@@ -25,6 +25,7 @@ from memoguard.cli.override import override
 from memoguard.cli.queue import queue
 from memoguard.cli.reload import reload
 from memoguard.cli.roster import roster
+from memoguard.cli.selftest import selftest
 from memoguard.cli.serve import serve
 from memoguard.cli.silence import silence
 from memoguard.cli.simulate import simulate_command
@@ -82,6 +83,7 @@ cli.add_command(import_group)
 cli.add_command(token)
 cli.add_command(audit)
 cli.add_command(heartbeats)
+cli.add_command(selftest)
 cli.add_command(silence)
 
 

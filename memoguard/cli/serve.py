@@ -24,6 +24,7 @@ from memoguard import bootstrap
 from memoguard.bootstrap import service as served
 from memoguard.cli.context import AppContext, pass_app, shown_url
 from memoguard.config.model import Config
+from memoguard.engine import logs
 from memoguard.engine.notify import Notifier, NotifyError, watchdog_seconds
 from memoguard.engine.runtime import LOOPS, Engine
 from memoguard.engine.watchdog import Watchdog
@@ -147,10 +148,13 @@ class _Service:
 @click.command()
 @click.option("--listen", metavar="HOST:PORT", help="Address to listen on (default: http.listen in memoguard.yaml).")
 @click.option(
-    "--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info", show_default=True
+    "--log-level",
+    type=click.Choice(logs.LEVELS),
+    default=None,
+    help="Overrides logging.level of memoguard.yaml (default there: info).",
 )
 @pass_app
-def serve(app: AppContext, listen: str | None, log_level: str) -> None:
+def serve(app: AppContext, listen: str | None, log_level: str | None) -> None:
     """Run the service: alarm webhooks, incidents API, escalation timers and paging.
 
     The database schema must be current: an empty database is created, an older one is refused until
@@ -158,12 +162,12 @@ def serve(app: AppContext, listen: str | None, log_level: str) -> None:
     provider calls under way finish, then it exits; pending work stays in the database and resumes at
     the next start (overdue timers fire at once). SIGHUP (or `memoguard reload`) reloads the
     configuration: an invalid one is refused, every problem logged, and the running one stays.
+    Logs (logging: in memoguard.yaml): text on a terminal, journal fields under systemd, JSON lines
+    otherwise, with the incident and notification ids as fields.
     """
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for chatty in ("apscheduler", "alembic"):
-        # Their INFO lines (every sweep, every schema check) drown what operators need to see.
-        logging.getLogger(chatty).setLevel(max(logging.WARNING, logging.getLogger().level))
     config = app.config()
+    log_level = log_level or config.logging.level
+    logs.configure(config.logging.format, log_level)
     host, port = split_listen(listen or config.http.listen)
     service = _Service(app, config, host, port)
     stopping = threading.Event()
@@ -176,6 +180,7 @@ def serve(app: AppContext, listen: str | None, log_level: str) -> None:
         host=host,
         port=port,
         log_level=log_level,
+        log_config=None,  # uvicorn's lines go through the root logger, in the shape chosen above
         access_log=log_level == "debug",
         timeout_graceful_shutdown=HTTP_GRACE,
         # The client's address is the TCP peer's, whoever it is: uvicorn would otherwise believe

@@ -29,9 +29,10 @@ from memoguard.config.silences import build_silences
 from memoguard.config.tokens import shared_tokens
 from memoguard.config.translation import translate
 from memoguard.domain.person import Person
-from memoguard.domain.policy import Policy
+from memoguard.domain.policy import Policy, TargetKind
 from memoguard.domain.roster import Roster
 from memoguard.domain.route import Route, first_match
+from memoguard.domain.selftest import SelfTest, parse_schedule
 
 MAIN_FILE = "memoguard.yaml"
 ROSTER_DIR = "rosters"
@@ -91,6 +92,7 @@ class _Loader:
         routes = self._routes(main, doc, policy_map)
         self._check_heartbeats_routed(main, doc, routes)
         silences = build_silences(self.found, main, doc, zone)
+        self_test = self._self_test(main, doc, zone, policy_map, roster_map)
         if self.found.problems:
             raise ConfigError(self.found.problems)
         return Config(
@@ -111,6 +113,8 @@ class _Loader:
             levels_at=self.levels_at,
             silences=silences,
             metrics=main.metrics,
+            logging=main.logging,
+            self_test=self_test,
             digest=self._digest(),
         )
 
@@ -310,6 +314,26 @@ class _Loader:
                 f"{how} as source {earlier!r} (line {line}): each source needs a token of its own, "
                 "it is what tells their alarms apart",
             )
+
+    def _self_test(
+        self,
+        main: MainModel,
+        document: Document,
+        zone: ZoneInfo,
+        policies: Mapping[str, Policy],
+        rosters: Mapping[str, Roster],
+    ) -> SelfTest | None:
+        model = main.self_test
+        if model is None:
+            return None
+        here: Location = ("self_test",)
+        where = zone if model.timezone is None else self.found.zone(model.timezone, document, (*here, "timezone"))
+        known: Mapping[str, object] = rosters if model.to.kind == TargetKind.ROSTER else main.people
+        found = self.found.refer(document, (*here, "to"), model.to.kind.value, model.to.name, known)
+        found = self.found.refer(document, (*here, "policy"), "policy", model.policy, policies) and found
+        if where is None or not found:
+            return None
+        return SelfTest(parse_schedule(model.every, where), model.to, model.timeout, model.policy)
 
     def _routes(self, main: MainModel, document: Document, policies: Mapping[str, Policy]) -> tuple[Route, ...]:
         routes = []

@@ -8,11 +8,12 @@ from datetime import timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from memoguard.config.schema import HttpModel, MetricsModel, ProviderModel, SourceModel, StormModel
+from memoguard.config.schema import HttpModel, LoggingModel, MetricsModel, ProviderModel, SourceModel, StormModel
 from memoguard.domain.person import Person
 from memoguard.domain.policy import Policy
 from memoguard.domain.roster import Roster
 from memoguard.domain.route import Route
+from memoguard.domain.selftest import SelfTest
 from memoguard.domain.silence import Silence
 
 # The synthetic alarm a missed heartbeat raises (services/deadman.py): its severity and labels are what
@@ -55,6 +56,8 @@ class Config:
         }
 
     metrics: MetricsModel = field(default_factory=MetricsModel)
+    logging: LoggingModel = field(default_factory=LoggingModel)
+    self_test: SelfTest | None = None  # the scheduled test page (issue 19), when memoguard.yaml has one
     # SHA-256 of the files loaded (names and bytes): /readyz and /metrics show it, so an operator sees
     # which configuration each instance runs (config/loader.py).
     digest: str = ""

@@ -28,6 +28,7 @@ from pydantic import (
 from memoguard.domain.duration import parse_duration
 from memoguard.domain.policy import Target
 from memoguard.domain.rate import Rate, parse_rate
+from memoguard.domain.selftest import parse_schedule
 from memoguard.domain.severity import check_map
 from memoguard.domain.silence import parse_every
 from memoguard.domain.walltime import parse_handoff, parse_time_of_day, parse_weekday
@@ -215,6 +216,37 @@ class MetricsModel(SecretRef):
     def _address(self) -> MetricsModel:
         if self.listen is not None:
             _listen(self.listen, "listen", "127.0.0.1:9108")
+        return self
+
+
+class LoggingModel(Strict):
+    """How ``serve`` logs (adapters/logs.py): ``auto`` is text on a terminal, the journal's own protocol
+    under systemd (``$JOURNAL_STREAM``), JSON lines otherwise."""
+
+    format: Literal["auto", "json", "text", "journald"] = "auto"
+    level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+def _schedule(value: Any) -> str:
+    text = _text(value, "a schedule such as 'mon 10:00'")
+    parse_schedule(text, ZoneInfo("UTC"))  # the zone is the self-test's: only the shape is checked here
+    return text
+
+
+class SelfTestModel(Strict):
+    """A test page on a schedule (services/selftest.py): ``to`` is paged on each of their channels at
+    ``every`` (in ``timezone``); unacknowledged within ``timeout`` it escalates through ``policy``."""
+
+    every: Annotated[str, PlainValidator(_schedule)]
+    to: TargetRef
+    policy: Name
+    timeout: Duration = timedelta(minutes=15)
+    timezone: str | None = None  # memoguard.yaml's timezone when not given
+
+    @model_validator(mode="after")
+    def _positive(self) -> SelfTestModel:
+        if self.timeout <= timedelta():
+            raise ValueError("timeout must be longer than 0s")
         return self
 
 
@@ -525,6 +557,8 @@ class MainModel(Strict):
     storm: StormModel = StormModel()
     silences: list[SilenceModel] = []
     metrics: MetricsModel = MetricsModel()
+    logging: LoggingModel = LoggingModel()
+    self_test: SelfTestModel | None = None
 
 
 # --- rosters/*.yaml -----------------------------------------------------------------------------------

@@ -84,6 +84,8 @@ class Engine:
         declared = self._app.deadman.declare()
         if declared:
             log.info("declared %d new heartbeat(s): their first period starts now", declared)
+        if self._app.selftest is not None and self._app.selftest.declare():
+            log.info("self-test page scheduled: first run at %s", self._app.selftest.next_due())
         self._app.store.subscribe(self.wake)
         self._app.dispatcher.start()
         self.timers.start()
@@ -128,6 +130,7 @@ class Engine:
 
     def _timer_tick(self) -> float:
         # Heartbeat deadlines (services/deadman.py) are durable timers too, looked at by the same loop.
+        # So is the self-test page's schedule (services/selftest.py).
         current = self._current()
         if current is not self._swept:
             # Once per configuration in force (start, each reload): what a window no longer in it held
@@ -138,10 +141,14 @@ class Engine:
                 log.info("released %d silenced incident(s) no window holds any more", released)
         if current.timers.fire_due() >= TIMER_BATCH or current.deadman.check_due() >= DEADMAN_BATCH:
             return 0.0
+        tester = current.selftest
+        if tester is not None and tester.check_due():
+            return 0.0
         with self._app.store.read() as unit:
             due = unit.next_timer_due()
         deadline = current.deadman.next_due()
-        return self._pause_until(min((d for d in (due, deadline) if d is not None), default=None))
+        test = tester.next_due() if tester is not None else None
+        return self._pause_until(min((d for d in (due, deadline, test) if d is not None), default=None))
 
     def _dispatch_tick(self) -> float:
         self._dispatching = self._current().dispatcher

@@ -24,6 +24,7 @@ from memoguard.services.query import Incidents
 from memoguard.services.queue import Queue
 from memoguard.services.reply import Replies
 from memoguard.services.secret import SourceTokens
+from memoguard.services.selftest import SelfTester
 from memoguard.services.session import Sessions
 from memoguard.services.signin import SignIn
 from memoguard.services.silences import Silences
@@ -59,4 +60,5 @@ class Application:
     calls: Calls | None = None  # what voice pages say and what keys pressed on them do
     providers: Mapping[str, Provider] = field(default_factory=dict)  # built once by serve, kept by reloads
     metrics: Metrics = NO_METRICS  # what /metrics shows (services/metrics.py); counted by ``serve`` only
+    selftest: SelfTester | None = None  # the scheduled test page (issue 19); None: not wired (tests)
     metrics_token: str | None = None  # the bearer token /metrics requires on the API's port (metrics.token_*)

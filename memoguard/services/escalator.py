@@ -11,6 +11,7 @@ becomes one outbox row per outbound provider of the policy, carrying the event a
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime
@@ -32,10 +33,13 @@ from memoguard.domain.event import Event
 from memoguard.domain.incident import Incident
 from memoguard.domain.person import Person
 from memoguard.domain.reply import CODE_REUSE
+from memoguard.services.logfields import ids
 from memoguard.services.override import apply_overrides
 from memoguard.services.record import NotificationDraft
 from memoguard.services.renderer import Renderer
 from memoguard.services.store import Unit
+
+log = logging.getLogger(__name__)
 
 
 def channel_order(person: Person | None, channels: tuple[str, ...]) -> tuple[str, ...]:
@@ -60,11 +64,23 @@ class Escalator:
         self._outbound = outbound or {}
         self._public_url = public_url.rstrip("/") if public_url else None
 
-    def apply(self, unit: Unit, incident: Incident, event: Event, now: datetime) -> tuple[Incident, list[Effect]]:
+    def apply(
+        self, unit: Unit, incident: Incident, event: Event, now: datetime, *, each_channel: bool = False
+    ) -> tuple[Incident, list[Effect]]:
+        """Decide ``event`` and carry out its effects in ``unit``. ``each_channel`` (the self-test page:
+        services/selftest.py): a page goes out on every one of its channels at once, one row each,
+        instead of trying them in turn."""
         live = with_stored_overrides(unit, incident, now)
         decided, effects = decide(live, event, now)
         decided = replace(decided, rosters=incident.rosters)
         for effect in effects:
+            if each_channel and isinstance(effect, Notify) and effect.purpose == Purpose.PAGE:
+                draft = self._draft(unit, decided, effect, now)
+                person = self._people.get(effect.person)
+                own = person.channels if person is not None else ()  # the person's own channels, when they list them
+                for channel in (c for c in draft.channels if not own or c in own):
+                    unit.add_notification(replace(draft, channels=(channel,)))
+                continue
             self._effect(unit, decided, effect, now)
         if decided != incident:
             unit.save_incident(decided, now)
@@ -74,6 +90,8 @@ class Escalator:
         match effect:
             case Record(kind, text, person):
                 unit.add_entry(incident.id, now, kind, text, person)
+                # One line per decision's timeline entry: the incident's story, filterable by its id.
+                log.info("incident %s: %s", incident.id, text, extra=ids(incident.id, person=person, entry=kind))
             case ScheduleTimer(kind, due_at, version):
                 unit.add_timer(incident.id, kind, due_at, version)
             case CancelTimers():

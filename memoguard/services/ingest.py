@@ -29,6 +29,7 @@ from memoguard.domain.route import first_match
 from memoguard.domain.silence import Silence, holding
 from memoguard.services.clock import Clock
 from memoguard.services.escalator import Escalator
+from memoguard.services.logfields import ids
 from memoguard.services.metrics import NO_METRICS, Metrics
 from memoguard.services.record import (
     Alarm,
@@ -204,7 +205,12 @@ class Ingest:
             return StoredAlarm(alarm, incident.id, Outcome.ATTACHED)
         route = first_match(self._config.routes, alarm.source, alarm.severity, alarm.labels)
         if route is None:
-            log.warning("alarm %s/%s matches no route: stored, nobody paged", alarm.source, alarm.dedup_key)
+            log.warning(
+                "alarm %s/%s matches no route: stored, nobody paged",
+                alarm.source,
+                alarm.dedup_key,
+                extra=ids(source=alarm.source),
+            )
             return StoredAlarm(alarm, None, Outcome.UNROUTED)
         policy = self._config.policy(route.policy)
         rosters = tuple(self._config.roster(name) for name in sorted(policy.roster_names))
@@ -234,6 +240,16 @@ class Ingest:
         hold = holding(silences, alarm.source, alarm.severity, alarm.labels, now)
         incident, _ = self._escalator.apply(unit, incident, Triggered() if hold is None else hold.event(), now)
         _keep(found, key, OpenIncident(incident, route.resolve))
+        log.info(
+            "incident %s opened%s by %s/%s (policy %s): %s",
+            incident_id,
+            "" if hold is None else f" silenced ({hold.silence.id})",
+            alarm.source,
+            alarm.dedup_key,
+            policy.name,
+            alarm.summary,
+            extra=ids(incident_id, source=alarm.source, policy=policy.name),
+        )
         return StoredAlarm(alarm, incident_id, Outcome.OPENED if hold is None else Outcome.SILENCED)
 
     def _resolved(

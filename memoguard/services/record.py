@@ -376,3 +376,14 @@ class Pulse:
     last_ping: datetime | None = None
     deadline: datetime | None = None
     incident: str | None = None
+
+
+@dataclass(frozen=True)
+class TestRun:
+    """The self-test's durable timer (services/selftest.py), one row: ``due`` is when to send the next
+    test page (``waiting``) or to look whether the one sent was acknowledged (``sent``)."""
+
+    state: str  # waiting, sent
+    due: datetime
+    incident: str | None = None  # the test page's incident while sent, then the last one's
+    last_outcome: str | None = None  # passed, failed: what the last test came to

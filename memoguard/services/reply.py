@@ -29,6 +29,7 @@ from memoguard.services.clock import Clock
 from memoguard.services.dispatch.recording import Recorder, what
 from memoguard.services.error import NotFound, Refused, ServiceError
 from memoguard.services.inbox import DELIVERED, FAILED_STATES, Inbound, Receipt
+from memoguard.services.logfields import ids
 from memoguard.services.record import REPLY, NotificationDraft
 from memoguard.services.renderer import Renderer
 from memoguard.services.store import Store, Unit
@@ -101,14 +102,24 @@ class Replies:
         phone = self.normalise(message.sender)
         owners = self._by_phone.get(phone or "", [])
         if phone is None or not owners:
-            log.info("SMS via %s from a number no person has (%s): ignored", message.provider, message.sender)
+            log.info(
+                "SMS via %s from a number no person has (%s): ignored",
+                message.provider,
+                message.sender,
+                extra=ids(provider=message.provider),
+            )
             return
         parsed = parse_reply(message.text)
         now = self._clock.now()
         answer = self._handle(phone, owners, parsed, message, now)
         person = self._people.get(answer.context.get("person", ""), owners[0])
         if answer.kind == "redelivered":
-            log.info("SMS from %s (%s) came again: taken as a redelivery, not acted on twice", person.name, phone)
+            log.info(
+                "SMS from %s (%s) came again: taken as a redelivery, not acted on twice",
+                person.name,
+                phone,
+                extra=ids(provider=message.provider, person=person.name),
+            )
             return
         if answer.incident is None:
             log.info(
@@ -116,12 +127,26 @@ class Replies:
                 person.name,
                 phone,
                 message.provider,
+                extra=ids(provider=message.provider, person=person.name),
             )
             return
+        log.info(
+            "SMS from %s via %s on incident %s: %s",
+            person.name,
+            message.provider,
+            answer.incident,
+            answer.kind,
+            extra=ids(answer.incident, provider=message.provider, person=person.name),
+        )
         try:
             self._answer(person, phone, answer, message.provider, now)
         except Exception:  # the reply was acted on: a failure here must not have the SMSC deliver it again
-            log.exception("could not queue the answer to %s's SMS on incident %s", person.name, answer.incident)
+            log.exception(
+                "could not queue the answer to %s's SMS on incident %s",
+                person.name,
+                answer.incident,
+                extra=ids(answer.incident, provider=message.provider, person=person.name),
+            )
 
     def normalise(self, sender: str) -> str | None:
         """The sender as E.164, or None when it is not a phone number (an alphanumeric sender)."""
@@ -305,7 +330,11 @@ class Replies:
         while not self._apply(receipt):
             if time.monotonic() >= deadline:
                 log.info(
-                    "receipt from %s for unknown message %s (%s)", receipt.provider, receipt.message_id, receipt.state
+                    "receipt from %s for unknown message %s (%s)",
+                    receipt.provider,
+                    receipt.message_id,
+                    receipt.state,
+                    extra=ids(provider=receipt.provider),
                 )
                 return
             time.sleep(0.05)

@@ -37,6 +37,7 @@ from memoguard.services.record import (
     StoredAlarm,
     StoredOverride,
     StoredToken,
+    TestRun,
     TimelineEntry,
     WebSession,
 )
@@ -427,6 +428,22 @@ class Unit(Protocol):
         ...
 
     def next_pulse_due(self, names: Sequence[str]) -> datetime | None: ...
+
+    # --- the self-test's timer (services/selftest.py)
+
+    def add_test_run(self, run: TestRun) -> None:
+        """Insert the row unless another instance did first."""
+        ...
+
+    def test_run(self) -> TestRun | None:
+        """The row as it is, unlocked (when the engine next looks)."""
+        ...
+
+    def test_run_for_update(self, due_by: datetime | None = None) -> TestRun | None:
+        """The row, locked; with ``due_by``, only when due by then and not locked by another instance."""
+        ...
+
+    def save_test_run(self, run: TestRun) -> None: ...
 
     def add_silence(self, silence: Silence) -> int: ...
 

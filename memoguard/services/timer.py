@@ -25,6 +25,7 @@ from datetime import timedelta
 from memoguard.domain.event import TimerFired
 from memoguard.services.clock import Clock
 from memoguard.services.escalator import Escalator
+from memoguard.services.logfields import ids
 from memoguard.services.metrics import NO_METRICS, Metrics
 from memoguard.services.record import DueTimer
 from memoguard.services.store import Store, StoreUnavailable
@@ -63,7 +64,11 @@ class Timers:
             except StoreUnavailable:
                 raise
             except Exception:
-                log.exception("a timer could not be fired; postponing it by %s", POSTPONE)
+                log.exception(
+                    "a timer could not be fired; postponing it by %s",
+                    POSTPONE,
+                    extra=ids(claimed[0].incident) if claimed else None,
+                )
                 for timer in claimed:
                     self._postpone(timer)
                 fired += 1

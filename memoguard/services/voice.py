@@ -41,6 +41,7 @@ from memoguard.services.clock import Clock
 from memoguard.services.dispatch.recording import Recorder
 from memoguard.services.error import NotFound, Refused, ServiceError
 from memoguard.services.escalator import message_context
+from memoguard.services.logfields import ids
 from memoguard.services.record import Notification, NotificationStatus
 from memoguard.services.renderer import Renderer
 from memoguard.services.store import Store
@@ -179,11 +180,25 @@ class Calls:
         except Refused as refusal:
             if refusal.closed:
                 return Script(call.person.language, (self._say(call, incident, "closed"),))
-            log.info("call %s: key %s by %s refused: %s", call.sid, pressed, call.person.name, refusal)
+            log.info(
+                "call %s: key %s by %s refused: %s",
+                call.sid,
+                pressed,
+                call.person.name,
+                refusal,
+                extra=ids(incident.id, person=call.person.name),
+            )
             said = (self._say(call, incident, "refused", verb=verb.value),)
             return self._page(call, incident, said, attempt, menu_only=True)
         except (NotFound, ServiceError) as error:
-            log.warning("call %s: key %s by %s: %s", call.sid, pressed, call.person.name, error)
+            log.warning(
+                "call %s: key %s by %s: %s",
+                call.sid,
+                pressed,
+                call.person.name,
+                error,
+                extra=ids(incident.id, person=call.person.name),
+            )
             return Script(call.person.language, (self._say(call, incident, "closed"),))
         after = outcome.incident
         done = self._say(call, after, "done", verb=verb.value, changed=outcome.changed)
@@ -236,7 +251,13 @@ class Calls:
         try:
             self._actions.act(incident.id, Verb.ACK, who, "crisis bridge", Context(HOW))
         except (Refused, NotFound, ServiceError) as error:  # the bridge works whatever the incident's state
-            log.info("%s joined the crisis bridge of incident %s: not an acknowledgement (%s)", who, incident.id, error)
+            log.info(
+                "%s joined the crisis bridge of incident %s: not an acknowledgement (%s)",
+                who,
+                incident.id,
+                error,
+                extra=ids(incident.id, person=who),
+            )
 
     # --- helpers
 

@@ -16,6 +16,7 @@ from memoguard.adapters.smpp.assembly import Assembly
 from memoguard.adapters.smpp.encoding import decode
 from memoguard.services.clock import Clock
 from memoguard.services.inbox import Inbound, Inbox, Receipt, SmsParts
+from memoguard.services.logfields import ids
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +37,13 @@ class Reception:
         try:
             parsed = receipt.parse(message)
         except receipt.ReceiptError as error:
-            log.warning("%s: refused a delivery receipt from %s: %s", self._provider, _who(message), error)
+            log.warning(
+                "%s: refused a delivery receipt from %s: %s",
+                self._provider,
+                _who(message),
+                error,
+                extra=ids(provider=self._provider),
+            )
             return status.RX_P_APPN
         # The receipt's own dates are in the SMSC's time zone, which SMPP does not state: "at" is when it came.
         found = Receipt(self._provider, parsed.message_id, parsed.state, parsed.error, self._clock.now())
@@ -49,6 +56,7 @@ class Reception:
                 parsed.message_id,
                 type(error).__name__,
                 error,
+                extra=ids(provider=self._provider),
             )
             return status.RX_T_APPN
         return status.ROK
@@ -60,7 +68,13 @@ class Reception:
             try:
                 part, body = udh.split(body)
             except udh.HeaderError as error:
-                log.warning("%s: refused an SMS from %s: %s", self._provider, _who(message), error)
+                log.warning(
+                    "%s: refused an SMS from %s: %s",
+                    self._provider,
+                    _who(message),
+                    error,
+                    extra=ids(provider=self._provider),
+                )
                 return status.RX_P_APPN
         if part is None:
             part = _segment(message)
@@ -78,6 +92,7 @@ class Reception:
                 sender,
                 type(error).__name__,
                 error,
+                extra=ids(provider=self._provider),
             )
             return status.RX_T_APPN
         if whole is None:
@@ -87,7 +102,13 @@ class Reception:
             try:
                 self._assembly.done(whole)
             except Exception as error:  # taken: its parts go when pruned
-                log.warning("%s: could not forget the parts of an SMS from %s (%s)", self._provider, sender, error)
+                log.warning(
+                    "%s: could not forget the parts of an SMS from %s (%s)",
+                    self._provider,
+                    sender,
+                    error,
+                    extra=ids(provider=self._provider),
+                )
         return code
 
     def _reply(self, sender: str, recipient: str, text: str) -> int:
@@ -100,6 +121,7 @@ class Reception:
                 sender,
                 type(error).__name__,
                 error,
+                extra=ids(provider=self._provider),
             )
             return status.RX_T_APPN
         return status.ROK

@@ -24,6 +24,7 @@ from email.message import EmailMessage
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
+from memoguard.services.logfields import ids
 from memoguard.services.mailreply import Outcome, ReplyDesk
 
 log = logging.getLogger(__name__)
@@ -59,9 +60,13 @@ class _Handler:
             try:
                 outcome = await asyncio.to_thread(self._replies.receive, address, envelope.mail_from or "", parsed)
             except Exception:
-                log.exception("e-mail reply about incident %s could not be acted on: asking for a retry", incident)
+                log.exception(
+                    "e-mail reply about incident %s could not be acted on: asking for a retry",
+                    incident,
+                    extra=ids(incident, channel="email"),
+                )
                 return "451 4.3.0 Temporary failure, please try again later"
-            log.info("e-mail reply about incident %s: %s", incident, outcome.why)
+            log.info("e-mail reply about incident %s: %s", incident, outcome.why, extra=ids(incident, channel="email"))
             self.outcomes.append(outcome)
         return "250 2.0.0 OK"
 

@@ -30,6 +30,7 @@ from memoguard.adapters.storage.gauge import SqlGauges
 from memoguard.adapters.storage.incident import SnapshotCache, SqlIncidents, alarm_t, incident_t
 from memoguard.adapters.storage.outbox import SqlOutbox
 from memoguard.adapters.storage.override import SqlOverrides
+from memoguard.adapters.storage.selftest import SqlSelfTest
 from memoguard.adapters.storage.signin import SqlSignin
 from memoguard.adapters.storage.sms import SqlSms
 from memoguard.adapters.storage.timer import SqlTimers
@@ -45,7 +46,17 @@ WAKEUP_CHANNEL = "memoguard_wakeup"
 
 
 class SqlUnit(
-    SqlIncidents, SqlTimers, SqlOverrides, SqlOutbox, SqlSms, SqlBeats, SqlAccess, SqlDeadman, SqlGauges, SqlSignin
+    SqlIncidents,
+    SqlTimers,
+    SqlOverrides,
+    SqlOutbox,
+    SqlSms,
+    SqlBeats,
+    SqlAccess,
+    SqlDeadman,
+    SqlGauges,
+    SqlSignin,
+    SqlSelfTest,
 ):
     """One transaction (see ``memoguard.services.store.Unit``)."""
 

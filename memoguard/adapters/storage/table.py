@@ -350,6 +350,19 @@ class DeadmanTable(SQLModel, table=True):
     incident_id: int | None = Field(default=None)  # the incident its last miss opened
 
 
+class SelfTestTable(SQLModel, table=True):
+    """The self-test's durable timer (services/selftest.py; revision 0013): one row, ``name`` ``self_test``,
+    claimed ``FOR UPDATE SKIP LOCKED`` once due, so several instances send one test page."""
+
+    __tablename__ = "selftest"
+
+    name: str = Field(primary_key=True, max_length=40)
+    state: str = Field(max_length=20)  # waiting (for the next run), sent (waiting for its acknowledgement)
+    due_at: datetime = _when()
+    incident_id: int | None = Field(default=None)
+    last_outcome: str | None = Field(default=None, max_length=20)
+
+
 class SilenceTable(SQLModel, table=True):
     """Maintenance windows made at run time (revision 0011); those of memoguard.yaml are not stored.
     Ingestion reads the ones not over yet through ``ix_silence_ends_at``."""

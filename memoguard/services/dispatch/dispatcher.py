@@ -29,6 +29,7 @@ from memoguard.services.dispatch.pacing import AHEAD, LEASE, Budget, Call, held_
 from memoguard.services.dispatch.planning import Planner, message
 from memoguard.services.dispatch.recording import Recorder, finish_reservation, what
 from memoguard.services.escalator import Escalator
+from memoguard.services.logfields import ids
 from memoguard.services.metrics import NO_METRICS, Metrics
 from memoguard.services.provider import BatchProvider, DeliveryError, Message, Outcome, Provider
 from memoguard.services.record import Notification
@@ -167,10 +168,16 @@ class Dispatcher:
             else:
                 self._send_single(call, provider)
         except StoreUnavailable as error:  # an outage, not a bug: the rows are due again at once
-            log.warning("dispatching %s call to %s: %s; its rows go back to the queue", call.kind, call.provider, error)
+            log.warning(
+                "dispatching %s call to %s: %s; its rows go back to the queue",
+                call.kind,
+                call.provider,
+                error,
+                extra=_fields(call),
+            )
             self._give_back(call, later=False)
         except Exception:  # a bug must not stall the queue: the rows are given back, to be tried again later
-            log.exception("dispatching %s call to %s failed", call.kind, call.provider)
+            log.exception("dispatching %s call to %s failed", call.kind, call.provider, extra=_fields(call))
             self._give_back(call)
 
     def _send_single(self, call: Call, provider: Provider) -> None:
@@ -241,7 +248,7 @@ class Dispatcher:
             job = provider.submit(messages)
         except Exception as error:
             if not isinstance(error, DeliveryError):
-                log.exception("provider %s raised on a batch", call.provider)
+                log.exception("provider %s raised on a batch", call.provider, extra=ids(provider=call.provider))
             failure = error if isinstance(error, DeliveryError) else _unexpected(error)
             wait = backoff(max(r.attempts for r in call.rows) + 1, self._rng)  # retried together, as one batch
             for row in call.rows:
@@ -270,7 +277,7 @@ class Dispatcher:
                     unit.provider_blocked(call.provider, self._clock.now() + error.retry_after)
             outcomes = None
         except Exception:
-            log.exception("provider %s raised polling job %s", call.provider, job)
+            log.exception("provider %s raised polling job %s", call.provider, job, extra=ids(provider=call.provider))
             outcomes = None
         if outcomes is None:
             now = self._clock.now()
@@ -393,3 +400,11 @@ class Dispatcher:
 
 def _unexpected(error: Exception) -> DeliveryError:
     return DeliveryError(f"unexpected {type(error).__name__}: {error}", retryable=True)
+
+
+def _fields(call: Call) -> dict[str, str | int]:
+    """A call's log fields: its provider, and the ids of its row when it carries one."""
+    if len(call.rows) == 1:
+        row = call.rows[0]
+        return ids(row.incident, row.id, call.provider, row.person)
+    return ids(provider=call.provider)

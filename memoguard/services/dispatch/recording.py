@@ -23,6 +23,7 @@ from memoguard.services.clock import Clock
 from memoguard.services.delivery import Delivery, backoff
 from memoguard.services.dispatch.pacing import LEASE, Call, instant
 from memoguard.services.escalator import Escalator
+from memoguard.services.logfields import ids
 from memoguard.services.metrics import NO_METRICS, Metrics
 from memoguard.services.provider import DeliveryError, Outcome
 from memoguard.services.record import REPLY, Notification
@@ -88,6 +89,7 @@ class Recorder:
             if storm is not None:
                 text += f": {storm}, so it went at once, bundled"
             unit.add_entry(n.incident, now, "notified", text, n.person or None)
+        log.info(text, extra=ids(n.incident, n.id, call.provider, n.person, channel=n.channel))
         self._metrics.page(n.channel, call.provider, "sent")
 
     def failed(
@@ -147,7 +149,14 @@ class Recorder:
             why = error.reason if not error.retryable else f"{error.reason}; still failing after the channel's deadline"
             if not self._fail_over(unit, n, index, who, why, now, target=call.provider if n.outbound else n.person):
                 return
-        log.warning("notification %d (%s) to %s: %s", n.id, n.purpose, n.person or call.provider, why)
+        log.warning(
+            "notification %d (%s) to %s: %s",
+            n.id,
+            n.purpose,
+            n.person or call.provider,
+            why,
+            extra=ids(n.incident, n.id, call.provider, n.person, channel=n.channel),
+        )
 
     def stranded(self, unit: Unit, n: Notification) -> list[Notification]:
         """The rows a delivery receipt saying ``n`` never arrived is about: ``n``, or every page of its
@@ -181,7 +190,7 @@ class Recorder:
             index = min(n.provider_index, max(len(providers) - 1, 0))
             who = f"{n.channel} to {n.person} via {n.provider}"
             if self._fail_over(unit, n, index, who, why, now, target=n.person):
-                log.warning("page %d to %s: %s", n.id, n.person, why)
+                log.warning("page %d to %s: %s", n.id, n.person, why, extra=ids(n.incident, n.id, n.provider, n.person))
             moved.append(n.id)
         return moved
 
@@ -235,6 +244,7 @@ def taken_over(n: Notification, call: Call, what_happened: str) -> None:
         n.id,
         call.provider,
         what_happened,
+        extra=ids(n.incident, n.id, call.provider, n.person),
     )
 
 
