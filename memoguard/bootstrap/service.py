@@ -31,6 +31,7 @@ RESTART_ONLY = (
     ("database_url", "database"),
     ("http", "http"),
     ("metrics", "metrics"),
+    ("logging", "logging"),  # the handler is set up once, before the engine starts
     ("channels", "channels"),
     ("deadlines", "channels"),
     ("providers", "providers"),

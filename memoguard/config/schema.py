@@ -220,7 +220,7 @@ class MetricsModel(SecretRef):
 
 
 class LoggingModel(Strict):
-    """How ``serve`` logs (adapters/logs.py): ``auto`` is text on a terminal, the journal's own protocol
+    """How ``serve`` logs (engine/logs.py): ``auto`` is text on a terminal, the journal's own protocol
     under systemd (``$JOURNAL_STREAM``), JSON lines otherwise."""
 
     format: Literal["auto", "json", "text", "journald"] = "auto"

@@ -22,7 +22,7 @@ from click.testing import CliRunner
 
 from memoguard import bootstrap
 from memoguard.adapters.storage.store import SqlStore
-from memoguard.bootstrap.service import reload
+from memoguard.bootstrap.service import ReloadRefused, reload
 from memoguard.cli import cli
 from memoguard.cli.context import AppContext
 from memoguard.config.problem import ConfigError
@@ -363,3 +363,14 @@ def test_a_heartbeat_added_by_a_reload_is_declared_and_missed_on_time(service_di
         assert shown["state"] == "waiting"
         fake_clock.advance(timedelta(minutes=5))
         assert fresh.deadman.check_due() == 1
+
+
+def test_a_reload_that_changes_logging_is_refused_by_name(service_dir: Path, fake_clock: FakeClock) -> None:
+    # The log handler is set up once at start (engine/logs.py): a reload cannot change it, and says so.
+    main = service_dir / "memoguard.yaml"
+    with instance(service_dir, fake_clock) as app:
+        live = Live(app)
+        main.write_text("logging: {format: json}\n" + main.read_text(encoding="utf-8"), encoding="utf-8")
+        with pytest.raises(ReloadRefused, match="logging changed: a restart applies it"):
+            reload(live, service_dir)
+        assert live.current() is app
