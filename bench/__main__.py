@@ -32,6 +32,7 @@ SCRIPTS = [
     ("timer", True),
     ("restart", True),
     ("startup", True),
+    ("cli", True),
     ("storm", True),
     ("memory", True),
     ("dispatch", True),

@@ -1,6 +1,10 @@
 """The one place that builds concrete adapters and hands them to the entry points.
 
 Nothing here runs at import time: every function builds what it is asked for when it is called.
+Adapters only ``serve`` builds (providers and their clients, Prometheus metrics, the PostgreSQL
+listener) and Alembic are imported by the functions that build them, not here: a CLI command such as
+``memoguard ack`` loads the configuration, the store and the use cases, and nothing of the service
+(issue 20: it spent most of its 1.5 s importing what it never used).
 """
 
 from __future__ import annotations
@@ -12,23 +16,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, assert_never
 
-from alembic.util.exc import CommandError
 from sqlalchemy import Engine
 
 from memoguard.adapters.clock import SystemClock
-from memoguard.adapters.console import ConsoleProvider
-from memoguard.adapters.metrics import PrometheusMetrics
-from memoguard.adapters.smtp import SmtpProvider
 from memoguard.adapters.storage import migration
-from memoguard.adapters.storage.backup import BackupError
-from memoguard.adapters.storage.backup import backup as backup_database
 from memoguard.adapters.storage.database import open_engine
-from memoguard.adapters.storage.listener import PostgresListener
 from memoguard.adapters.storage.parts import SqlSmsParts
 from memoguard.adapters.storage.store import SqlStore
 from memoguard.adapters.template import TemplateRenderer
-from memoguard.adapters.webhook import WebhookProvider
-from memoguard.adapters.zendesk import ZendeskProvider
 from memoguard.config.loader import load_config
 from memoguard.config.model import Config
 from memoguard.config.schema import ConsoleProvider as ConsoleSettings
@@ -76,8 +71,9 @@ from memoguard.services.silences import Silences
 from memoguard.services.timer import Timers
 from memoguard.services.voice import CallDesk, Calls
 
-if TYPE_CHECKING:  # aiosmtpd is an optional extra: imported when a listener is configured
+if TYPE_CHECKING:  # imported where they are built (see above); aiosmtpd is an optional extra
     from memoguard.adapters.smtp.listener import ReplyListener
+    from memoguard.adapters.storage.listener import PostgresListener
 
 
 class StartupError(Exception):
@@ -103,6 +99,8 @@ def engine(config: Config) -> Engine:
 def upgrade(config: Config) -> tuple[str | None, str]:
     """``memoguard db upgrade``: bring the schema to this release's head. A schema at a revision this
     release does not know (written by a newer one) is refused with a StartupError."""
+    from alembic.util.exc import CommandError  # noqa: PLC0415 (Alembic only to upgrade)
+
     db = engine(config)
     try:
         return migration.upgrade(db)
@@ -117,6 +115,9 @@ def upgrade(config: Config) -> tuple[str | None, str]:
 
 def backup(config: Config, target: Path) -> int:
     """``memoguard backup FILE``: a consistent copy of the SQLite database (StartupError says why not)."""
+    from memoguard.adapters.storage.backup import BackupError  # noqa: PLC0415 (only for this command)
+    from memoguard.adapters.storage.backup import backup as backup_database  # noqa: PLC0415
+
     try:
         return backup_database(config.database_url, target)
     except BackupError as error:
@@ -175,6 +176,12 @@ def providers(
     Nothing connects here: links open on ``start``. ``links`` signs the acknowledgement links of e-mail pages,
     ``reply_to`` makes their Reply-To; ``calls`` is what voice pages say and what keys pressed on them do
     (the service passes the ones that go to the application in force: services/live.py)."""
+    # The providers' modules (and their clients) are imported only by what sends: see the docstring.
+    from memoguard.adapters.console import ConsoleProvider  # noqa: PLC0415
+    from memoguard.adapters.smtp import SmtpProvider  # noqa: PLC0415
+    from memoguard.adapters.webhook import WebhookProvider  # noqa: PLC0415
+    from memoguard.adapters.zendesk import ZendeskProvider  # noqa: PLC0415
+
     built: dict[str, Provider] = {}
     for name, settings in config.providers.items():
         try:
@@ -394,12 +401,15 @@ def _application(
     # Only the service counts (a CLI command's counters would die with it); the gauges read its providers.
     known: dict[str, Provider] = {}
     metrics: Metrics = NO_METRICS
-    if reuse is not None:
-        metrics = reuse.metrics
-    elif with_providers:
-        metrics = PrometheusMetrics(lambda: read_gauges(sql, clock, delivery(config), known))
-    if isinstance(metrics, PrometheusMetrics):
-        metrics.config_hash = config.digest
+    if reuse is not None or with_providers:
+        from memoguard.adapters.metrics import PrometheusMetrics  # noqa: PLC0415 (prometheus_client: serve only)
+
+        if reuse is not None:
+            metrics = reuse.metrics
+        else:
+            metrics = PrometheusMetrics(lambda: read_gauges(sql, clock, delivery(config), known))
+        if isinstance(metrics, PrometheusMetrics):
+            metrics.config_hash = config.digest
     actions = Actions(sql, clock, config.people, escalator, metrics)
     # A receipt may beat the commit of its message's ids by a moment: the service waits that long for it.
     wait = 2.0 if isinstance(clock, SystemClock) else 0.0
@@ -488,4 +498,6 @@ def listener(app: Application) -> PostgresListener | None:
     sql = app.store
     if not isinstance(sql, SqlStore) or not sql.postgres:
         return None
+    from memoguard.adapters.storage.listener import PostgresListener  # noqa: PLC0415 (psycopg: PostgreSQL only)
+
     return PostgresListener(sql.engine.url.render_as_string(hide_password=False), sql.wake_from_elsewhere)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 from pathlib import Path
 from typing import Any
@@ -10,29 +11,53 @@ import click
 from sqlalchemy.exc import SQLAlchemyError
 
 from memoguard import __version__
-from memoguard.cli.access import audit, token
-from memoguard.cli.action import acknowledge, confirm, escalate, resolve
-from memoguard.cli.alarm import alarm
-from memoguard.cli.backup import backup
-from memoguard.cli.check import check
 from memoguard.cli.context import AppContext, StorageUnavailable
-from memoguard.cli.db import db
-from memoguard.cli.deadman import heartbeats
-from memoguard.cli.importer import import_group
-from memoguard.cli.incident import incident, incidents
-from memoguard.cli.oncall import oncall
-from memoguard.cli.override import override
-from memoguard.cli.queue import queue
-from memoguard.cli.reload import reload
-from memoguard.cli.roster import roster
-from memoguard.cli.selftest import selftest
-from memoguard.cli.serve import serve
-from memoguard.cli.silence import silence
-from memoguard.cli.simulate import simulate_command
 from memoguard.services.store import StoreUnavailable
+
+# Each command by name, as "module:attribute", imported only when it runs (or when --help lists it):
+# `memoguard ack` does not import what `serve` needs (FastAPI, uvicorn, the engine) nor the importers
+# (issue 20). tests/unit/test_cli_imports.py checks that every name here resolves to its command.
+COMMANDS = {
+    "ack": "memoguard.cli.action:acknowledge",
+    "alarm": "memoguard.cli.alarm:alarm",
+    "audit": "memoguard.cli.access:audit",
+    "backup": "memoguard.cli.backup:backup",
+    "check": "memoguard.cli.check:check",
+    "confirm": "memoguard.cli.action:confirm",
+    "db": "memoguard.cli.db:db",
+    "escalate": "memoguard.cli.action:escalate",
+    "heartbeats": "memoguard.cli.deadman:heartbeats",
+    "import": "memoguard.cli.importer:import_group",
+    "incident": "memoguard.cli.incident:incident",
+    "incidents": "memoguard.cli.incident:incidents",
+    "oncall": "memoguard.cli.oncall:oncall",
+    "override": "memoguard.cli.override:override",
+    "queue": "memoguard.cli.queue:queue",
+    "reload": "memoguard.cli.reload:reload",
+    "resolve": "memoguard.cli.action:resolve",
+    "roster": "memoguard.cli.roster:roster",
+    "selftest": "memoguard.cli.selftest:selftest",
+    "serve": "memoguard.cli.serve:serve",
+    "silence": "memoguard.cli.silence:silence",
+    "simulate": "memoguard.cli.simulate:simulate_command",
+    "token": "memoguard.cli.access:token",
+}
 
 
 class _Memoguard(click.Group):
+    """The top-level group: commands loaded on demand (COMMANDS), database failures on one line."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*COMMANDS, *super().list_commands(ctx)})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in COMMANDS:
+            module, _, attribute = COMMANDS[cmd_name].partition(":")
+            command = getattr(importlib.import_module(module), attribute)
+            assert isinstance(command, click.Command)
+            self.add_command(command, cmd_name)
+        return super().get_command(ctx, cmd_name)
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
@@ -62,29 +87,6 @@ def cli(ctx: click.Context, config_dir: Path) -> None:
     elif ctx.get_parameter_source("config_dir") != click.core.ParameterSource.DEFAULT:
         # An injected context (tests, embedding) keeps its directory unless --config says otherwise.
         ctx.obj.config_dir = Path(config_dir)
-
-
-cli.add_command(check)
-cli.add_command(oncall)
-cli.add_command(roster)
-cli.add_command(override)
-cli.add_command(simulate_command)
-cli.add_command(alarm)
-cli.add_command(incidents)
-cli.add_command(incident)
-for _command in (acknowledge, confirm, resolve, escalate):
-    cli.add_command(_command)
-cli.add_command(db)
-cli.add_command(queue)
-cli.add_command(serve)
-cli.add_command(reload)
-cli.add_command(backup)
-cli.add_command(import_group)
-cli.add_command(token)
-cli.add_command(audit)
-cli.add_command(heartbeats)
-cli.add_command(selftest)
-cli.add_command(silence)
 
 
 def main() -> None:

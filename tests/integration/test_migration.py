@@ -168,3 +168,26 @@ def test_the_open_incident_index_is_unique_and_partial(engine: Engine) -> None:
     assert where is not None
     assert "state" in str(where)
     assert "resolved" in str(where)
+
+
+def test_the_revisions_read_as_text_are_the_ones_alembic_reads() -> None:
+    """The schema check reads the scripts without Alembic (issue 20): it must find what Alembic finds."""
+    chain = migration._chain()
+    assert chain is not None
+    head, known = migration._alembic_revisions()
+    assert chain[-1] == head == migration.head()
+    assert set(chain) == known == migration.known()
+
+
+def test_a_script_whose_revision_is_not_plain_text_is_read_by_alembic(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    today = migration.head()
+    scripts = tmp_path / "migrations"
+    shutil.copytree(migration._SCRIPTS, scripts, ignore=shutil.ignore_patterns("__pycache__"))
+    later = NEXT_REVISION.format(head=today).replace('revision = "9002"', 'revision = "90" + "02"')
+    (scripts / "versions" / "9002_later_release.py").write_text(later, encoding="utf-8")
+    monkeypatch.setattr(migration, "_SCRIPTS", scripts)
+    assert migration._chain() is None
+    assert migration.head() == "9002"
+    assert {today, "9002"} <= migration.known()
