@@ -26,7 +26,8 @@ The words spoken are templates (``voice.LANG.txt``); how they are spoken (TwiML)
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -35,10 +36,11 @@ from memoguard.domain.effect import Notify, Purpose
 from memoguard.domain.incident import Incident, IncidentState
 from memoguard.domain.person import Person
 from memoguard.domain.policy import AckMode
+from memoguard.domain.stage import current
 from memoguard.services.access import Context
 from memoguard.services.action import Actions, Verb
 from memoguard.services.clock import Clock
-from memoguard.services.dispatch.recording import Recorder
+from memoguard.services.dispatch.recording import Recorder, patiently
 from memoguard.services.error import NotFound, Refused, ServiceError
 from memoguard.services.escalator import message_context
 from memoguard.services.record import Notification, NotificationStatus
@@ -75,6 +77,7 @@ class Call:
     sid: str
     notification: Notification
     person: Person
+    bound: bool = True  # False: found by the id signed into the URL, the dispatcher not having committed the SID yet
 
 
 @dataclass(frozen=True)
@@ -100,13 +103,25 @@ class Calls:
         actions: Actions,
         renderer: Renderer,
         recorder: Recorder | None = None,
+        status_wait: float = 0.0,
+        pause: Callable[[float], None] = time.sleep,
     ) -> None:
+        """``status_wait``: how many real seconds a failed call's status that beat the dispatcher's
+        commit of the call's SID waits for it (as an SMS receipt does: ``patiently``); ``pause``: how."""
         self._store = store
         self._clock = clock
         self._people = people
         self._actions = actions
         self._renderer = renderer
         self._recorder = recorder
+        self._status_wait = status_wait
+        self._pause = pause
+
+    def patient(self, seconds: float, pause: Callable[[float], None] = time.sleep) -> Calls:
+        """The same calls, a failed status waiting ``seconds`` for its SID (``pause``: how it waits)."""
+        return Calls(
+            self._store, self._clock, self._people, self._actions, self._renderer, self._recorder, seconds, pause
+        )
 
     def call(self, provider: str, sid: str, signed: int | None) -> Call:
         """The page ``sid`` was placed for. ``signed``: the notification the adapter signed into the
@@ -123,7 +138,12 @@ class Calls:
             raise UnknownCall(f"page #{row.id} was placed as another call than {sid}")
         if row is None or row.purpose != Purpose.PAGE.value or row.person not in self._people:
             raise UnknownCall(f"no page was placed through {provider} as call {sid}")
-        return Call(provider, sid, row, self._people[row.person])
+        return Call(provider, sid, row, self._people[row.person], bound=bound is not None)
+
+    def _bound(self, call: Call) -> bool:
+        """Whether the dispatcher has committed ``call``'s SID as its page's."""
+        with self._store.read() as unit:
+            return unit.message_notification(call.provider, call.sid) is not None
 
     # --- what the call says
 
@@ -155,10 +175,9 @@ class Calls:
         verb = KEYS.get(pressed)
         if verb is None:
             return self._page(call, incident, (self._say(call, incident, "unknown_key"),), attempt, menu_only=True)
-        n = call.notification
-        if verb == Verb.ESCALATE and n.step is not None and (incident.step, incident.cycle) != (n.step, n.cycle):
-            # The call's step is over (escalated meanwhile, or Twilio posting the same key again): a 9 on
-            # it must not escalate the next step too.
+        if verb == Verb.ESCALATE and not _still_paging(incident, call.notification):
+            # The call's paging is over (escalated meanwhile, or Twilio posting the same key again): a 9 on
+            # it must not escalate the next step, or the crisis cell's next paging, too.
             said = (self._say(call, incident, "refused", verb=verb.value),)
             return Script(call.person.language, said)
         try:
@@ -186,6 +205,16 @@ class Calls:
         if said is None:
             return
         n = call.notification
+        late = ""
+        if (
+            status == "failed"
+            and not call.bound
+            and not patiently(lambda: self._bound(call), self._status_wait, self._pause)
+        ):
+            # Twilio said the call failed before the dispatcher committed its SID, and it still has not:
+            # the page cannot be told to fail over (its row says nothing of this call yet).
+            log.warning("call %s of page #%s failed before its SID was recorded: not failed over", call.sid, n.id)
+            late = " (before its call id was recorded: not failed over, the step's timeout runs)"
         if status == "in-progress" and answered_by:
             said = f"answered ({answered_by})"
         code = f", error {error}" if error and error.strip("0") else ""
@@ -196,7 +225,9 @@ class Calls:
             if current is None:
                 return
             is_current = call.sid in (current.reference or "").split()
-            if not is_current:
+            if late:
+                text += late
+            elif not is_current:
                 text += " (about an earlier attempt)"
             stranded = []
             if status == "failed" and is_current and self._recorder is not None:
@@ -293,6 +324,20 @@ def _bridged(call: Call, incident: Incident) -> bool:
 def _placed_as_another(row: Notification, provider: str, sid: str) -> bool:
     sent = row.status == NotificationStatus.SENT and row.channel == "voice" and row.provider == provider
     return sent and sid not in (row.reference or "").split()
+
+
+def _still_paging(incident: Incident, n: Notification) -> bool:
+    """Whether the paging ``n`` was placed for is still the incident's last one, so that a 9 on its call
+    may escalate. The position — (cycle, step), the step None for the crisis cell — must be the same,
+    and so must the version the paging ended at (domain/stage.py), for the crisis cell is paged again at
+    the same position (a repeat, an escalation from it). An acknowledgement also moves the version
+    without paging anyone: an acknowledged incident's 9 (release the acknowledgement, escalate) stands
+    as long as the position is the same; once it escalated, the incident is triggered again at a new
+    version, so the same key posted again finds its paging over."""
+    now = current(incident)
+    if (now.cycle, now.step) != (n.cycle, n.step):
+        return False
+    return n.stage_version is None or incident.state != IncidentState.TRIGGERED or n.stage_version == now.version
 
 
 def _double(incident: Incident) -> bool:
