@@ -13,7 +13,8 @@ SMS and the e-mail links (timeline ``voice``, audit ``voice key``):
 - * says the page again; any other key says which keys work;
 - 0, on a crisis-cell page of a policy with a ``bridge``, puts the member into the incident's conference
   (one per incident, ``bridge_name``); joining it is that member's acknowledgement, and who joined and
-  left is on the timeline (``conference``). The ``bridge`` number is still read out in the texts.
+  left is on the timeline (services/bridge.py, which also hears members dialling the bridge number
+  directly). The ``bridge`` number is still read out in the texts.
 
 Nothing pressed: the page is said once more, then the call ends without an acknowledgement. A call
 answered by a machine (voicemail, fax) is never an acknowledgement: a short message is left, no key is
@@ -117,6 +118,11 @@ class Calls:
         self._status_wait = status_wait
         self._pause = pause
 
+    @property
+    def shared(self) -> tuple[Store, Clock, Mapping[str, Person], Actions, Renderer]:
+        """What the crisis bridge (services/bridge.py) works with, as the calls do."""
+        return self._store, self._clock, self._people, self._actions, self._renderer
+
     def patient(self, seconds: float, pause: Callable[[float], None] = time.sleep) -> Calls:
         """The same calls, a failed status waiting ``seconds`` for its SID (``pause``: how it waits)."""
         return Calls(
@@ -169,7 +175,7 @@ class Calls:
         self._note(call, "voice_key", f"key {pressed or 'none'} pressed by {call.person.name}")
         if pressed == "*":
             return self._page(call, incident, (), attempt)
-        if pressed == "0" and _bridged(call, incident):
+        if pressed == "0" and bridged(call.notification, incident):
             said = (self._say(call, incident, "joining"),)
             return Script(call.person.language, said, conference=bridge_name(incident.id))
         verb = KEYS.get(pressed)
@@ -236,26 +242,6 @@ class Calls:
             if stranded and self._recorder is not None:
                 self._recorder.undelivered(unit, stranded, f"call failed{code}", now)
 
-    def conference(self, call: Call, event: str, name: str) -> None:
-        """A crisis-bridge event about ``call``'s person: on the timeline; joining is their acknowledgement."""
-        incident = self._incident(call)
-        if not _bridged(call, incident) or name != bridge_name(incident.id):
-            raise UnknownCall(f"conference {name!r} is not the crisis bridge of the page of call {call.sid}")
-        who = call.person.name
-        said = {"participant-join": "joined", "participant-leave": "left"}.get(event)
-        if said is None:
-            return  # conference-start/-end and the rest: who joined and left says it all
-        with self._store.write() as unit:
-            unit.add_entry(
-                incident.id, self._clock.now(), "crisis_bridge", f"{who} {said} the crisis bridge ({name})", who
-            )
-        if event != "participant-join" or not incident.is_open:
-            return
-        try:
-            self._actions.act(incident.id, Verb.ACK, who, "crisis bridge", Context(HOW))
-        except (Refused, NotFound, ServiceError) as error:  # the bridge works whatever the incident's state
-            log.info("%s joined the crisis bridge of incident %s: not an acknowledgement (%s)", who, incident.id, error)
-
     # --- helpers
 
     def _page(
@@ -282,7 +268,7 @@ class Calls:
         context["ack_within"] = spoken(step.ack_within, language) if step is not None else None
         confirm = policy.ack.confirm_within
         context["confirm_within"] = spoken(confirm, language) if confirm is not None else None
-        context.update(part=part, state=incident.state.value, bridge_key=_bridged(call, incident), **extra)
+        context.update(part=part, state=incident.state.value, bridge_key=bridged(call.notification, incident), **extra)
         return self._renderer.render("voice", call.person.language, context)
 
     def _note(self, call: Call, kind: str, what: str) -> None:
@@ -315,10 +301,10 @@ def bridge_name(incident: str) -> str:
     return f"memoguard-incident-{incident}"
 
 
-def _bridged(call: Call, incident: Incident) -> bool:
-    """A crisis-cell page of a policy with a bridge: the call offers 0 to join it."""
+def bridged(n: Notification, incident: Incident) -> bool:
+    """A crisis-cell page of a policy with a bridge: its call offers 0 to join it."""
     cell = incident.policy.crisis_cell
-    return call.notification.reason in ("crisis", "crisis_repeat") and cell is not None and cell.bridge is not None
+    return n.reason in ("crisis", "crisis_repeat") and cell is not None and cell.bridge is not None
 
 
 def _placed_as_another(row: Notification, provider: str, sid: str) -> bool:
