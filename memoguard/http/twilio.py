@@ -88,62 +88,67 @@ def _route(kind: str, summary: str, required: list[str], fields: list[str], *, t
     )
 
 
-_route(
-    "status",
-    "A message's delivery status, from Twilio (the StatusCallback of each SMS)",
-    ["AccountSid", "MessageSid", "MessageStatus"],
-    ["AccountSid", "MessageSid", "SmsSid", "MessageStatus", "SmsStatus", "ErrorCode", "From", "To"],
-    twiml=False,
-    signed=False,
+# kind, summary, required fields, fields, answers TwiML, URL signed by memoguard
+ROUTES: tuple[tuple[str, str, list[str], list[str], bool, bool], ...] = (
+    (
+        "status",
+        "A message's delivery status, from Twilio (the StatusCallback of each SMS)",
+        ["AccountSid", "MessageSid", "MessageStatus"],
+        ["AccountSid", "MessageSid", "SmsSid", "MessageStatus", "SmsStatus", "ErrorCode", "From", "To"],
+        False,
+        False,
+    ),
+    (
+        "sms",
+        "A text a phone sent to the provider's number, from Twilio (the number's messaging webhook)",
+        ["AccountSid", "MessageSid", "From", "To", "Body"],
+        ["AccountSid", "MessageSid", "SmsSid", "From", "To", "Body", "NumMedia", "NumSegments"],
+        False,
+        False,
+    ),
+    (
+        "voice",
+        "A call memoguard placed was answered (or came back with no key pressed): what it says, from Twilio",
+        ["AccountSid", "CallSid"],
+        _CALL,
+        True,
+        True,
+    ),
+    (
+        "gather",
+        "A key pressed on a call memoguard placed, from Twilio (the call's <Gather>)",
+        ["AccountSid", "CallSid", "Digits"],
+        [*_CALL, "Digits"],
+        True,
+        True,
+    ),
+    (
+        "call",
+        "A call's status, from Twilio (the StatusCallback of each call)",
+        ["AccountSid", "CallSid", "CallStatus"],
+        [*_CALL, "ErrorCode", "SipResponseCode"],
+        False,
+        True,
+    ),
+    (
+        "conference",
+        "A crisis bridge's event (started, ended, someone joined or left), from Twilio (<Conference> statusCallback)",
+        ["AccountSid", "ConferenceSid", "FriendlyName", "StatusCallbackEvent"],
+        ["AccountSid", "ConferenceSid", "FriendlyName", "StatusCallbackEvent", "CallSid", "Timestamp"],
+        False,
+        True,
+    ),
+    (
+        "dial",
+        "Someone called the provider's number (its voice webhook): a crisis-cell member joins the incident's bridge",
+        ["AccountSid", "CallSid", "From"],
+        _CALL,
+        True,
+        False,
+    ),
 )
-_route(
-    "sms",
-    "A text a phone sent to the provider's number, from Twilio (the number's messaging webhook)",
-    ["AccountSid", "MessageSid", "From", "To", "Body"],
-    ["AccountSid", "MessageSid", "SmsSid", "From", "To", "Body", "NumMedia", "NumSegments"],
-    twiml=False,
-    signed=False,
-)
-_route(
-    "voice",
-    "A call memoguard placed was answered (or came back with no key pressed): what it says, from Twilio",
-    ["AccountSid", "CallSid"],
-    _CALL,
-    twiml=True,
-    signed=True,
-)
-_route(
-    "gather",
-    "A key pressed on a call memoguard placed, from Twilio (the call's <Gather>)",
-    ["AccountSid", "CallSid", "Digits"],
-    [*_CALL, "Digits"],
-    twiml=True,
-    signed=True,
-)
-_route(
-    "call",
-    "A call's status, from Twilio (the StatusCallback of each call)",
-    ["AccountSid", "CallSid", "CallStatus"],
-    [*_CALL, "ErrorCode", "SipResponseCode"],
-    twiml=False,
-    signed=True,
-)
-_route(
-    "conference",
-    "A crisis bridge's event (started, ended, someone joined or left), from Twilio (<Conference> statusCallback)",
-    ["AccountSid", "ConferenceSid", "FriendlyName", "StatusCallbackEvent"],
-    ["AccountSid", "ConferenceSid", "FriendlyName", "StatusCallbackEvent", "CallSid", "Timestamp"],
-    twiml=False,
-    signed=True,
-)
-_route(
-    "dial",
-    "Someone called the provider's number (its voice webhook): a crisis-cell member joins the incident's bridge",
-    ["AccountSid", "CallSid", "From"],
-    _CALL,
-    twiml=True,
-    signed=False,
-)
+for _kind, _summary, _required, _fields, _twiml, _signed in ROUTES:
+    _route(_kind, _summary, _required, _fields, twiml=_twiml, signed=_signed)
 
 
 async def _handle(provider: str, kind: str, request: Request, signature: str | None) -> Response:

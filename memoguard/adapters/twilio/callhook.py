@@ -30,7 +30,14 @@ class CallHook:
         self._token = auth_token
         self._public_url = public_url
         self._calls = calls
-        self._bridge = Bridge(calls)
+        self._bridged: Bridge | None = None
+
+    @property
+    def _bridge(self) -> Bridge:
+        """The crisis bridge's side of the calls, made when a bridge request first comes."""
+        if self._bridged is None:
+            self._bridged = Bridge(self._calls)
+        return self._bridged
 
     def handle(self, callback: Callback, fields: Mapping[str, str]) -> str | None:
         query = dict(parse_qsl(callback.query, keep_blank_values=True))
