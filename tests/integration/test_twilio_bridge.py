@@ -228,3 +228,33 @@ def test_a_conference_event_about_another_bridge_changes_nothing(crisis: World, 
     dialled.text = "memoguard-incident-2"
     assert _event(twilio, dialled, "participant-join", erin.call.sid) == 422
     assert crisis.incident(incident).acked_by == () and crisis.timeline(incident, "crisis_bridge") == []
+
+
+@pytest.mark.parametrize("forgery", ["no signature", "no page in the URL", "a page memoguard did not sign"])
+def test_a_bridge_request_not_signed_or_naming_no_page_changes_nothing(
+    crisis: World, twilio: Twilio, forgery: str
+) -> None:
+    incident, calls = _crisis_called(crisis, twilio)
+    erin = calls["+33612345605"]
+    erin.answer()
+    erin.press("0")
+    dialled = erin.conference
+    assert dialled is not None
+    url = dialled.attrib["statusCallback"]
+    form = {
+        "AccountSid": twilio.account_sid,
+        "ConferenceSid": "CF" + "c" * 32,
+        "FriendlyName": "memoguard-incident-1",
+        "StatusCallbackEvent": "participant-join",
+        "CallSid": erin.call.sid,
+    }
+    match forgery:
+        case "no signature":
+            assert twilio.post(url, form, signature=None).status == 403
+            dial = {"AccountSid": twilio.account_sid, "CallSid": "CA" + "d" * 32, "From": "+33612345606"}
+            assert twilio.post(DIAL, dial, token="0" * 32).status == 403
+        case "no page in the URL":
+            assert twilio.post(url.split("?")[0], form).status == 422
+        case _:
+            assert twilio.post(url.replace("m=", "m=0"), form).status == 422
+    assert crisis.incident(incident).acked_by == () and crisis.timeline(incident, "crisis_bridge") == []
