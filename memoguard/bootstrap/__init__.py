@@ -411,7 +411,8 @@ def _application(
         if isinstance(metrics, PrometheusMetrics):
             metrics.config_hash = config.digest
     actions = Actions(sql, clock, config.people, escalator, metrics)
-    # A receipt may beat the commit of its message's ids by a moment: the service waits that long for it.
+    # A receipt (or a failed call's status) may beat the commit of its message's ids by a moment: the
+    # service waits that long for it.
     wait = 2.0 if isinstance(clock, SystemClock) else 0.0
     # One recorder of delivery outcomes: a receipt saying a page was not delivered fails it over as a send does.
     recorder = Recorder(sql, clock, delivery(config), escalator, random.Random(), metrics)
@@ -421,7 +422,7 @@ def _application(
     # Only a service that sends or serves reads the link secret (other commands work without it).
     links = email_links(config, sql, clock, actions) if with_providers else None
     replies_by_mail = mail_replies(config, actions, sql, clock, renderer) if with_providers else None
-    calls = Calls(sql, clock, config.people, actions, renderer, recorder)
+    calls = Calls(sql, clock, config.people, actions, renderer, recorder, status_wait=wait)
     built: Mapping[str, Provider] = {}
     if reuse is not None:
         built = reuse.providers

@@ -7,7 +7,9 @@ adapter's), which checks the signature before anything else: missing or wrong, t
 the usual refusal shape (http/problem.py) and nothing changes. A signed request is answered with the
 TwiML the hook returned (what a call says next), or an empty ``<Response/>`` once the inbox has taken
 it: replies are answered by a queued SMS, never inline. The form is parsed here from the raw body,
-without a form library, so that every field reaches the signature check exactly as sent.
+without a form library, so that every field reaches the signature check exactly as sent. Every route
+has that one shape (``_route``); they differ only in what they document. ``dial`` is the provider
+number's voice webhook: the crisis bridge number, when a member dials it rather than pressing 0.
 """
 
 from __future__ import annotations
@@ -48,38 +50,6 @@ _ANSWER: dict[int | str, dict[str, Any]] = {
     },
     **responses(403, 404, 413, 422),
 }
-_SIGNED = Header(alias=SIGNATURE, description="Twilio's signature of the public URL and the form, with the auth token.")
-
-
-@router.post(
-    "/{provider}/status",
-    summary="A message's delivery status, from Twilio (the StatusCallback of each SMS)",
-    response_class=Response,
-    responses=_ANSWER,
-    openapi_extra=_form(
-        ["AccountSid", "MessageSid", "MessageStatus"],
-        ["AccountSid", "MessageSid", "SmsSid", "MessageStatus", "SmsStatus", "ErrorCode", "From", "To"],
-    ),
-)
-async def status(provider: str, request: Request, signature: Annotated[str | None, _SIGNED] = None) -> Response:
-    return await _handle(provider, "status", request, signature)
-
-
-@router.post(
-    "/{provider}/sms",
-    summary="A text a phone sent to the provider's number, from Twilio (the number's messaging webhook)",
-    response_class=Response,
-    responses=_ANSWER,
-    openapi_extra=_form(
-        ["AccountSid", "MessageSid", "From", "To", "Body"],
-        ["AccountSid", "MessageSid", "SmsSid", "From", "To", "Body", "NumMedia", "NumSegments"],
-    ),
-)
-async def sms(provider: str, request: Request, signature: Annotated[str | None, _SIGNED] = None) -> Response:
-    return await _handle(provider, "sms", request, signature)
-
-
-_CALL = ["AccountSid", "CallSid", "CallStatus", "AnsweredBy", "From", "To", "Direction"]
 _TWIML: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "What the call says next: a TwiML document",
@@ -87,6 +57,7 @@ _TWIML: dict[int | str, dict[str, Any]] = {
     },
     **responses(403, 404, 413, 422),
 }
+_SIGNED = Header(alias=SIGNATURE, description="Twilio's signature of the public URL and the form, with the auth token.")
 _SIGNED_QUERY: dict[str, Any] = {
     "parameters": [
         {"name": "n", "in": "query", "required": False, "schema": {"type": "string"}},
@@ -94,55 +65,90 @@ _SIGNED_QUERY: dict[str, Any] = {
         {"name": "a", "in": "query", "required": False, "schema": {"type": "string"}},
     ]
 }
+_CALL = ["AccountSid", "CallSid", "CallStatus", "AnsweredBy", "From", "To", "Direction"]
 
 
-@router.post(
-    "/{provider}/voice",
-    summary="A call memoguard placed was answered (or came back with no key pressed): what it says, from Twilio",
-    response_class=Response,
-    responses=_TWIML,
-    openapi_extra=_form(["AccountSid", "CallSid"], _CALL) | _SIGNED_QUERY,
-)
-async def voice(provider: str, request: Request, signature: Annotated[str | None, _SIGNED] = None) -> Response:
-    return await _handle(provider, "voice", request, signature)
+def _route(kind: str, summary: str, required: list[str], fields: list[str], *, twiml: bool, signed: bool) -> None:
+    """One webhook route, ``POST /twilio/{provider}/{kind}``: each has the same shape (the hook checks the
+    signature, parses, dispatches: ``_handle``); only its documentation differs. ``twiml``: it answers
+    what a call says next; ``signed``: its URL carries the page memoguard signed (``n``, ``m``, ``a``)."""
+
+    async def endpoint(provider: str, request: Request, signature: Annotated[str | None, _SIGNED] = None) -> Response:
+        return await _handle(provider, kind, request, signature)
+
+    router.add_api_route(
+        f"/{{provider}}/{kind}",
+        endpoint,
+        methods=["POST"],
+        name=kind,
+        summary=summary,
+        response_class=Response,
+        responses=_TWIML if twiml else _ANSWER,
+        openapi_extra=_form(required, fields) | (_SIGNED_QUERY if signed else {}),
+    )
 
 
-@router.post(
-    "/{provider}/gather",
-    summary="A key pressed on a call memoguard placed, from Twilio (the call's <Gather>)",
-    response_class=Response,
-    responses=_TWIML,
-    openapi_extra=_form(["AccountSid", "CallSid", "Digits"], [*_CALL, "Digits"]) | _SIGNED_QUERY,
-)
-async def gather(provider: str, request: Request, signature: Annotated[str | None, _SIGNED] = None) -> Response:
-    return await _handle(provider, "gather", request, signature)
-
-
-@router.post(
-    "/{provider}/call",
-    summary="A call's status, from Twilio (the StatusCallback of each call)",
-    response_class=Response,
-    responses=_ANSWER,
-    openapi_extra=_form(["AccountSid", "CallSid", "CallStatus"], [*_CALL, "ErrorCode", "SipResponseCode"])
-    | _SIGNED_QUERY,
-)
-async def call(provider: str, request: Request, signature: Annotated[str | None, _SIGNED] = None) -> Response:
-    return await _handle(provider, "call", request, signature)
-
-
-@router.post(
-    "/{provider}/conference",
-    summary="A crisis bridge's event (a member joined or left), from Twilio (the <Conference> statusCallback)",
-    response_class=Response,
-    responses=_ANSWER,
-    openapi_extra=_form(
+# kind, summary, required fields, fields, answers TwiML, URL signed by memoguard
+ROUTES: tuple[tuple[str, str, list[str], list[str], bool, bool], ...] = (
+    (
+        "status",
+        "A message's delivery status, from Twilio (the StatusCallback of each SMS)",
+        ["AccountSid", "MessageSid", "MessageStatus"],
+        ["AccountSid", "MessageSid", "SmsSid", "MessageStatus", "SmsStatus", "ErrorCode", "From", "To"],
+        False,
+        False,
+    ),
+    (
+        "sms",
+        "A text a phone sent to the provider's number, from Twilio (the number's messaging webhook)",
+        ["AccountSid", "MessageSid", "From", "To", "Body"],
+        ["AccountSid", "MessageSid", "SmsSid", "From", "To", "Body", "NumMedia", "NumSegments"],
+        False,
+        False,
+    ),
+    (
+        "voice",
+        "A call memoguard placed was answered (or came back with no key pressed): what it says, from Twilio",
+        ["AccountSid", "CallSid"],
+        _CALL,
+        True,
+        True,
+    ),
+    (
+        "gather",
+        "A key pressed on a call memoguard placed, from Twilio (the call's <Gather>)",
+        ["AccountSid", "CallSid", "Digits"],
+        [*_CALL, "Digits"],
+        True,
+        True,
+    ),
+    (
+        "call",
+        "A call's status, from Twilio (the StatusCallback of each call)",
+        ["AccountSid", "CallSid", "CallStatus"],
+        [*_CALL, "ErrorCode", "SipResponseCode"],
+        False,
+        True,
+    ),
+    (
+        "conference",
+        "A crisis bridge's event (started, ended, someone joined or left), from Twilio (<Conference> statusCallback)",
         ["AccountSid", "ConferenceSid", "FriendlyName", "StatusCallbackEvent"],
         ["AccountSid", "ConferenceSid", "FriendlyName", "StatusCallbackEvent", "CallSid", "Timestamp"],
-    )
-    | _SIGNED_QUERY,
+        False,
+        True,
+    ),
+    (
+        "dial",
+        "Someone called the provider's number (its voice webhook): a crisis-cell member joins the incident's bridge",
+        ["AccountSid", "CallSid", "From"],
+        _CALL,
+        True,
+        False,
+    ),
 )
-async def conference(provider: str, request: Request, signature: Annotated[str | None, _SIGNED] = None) -> Response:
-    return await _handle(provider, "conference", request, signature)
+for _kind, _summary, _required, _fields, _twiml, _signed in ROUTES:
+    _route(_kind, _summary, _required, _fields, twiml=_twiml, signed=_signed)
 
 
 async def _handle(provider: str, kind: str, request: Request, signature: str | None) -> Response:

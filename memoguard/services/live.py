@@ -90,8 +90,8 @@ class CurrentCalls:
     def status(self, call: Call, status: str, answered_by: str | None, error: str | None) -> None:
         self._calls().status(call, status, answered_by, error)
 
-    def conference(self, call: Call, event: str, name: str) -> None:
-        self._calls().conference(call, event, name)
+    def current(self) -> Calls:
+        return self._calls()
 
 
 def current_links(live: Live) -> Callable[[str, str, int | None, datetime], dict[str, str]]:

@@ -11,7 +11,6 @@ stuck in an auto-reply loop with memoguard cannot run up a bill.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -26,7 +25,7 @@ from memoguard.domain.reply import Command, ReplyVerb, Unparsed, parse_reply
 from memoguard.services.access import Context
 from memoguard.services.action import Actions, Outcome, Verb
 from memoguard.services.clock import Clock
-from memoguard.services.dispatch.recording import Recorder, what
+from memoguard.services.dispatch.recording import Recorder, patiently, what
 from memoguard.services.error import NotFound, Refused, ServiceError
 from memoguard.services.inbox import DELIVERED, FAILED_STATES, Inbound, Receipt
 from memoguard.services.logfields import ids
@@ -326,18 +325,14 @@ class Replies:
 
     def receipt(self, receipt: Receipt) -> None:
         # A fast SMSC can report a part before the dispatcher has committed the ids the send returned.
-        deadline = time.monotonic() + self._receipt_wait
-        while not self._apply(receipt):
-            if time.monotonic() >= deadline:
-                log.info(
-                    "receipt from %s for unknown message %s (%s)",
-                    receipt.provider,
-                    receipt.message_id,
-                    receipt.state,
-                    extra=ids(provider=receipt.provider),
-                )
-                return
-            time.sleep(0.05)
+        if not patiently(lambda: self._apply(receipt), self._receipt_wait):
+            log.info(
+                "receipt from %s for unknown message %s (%s)",
+                receipt.provider,
+                receipt.message_id,
+                receipt.state,
+                extra=ids(provider=receipt.provider),
+            )
 
     def _apply(self, receipt: Receipt) -> bool:
         """Record ``receipt``; False when no sent message has its id (yet). A receipt saying a page still

@@ -13,7 +13,8 @@ SMS and the e-mail links (timeline ``voice``, audit ``voice key``):
 - * says the page again; any other key says which keys work;
 - 0, on a crisis-cell page of a policy with a ``bridge``, puts the member into the incident's conference
   (one per incident, ``bridge_name``); joining it is that member's acknowledgement, and who joined and
-  left is on the timeline (``conference``). The ``bridge`` number is still read out in the texts.
+  left is on the timeline (services/bridge.py, which also hears members dialling the bridge number
+  directly). The ``bridge`` number is still read out in the texts.
 
 Nothing pressed: the page is said once more, then the call ends without an acknowledgement. A call
 answered by a machine (voicemail, fax) is never an acknowledgement: a short message is left, no key is
@@ -26,7 +27,8 @@ The words spoken are templates (``voice.LANG.txt``); how they are spoken (TwiML)
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Protocol
@@ -35,10 +37,11 @@ from memoguard.domain.effect import Notify, Purpose
 from memoguard.domain.incident import Incident, IncidentState
 from memoguard.domain.person import Person
 from memoguard.domain.policy import AckMode
+from memoguard.domain.stage import current
 from memoguard.services.access import Context
 from memoguard.services.action import Actions, Verb
 from memoguard.services.clock import Clock
-from memoguard.services.dispatch.recording import Recorder
+from memoguard.services.dispatch.recording import Recorder, patiently
 from memoguard.services.error import NotFound, Refused, ServiceError
 from memoguard.services.escalator import message_context
 from memoguard.services.logfields import ids
@@ -76,6 +79,7 @@ class Call:
     sid: str
     notification: Notification
     person: Person
+    bound: bool = True  # False: found by the id signed into the URL, the dispatcher not having committed the SID yet
 
 
 @dataclass(frozen=True)
@@ -100,7 +104,9 @@ class CallDesk(Protocol):
     def answer(self, call: Call, answered_by: str | None, attempt: int) -> Script: ...
     def key(self, call: Call, digits: str, attempt: int) -> Script: ...
     def status(self, call: Call, status: str, answered_by: str | None, error: str | None) -> None: ...
-    def conference(self, call: Call, event: str, name: str) -> None: ...
+    def current(self) -> Calls:
+        """The calls in force (the crisis bridge reads their people and actions: services/bridge.py)."""
+        ...
 
 
 class Calls:
@@ -112,13 +118,33 @@ class Calls:
         actions: Actions,
         renderer: Renderer,
         recorder: Recorder | None = None,
+        status_wait: float = 0.0,
+        pause: Callable[[float], None] = time.sleep,
     ) -> None:
+        """``status_wait``: how many real seconds a failed call's status that beat the dispatcher's
+        commit of the call's SID waits for it (as an SMS receipt does: ``patiently``); ``pause``: how."""
         self._store = store
         self._clock = clock
         self._people = people
         self._actions = actions
         self._renderer = renderer
         self._recorder = recorder
+        self._status_wait = status_wait
+        self._pause = pause
+
+    def current(self) -> Calls:
+        return self
+
+    @property
+    def shared(self) -> tuple[Store, Clock, Mapping[str, Person], Actions, Renderer]:
+        """What the crisis bridge (services/bridge.py) works with, as the calls do."""
+        return self._store, self._clock, self._people, self._actions, self._renderer
+
+    def patient(self, seconds: float, pause: Callable[[float], None] = time.sleep) -> Calls:
+        """The same calls, a failed status waiting ``seconds`` for its SID (``pause``: how it waits)."""
+        return Calls(
+            self._store, self._clock, self._people, self._actions, self._renderer, self._recorder, seconds, pause
+        )
 
     def call(self, provider: str, sid: str, signed: int | None) -> Call:
         """The page ``sid`` was placed for. ``signed``: the notification the adapter signed into the
@@ -137,7 +163,12 @@ class Calls:
             raise UnknownCall(f"no page was placed through {provider} as call {sid}")
         if row.person not in self._people:  # removed by a reload since: their keys no longer act
             raise UnknownCall(f"page #{row.id} was for {row.person}, who is no longer in the configuration")
-        return Call(provider, sid, row, self._people[row.person])
+        return Call(provider, sid, row, self._people[row.person], bound=bound is not None)
+
+    def _bound(self, call: Call) -> bool:
+        """Whether the dispatcher has committed ``call``'s SID as its page's."""
+        with self._store.read() as unit:
+            return unit.message_notification(call.provider, call.sid) is not None
 
     # --- what the call says
 
@@ -163,16 +194,15 @@ class Calls:
         self._note(call, "voice_key", f"key {pressed or 'none'} pressed by {call.person.name}")
         if pressed == "*":
             return self._page(call, incident, (), attempt)
-        if pressed == "0" and _bridged(call, incident):
+        if pressed == "0" and bridged(call.notification, incident):
             said = (self._say(call, incident, "joining"),)
             return Script(call.person.language, said, conference=bridge_name(incident.id))
         verb = KEYS.get(pressed)
         if verb is None:
             return self._page(call, incident, (self._say(call, incident, "unknown_key"),), attempt, menu_only=True)
-        n = call.notification
-        if verb == Verb.ESCALATE and n.step is not None and (incident.step, incident.cycle) != (n.step, n.cycle):
-            # The call's step is over (escalated meanwhile, or Twilio posting the same key again): a 9 on
-            # it must not escalate the next step too.
+        if verb == Verb.ESCALATE and not _still_paging(incident, call.notification):
+            # The call's paging is over (escalated meanwhile, or Twilio posting the same key again): a 9 on
+            # it must not escalate the next step, or the crisis cell's next paging, too.
             said = (self._say(call, incident, "refused", verb=verb.value),)
             return Script(call.person.language, said)
         try:
@@ -214,6 +244,16 @@ class Calls:
         if said is None:
             return
         n = call.notification
+        late = ""
+        if (
+            status == "failed"
+            and not call.bound
+            and not patiently(lambda: self._bound(call), self._status_wait, self._pause)
+        ):
+            # Twilio said the call failed before the dispatcher committed its SID, and it still has not:
+            # the page cannot be told to fail over (its row says nothing of this call yet).
+            log.warning("call %s of page #%s failed before its SID was recorded: not failed over", call.sid, n.id)
+            late = " (before its call id was recorded: not failed over, the step's timeout runs)"
         if status == "in-progress" and answered_by:
             said = f"answered ({answered_by})"
         code = f", error {error}" if error and error.strip("0") else ""
@@ -224,7 +264,9 @@ class Calls:
             if current is None:
                 return
             is_current = call.sid in (current.reference or "").split()
-            if not is_current:
+            if late:
+                text += late
+            elif not is_current:
                 text += " (about an earlier attempt)"
             stranded = []
             if status == "failed" and is_current and self._recorder is not None:
@@ -232,32 +274,6 @@ class Calls:
             unit.add_entry(n.incident, now, "call_status", text, call.person.name)
             if stranded and self._recorder is not None:
                 self._recorder.undelivered(unit, stranded, f"call failed{code}", now)
-
-    def conference(self, call: Call, event: str, name: str) -> None:
-        """A crisis-bridge event about ``call``'s person: on the timeline; joining is their acknowledgement."""
-        incident = self._incident(call)
-        if not _bridged(call, incident) or name != bridge_name(incident.id):
-            raise UnknownCall(f"conference {name!r} is not the crisis bridge of the page of call {call.sid}")
-        who = call.person.name
-        said = {"participant-join": "joined", "participant-leave": "left"}.get(event)
-        if said is None:
-            return  # conference-start/-end and the rest: who joined and left says it all
-        with self._store.write() as unit:
-            unit.add_entry(
-                incident.id, self._clock.now(), "crisis_bridge", f"{who} {said} the crisis bridge ({name})", who
-            )
-        if event != "participant-join" or not incident.is_open:
-            return
-        try:
-            self._actions.act(incident.id, Verb.ACK, who, "crisis bridge", Context(HOW))
-        except (Refused, NotFound, ServiceError) as error:  # the bridge works whatever the incident's state
-            log.info(
-                "%s joined the crisis bridge of incident %s: not an acknowledgement (%s)",
-                who,
-                incident.id,
-                error,
-                extra=ids(incident.id, person=who),
-            )
 
     # --- helpers
 
@@ -285,7 +301,7 @@ class Calls:
         context["ack_within"] = spoken(step.ack_within, language) if step is not None else None
         confirm = policy.ack.confirm_within
         context["confirm_within"] = spoken(confirm, language) if confirm is not None else None
-        context.update(part=part, state=incident.state.value, bridge_key=_bridged(call, incident), **extra)
+        context.update(part=part, state=incident.state.value, bridge_key=bridged(call.notification, incident), **extra)
         return self._renderer.render("voice", call.person.language, context)
 
     def _note(self, call: Call, kind: str, what: str) -> None:
@@ -318,15 +334,29 @@ def bridge_name(incident: str) -> str:
     return f"memoguard-incident-{incident}"
 
 
-def _bridged(call: Call, incident: Incident) -> bool:
-    """A crisis-cell page of a policy with a bridge: the call offers 0 to join it."""
+def bridged(n: Notification, incident: Incident) -> bool:
+    """A crisis-cell page of a policy with a bridge: its call offers 0 to join it."""
     cell = incident.policy.crisis_cell
-    return call.notification.reason in ("crisis", "crisis_repeat") and cell is not None and cell.bridge is not None
+    return n.reason in ("crisis", "crisis_repeat") and cell is not None and cell.bridge is not None
 
 
 def _placed_as_another(row: Notification, provider: str, sid: str) -> bool:
     sent = row.status == NotificationStatus.SENT and row.channel == "voice" and row.provider == provider
     return sent and sid not in (row.reference or "").split()
+
+
+def _still_paging(incident: Incident, n: Notification) -> bool:
+    """Whether the paging ``n`` was placed for is still the incident's last one, so that a 9 on its call
+    may escalate. The position — (cycle, step), the step None for the crisis cell — must be the same,
+    and so must the version the paging ended at (domain/stage.py), for the crisis cell is paged again at
+    the same position (a repeat, an escalation from it). An acknowledgement also moves the version
+    without paging anyone: an acknowledged incident's 9 (release the acknowledgement, escalate) stands
+    as long as the position is the same; once it escalated, the incident is triggered again at a new
+    version, so the same key posted again finds its paging over."""
+    now = current(incident)
+    if (now.cycle, now.step) != (n.cycle, n.step):
+        return False
+    return n.stage_version is None or incident.state != IncidentState.TRIGGERED or n.stage_version == now.version
 
 
 def _double(incident: Incident) -> bool:

@@ -10,8 +10,8 @@ English (bob). The database runs on the fake clock.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
-from contextlib import ExitStack
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -23,6 +23,7 @@ from memoguard.domain.incident import IncidentState
 from memoguard.http.app import create_app
 from memoguard.services.application import Application
 from memoguard.services.provider import Provider
+from memoguard.services.voice import Calls
 from tests.integration.test_http import serving
 from tests.integration.test_twilio import PUBLIC_URL, settings
 from tests.support.delivery import PENDING, SENT, Builder, World
@@ -59,6 +60,15 @@ def twilio() -> Iterator[Twilio]:
 def world(build: Builder, service_dir: Path, twilio: Twilio) -> Iterator[World]:
     """Policies ``simple`` and ``double`` page by voice (the primary, then the secondary); alice and bob
     prefer voice. The real twilio provider stands for ``twilio``, its hook served where the fake calls."""
+    with voice_world(build, service_dir, twilio) as built:
+        yield built
+
+
+@contextmanager
+def voice_world(
+    build: Builder, service_dir: Path, twilio: Twilio, calls: Callable[[Calls], Calls] = lambda calls: calls
+) -> Iterator[World]:
+    """``world``'s set-up; ``calls``: what the twilio provider answers calls with, given the application's."""
     for name in ("simple.yaml", "double.yaml"):
         path = service_dir / "escalation_policies" / name
         text = path.read_text(encoding="utf-8").replace("channels: [sms, email]", "channels: [voice, sms]")
@@ -73,7 +83,7 @@ def world(build: Builder, service_dir: Path, twilio: Twilio) -> Iterator[World]:
         def real(app: Application) -> dict[str, Provider]:
             assert app.calls is not None
             provider = TwilioProvider(
-                "twilio", settings(twilio), AUTH_TOKEN, PUBLIC_URL, app.replies, app.clock, app.calls
+                "twilio", settings(twilio), AUTH_TOKEN, PUBLIC_URL, app.replies, app.clock, calls(app.calls)
             )
             served = dataclasses.replace(app, hooks={"twilio": provider.hook})
             twilio.target = stack.enter_context(serving(create_app(served, lambda: True)))

@@ -8,7 +8,8 @@ E.164 numbers, an http(s) StatusCallback; for a call ``To``, ``From``, ``Url``, 
 every call (status callback events, answering machine detection).
 A request that breaks one is answered as Twilio does (a JSON error with ``code``, ``message``,
 ``more_info``, ``status``) and recorded in ``refusals``: tests assert there is none. Accepted messages
-are recorded in ``messages``, placed calls in ``calls``; ``fail`` scripts the next answers (429, 20429, 21211, 503 …).
+are recorded in ``messages``, placed calls in ``calls``; ``fail`` scripts the next answers (429, 20429, 21211, 503 …);
+``before_answering`` runs with each call placed before its SID is answered.
 
 The other side plays Twilio calling memoguard: ``status`` posts a message's status callback to the
 StatusCallback URL it was given, ``inbound`` posts a text to the number's messaging webhook. Each is
@@ -27,7 +28,7 @@ import secrets
 import threading
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlencode, urlsplit
@@ -105,6 +106,9 @@ class Twilio:
         self.auth_token = auth_token
         self.public_url = public_url.rstrip("/")
         self.target: str | None = None  # where memoguard really listens
+        # Called with each call placed, before the Calls API answers with its SID: a test plays Twilio
+        # reporting on the call before memoguard has recorded the SID (a status callback racing the answer).
+        self.before_answering: Callable[[Placed], None] | None = None
         self._state = _State()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._thread = threading.Thread(target=self._server.serve_forever, name="fake-twilio", daemon=True)
@@ -256,8 +260,11 @@ class Twilio:
         if failed is not None:
             return failed
         sid = "CA" + secrets.token_hex(16)
+        placed = Placed(sid, form, events)
         with self._state.lock:
-            self._state.calls.append(Placed(sid, form, events))
+            self._state.calls.append(placed)
+        if self.before_answering is not None:
+            self.before_answering(placed)
         resource: dict[str, object] = {
             "sid": sid,
             "account_sid": self.account_sid,

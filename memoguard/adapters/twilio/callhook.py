@@ -5,7 +5,8 @@ before these run. The call is then found by its CallSid (the page it was placed 
 the notification id signed into the URL agreeing; a URL whose id memoguard did not sign, or a CallSid no
 page was placed as, is refused (``Malformed``) and changes nothing. Nothing in the request names who
 acts or on what: a key acts as the person called, on the incident of that call, and a crisis bridge's
-participant event as the person whose call joined.
+participant event as the person whose call joined. A call to the provider's number (``dial``: its voice
+webhook) is a crisis-cell member dialling the bridge, matched by their number (services/bridge.py).
 """
 
 from __future__ import annotations
@@ -15,11 +16,12 @@ from collections.abc import Mapping
 from urllib.parse import parse_qsl
 
 from memoguard.adapters.twilio import twiml, voice
+from memoguard.services.bridge import Bridge
 from memoguard.services.hook import Callback, Malformed
 from memoguard.services.voice import Call, CallDesk, Script, UnknownCall
 
 CALL_SID = re.compile(r"^CA[0-9a-fA-F]{32}$")
-KINDS = frozenset({"voice", "gather", "call", "conference"})
+KINDS = frozenset({"voice", "gather", "call", "conference", "dial"})
 
 
 class CallHook:
@@ -29,14 +31,22 @@ class CallHook:
         self._public_url = public_url
         self._calls = calls
 
+    @property
+    def _bridge(self) -> Bridge:
+        """The crisis bridge's side of the calls in force, for one request: after a reload, a member
+        added can dial in and one removed cannot (services/live.py)."""
+        return Bridge(self._calls.current())
+
     def handle(self, callback: Callback, fields: Mapping[str, str]) -> str | None:
         query = dict(parse_qsl(callback.query, keep_blank_values=True))
         sid = fields.get("CallSid", "")
         if callback.kind == "conference":
-            self._conference(fields, sid)
+            self._conference(query, fields, sid)
             return None
         if not CALL_SID.fullmatch(sid):
             raise Malformed(f"CallSid {sid!r} is not a call SID")
+        if callback.kind == "dial":
+            return self._dial_in(fields, sid)
         try:
             call = self._calls.call(self.name, sid, voice.signed(self._token, self.name, query))
         except (ValueError, UnknownCall) as error:
@@ -56,19 +66,28 @@ class CallHook:
             raise Malformed("a gather without Digits")
         return self._document(call, self._calls.key(call, digits, attempt), attempt)
 
-    def _conference(self, fields: Mapping[str, str], sid: str) -> None:
-        """A crisis bridge's event. The conference's events may come to the URL of whichever member
-        started it: the participant is the one whose call ``CallSid`` is, bound to that member's page."""
-        event = fields.get("StatusCallbackEvent", "")
-        if not event.startswith("participant-"):
-            return  # conference-start/-end name no member
-        if not CALL_SID.fullmatch(sid):
+    def _conference(self, query: Mapping[str, str], fields: Mapping[str, str], sid: str) -> None:
+        """A crisis bridge's event, at the conference URL of the member whose call started it: that
+        member's page (signed into the URL) names the incident; the participant, if any, is ``CallSid``."""
+        if sid and not CALL_SID.fullmatch(sid):
             raise Malformed(f"CallSid {sid!r} is not a call SID")
         try:
-            call = self._calls.call(self.name, sid, None)
-            self._calls.conference(call, event, fields.get("FriendlyName", ""))
-        except UnknownCall as error:
+            host = voice.signed(self._token, self.name, dict(query))
+            if host is None:
+                raise Malformed("a conference event without the page memoguard signed into its URL")
+            self._bridge.event(
+                self.name, host, fields.get("StatusCallbackEvent", ""), fields.get("FriendlyName", ""), sid or None
+            )
+        except (ValueError, UnknownCall) as error:
             raise Malformed(str(error)) from None
+
+    def _dial_in(self, fields: Mapping[str, str], sid: str) -> str:
+        """Someone called the provider's number (its voice webhook): a crisis-cell member joins the bridge."""
+        caller = fields.get("From", "")
+        call, script = self._bridge.dial_in(self.name, sid, caller)
+        if call is None:
+            return twiml.document(script, "", None, "")
+        return self._document(call, script, 1)
 
     def _document(self, call: Call, script: Script, attempt: int) -> str:
         n = call.notification.id

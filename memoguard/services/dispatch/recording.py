@@ -14,6 +14,8 @@ from __future__ import annotations
 import json
 import logging
 import random
+import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from memoguard.domain.effect import Purpose
@@ -269,3 +271,18 @@ def what(n: Notification) -> str:
 def seconds(wait: timedelta) -> str:
     seconds = wait.total_seconds()
     return f"{seconds:.0f}s" if seconds >= 10 else f"{seconds:.1f}s"
+
+
+def patiently(attempt: Callable[[], bool], seconds: float, pause: Callable[[float], None] = time.sleep) -> bool:
+    """Try ``attempt`` until it returns True, for up to ``seconds`` real seconds; whether it did.
+
+    A provider's network can report on a send (an SMSC's receipt, a Twilio status callback) before the
+    dispatcher has committed the id the send returned (``outcome``): the report waits for that commit
+    here rather than being taken for one about an unknown or earlier send. ``pause`` is how it waits
+    between tries (a test's can tell when a report is waiting)."""
+    deadline = time.monotonic() + seconds
+    while not attempt():
+        if time.monotonic() >= deadline:
+            return False
+        pause(0.05)
+    return True
