@@ -220,4 +220,12 @@ def configure(
     for chatty in ("apscheduler", "alembic"):
         # Their INFO lines (every sweep, every schema check) drown what operators need to see.
         logging.getLogger(chatty).setLevel(max(logging.WARNING, root.level))
+    for name_ in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        # uvicorn run with its own log configuration earlier in this process (a test, an embedding
+        # program) gave its loggers handlers of their own that stop at them: theirs go to the root too.
+        own = logging.getLogger(name_)
+        for old in list(own.handlers):
+            own.removeHandler(old)
+        own.propagate = True
+        own.setLevel(logging.NOTSET)
     return made

@@ -1160,7 +1160,7 @@ def test_oncall_at_must_be_an_rfc3339_instant(served: Served, at: str) -> None:
 
 
 # A call's TwiML, a key pressed, a call's status, a crisis bridge's event.
-TWILIO_CALL_ROUTES = ("voice", "gather", "call", "conference")
+TWILIO_CALL_ROUTES = ("voice", "gather", "call", "conference", "dial")
 
 
 def _operations(document: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
