@@ -20,7 +20,6 @@ from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from starlette.exceptions import HTTPException
 
 from memoguard.domain.incident import IncidentState
@@ -28,6 +27,7 @@ from memoguard.http import console_view
 from memoguard.http.auth import SESSION_COOKIE, client_address, form_credential
 from memoguard.http.console_text import countdown, texts
 from memoguard.http.incident import perform
+from memoguard.http.pages import templates
 from memoguard.http.state import wiring
 from memoguard.services.action import Verb
 from memoguard.services.application import Application
@@ -40,13 +40,7 @@ MAX_FORM = 4096  # a console form is a CSRF token
 STATIC = {"console.js": "text/javascript; charset=utf-8", "console.css": "text/css; charset=utf-8"}
 FRAGMENT = "X-Console-Fragment"  # the script asks for the live part of a page only
 
-_env = Environment(
-    loader=PackageLoader("memoguard", "templates"),
-    undefined=StrictUndefined,
-    autoescape=select_autoescape(enabled_extensions=("html",), default=True),
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
+_env = templates
 HEADERS = {
     "Cache-Control": "no-store",
     "Referrer-Policy": "no-referrer",

@@ -13,9 +13,9 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
-from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from memoguard.http.auth import client_address
+from memoguard.http.pages import templates
 from memoguard.http.problem import DESCRIPTIONS
 from memoguard.http.state import application
 from memoguard.services.link import LinkError, LinkPage, Problem
@@ -29,13 +29,7 @@ STATUS = {
     Problem.NOT_APPLICABLE: 409,
 }
 
-_env = Environment(
-    loader=PackageLoader("memoguard", "templates"),
-    undefined=StrictUndefined,
-    autoescape=select_autoescape(enabled_extensions=("html",), default=True),
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
+_env = templates
 
 _HTML = {"content": {"text/html": {"schema": {"type": "string"}}}}
 RESPONSES: dict[int | str, dict[str, Any]] = {

@@ -26,11 +26,11 @@ from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from pydantic import BaseModel, Field
 
 from memoguard.http.answer import ok
 from memoguard.http.auth import SESSION_COOKIE, Who, client_address
+from memoguard.http.pages import templates
 from memoguard.http.problem import responses
 from memoguard.http.state import wiring
 from memoguard.services.record import WebSession
@@ -44,13 +44,7 @@ SIGNIN_REQUESTS = 10  # codes asked for per client address and window, whoever f
 SIGNIN_WINDOW = timedelta(minutes=15)
 MAX_FORM = 4096  # a sign-in form is a name and a token: anything longer is not one
 
-_env = Environment(
-    loader=PackageLoader("memoguard", "templates"),
-    undefined=StrictUndefined,
-    autoescape=select_autoescape(enabled_extensions=("html",), default=True),
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
+_env = templates
 _HEADERS = {
     "Cache-Control": "no-store",
     "Referrer-Policy": "no-referrer",
