@@ -12,9 +12,12 @@ rest, so that the timeline tells who was on the bridge and when:
 - a member who dials the bridge number directly (the provider's number, its voice webhook pointed at
   memoguard) rather than pressing 0 on a page: the caller's number (From) is matched to a member of the
   crisis cell of an open incident whose cell was paged and whose policy has a bridge (the latest such
-  incident when there are several). The call is then bound to that member's crisis page, as a placed
-  call is bound to its page, so their join is theirs. A caller no member has is told so and not let in:
-  the bridge is the incident's working room, not an open line.
+  incident when there are several). A caller ID can be forged, so the number alone lets the caller in
+  but does not make them the member: only when the network vouched for it (Twilio's ``StirVerstat``,
+  a STIR/SHAKEN full attestation) is the call bound to that member's crisis page, as a placed call is
+  bound to its page, so that their join is their acknowledgement. Otherwise they join as an unknown
+  participant and acknowledge nothing (pressing 0 on a placed call, or a reply, does). A caller no
+  member has is told so and not let in: the bridge is the incident's working room, not an open line.
 """
 
 from __future__ import annotations
@@ -47,9 +50,10 @@ class Bridge:
             if person.phone:
                 self._by_phone.setdefault(person.phone, []).append(person)
 
-    def dial_in(self, provider: str, sid: str, caller: str) -> tuple[Call | None, Script]:
-        """Someone called the provider's number (``caller`` their From): the member's call, bound to
-        their crisis page and joining the bridge; or None and what an unknown caller is told."""
+    def dial_in(self, provider: str, sid: str, caller: str, vouched: bool) -> tuple[Call | None, Script]:
+        """Someone called the provider's number (``caller`` their From; ``vouched``: the network attested
+        it): the member's call joining the bridge, bound to their crisis page when ``vouched``; or None
+        and what an unknown caller is told."""
         owners = {p.name for p in self._by_phone.get(caller.strip(), [])}
         found = self._page_of(owners) if owners else None
         if found is None:
@@ -59,9 +63,14 @@ class Bridge:
         person = self._people[page.person]
         now = self._clock.now()
         with self._store.write() as unit:
-            if unit.message_notification(provider, sid) is None:
-                unit.add_provider_messages(provider, [sid], page.id)
             text = f"{person.name} dialled the crisis bridge number from {caller} (call {sid})"
+            if not vouched:
+                text = (
+                    f"{person.name}'s number {caller} dialled the crisis bridge (call {sid}); the network did"
+                    " not vouch for the caller ID, so joining is not their acknowledgement"
+                )
+            elif unit.message_notification(provider, sid) is None:
+                unit.add_provider_messages(provider, [sid], page.id)
             unit.add_entry(incident.id, now, "crisis_bridge", text, person.name)
         call = Call(provider, sid, page, person)
         said = self._renderer.render("voice", person.language, {"part": "joining", "id": incident.id})

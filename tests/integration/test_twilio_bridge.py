@@ -138,8 +138,9 @@ def test_key_9_on_a_crisis_cell_call_escalates_once_when_the_same_gather_is_post
 DIAL = f"{PUBLIC_URL}/twilio/twilio/dial"
 
 
-def _dial(twilio: Twilio, caller: str, sid: str) -> ET.Element:
-    """``caller`` dials the provider's number directly: Twilio posts its voice webhook, signed."""
+def _dial(twilio: Twilio, caller: str, sid: str, verstat: str = "TN-Validation-Passed-A") -> ET.Element:
+    """``caller`` dials the provider's number directly: Twilio posts its voice webhook, signed, with the
+    network's STIR/SHAKEN verdict on the caller ID (``StirVerstat``; none when ``verstat`` is empty)."""
     form = {
         "AccountSid": twilio.account_sid,
         "ApiVersion": "2010-04-01",
@@ -149,6 +150,8 @@ def _dial(twilio: Twilio, caller: str, sid: str) -> ET.Element:
         "CallStatus": "ringing",
         "Direction": "inbound",
     }
+    if verstat:
+        form["StirVerstat"] = verstat
     answer = twilio.post(DIAL, form)
     assert (answer.status, answer.content_type) == (200, "text/xml; charset=utf-8"), answer.body
     return ET.fromstring(answer.body)
@@ -181,6 +184,27 @@ def test_a_member_dialling_the_bridge_number_is_matched_by_their_number_and_join
     assert [e.text for e in crisis.timeline(incident, "crisis_bridge")] == [
         f"gina dialled the crisis bridge number from +33612345606 (call {sid})",
         "gina joined the crisis bridge (memoguard-incident-1)",
+    ]
+
+
+@pytest.mark.parametrize("verstat", ["", "TN-Validation-Passed-C", "TN-Validation-Failed"])
+def test_a_member_s_number_the_network_did_not_vouch_for_joins_but_acknowledges_nothing(
+    crisis: World, twilio: Twilio, verstat: str
+) -> None:
+    # A caller ID can be forged: gina's number alone must not acknowledge as gina (and stop escalation).
+    incident, _ = _crisis_called(crisis, twilio)
+    sid = "CA" + "f" * 32
+
+    document = _dial(twilio, "+33612345606", sid, verstat)
+
+    dialled = document.find("Dial/Conference")
+    assert dialled is not None and dialled.text == "memoguard-incident-1"
+    assert _event(twilio, dialled, "participant-join", sid) == 200
+    assert crisis.incident(incident).acked_by == ()
+    assert [e.text for e in crisis.timeline(incident, "crisis_bridge")] == [
+        f"gina's number +33612345606 dialled the crisis bridge (call {sid}); the network did not vouch for"
+        " the caller ID, so joining is not their acknowledgement",
+        f"An unknown participant (call {sid}) joined the crisis bridge (memoguard-incident-1)",
     ]
 
 

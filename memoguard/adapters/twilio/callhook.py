@@ -22,6 +22,7 @@ from memoguard.services.voice import Call, CallDesk, Script, UnknownCall
 
 CALL_SID = re.compile(r"^CA[0-9a-fA-F]{32}$")
 KINDS = frozenset({"voice", "gather", "call", "conference", "dial"})
+VOUCHED = "TN-Validation-Passed-A"  # Twilio's StirVerstat for a caller ID verified with full attestation
 
 
 class CallHook:
@@ -84,7 +85,9 @@ class CallHook:
     def _dial_in(self, fields: Mapping[str, str], sid: str) -> str:
         """Someone called the provider's number (its voice webhook): a crisis-cell member joins the bridge."""
         caller = fields.get("From", "")
-        call, script = self._bridge.dial_in(self.name, sid, caller)
+        # STIR/SHAKEN: "A" means the caller's carrier attests that they may use this number.
+        vouched = fields.get("StirVerstat", "") == VOUCHED
+        call, script = self._bridge.dial_in(self.name, sid, caller, vouched)
         if call is None:
             return twiml.document(script, "", None, "")
         return self._document(call, script, 1)
