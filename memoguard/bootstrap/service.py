@@ -93,6 +93,13 @@ def reload(live: Live, directory: Path) -> Application:
     else:
         if declared:
             log.info("reload: declared %d new heartbeat(s): their first period starts now", declared)
+    if fresh.selftest is not None:
+        try:
+            # A self-test the reload added, or whose schedule it changed, gets its next run now.
+            if fresh.selftest.declare():
+                log.info("reload: the self-test page's next run is %s", fresh.selftest.next_due())
+        except StoreUnavailable as error:
+            log.warning("reload: the self-test's schedule not updated (%s): the next start updates it", error)
     return fresh
 
 

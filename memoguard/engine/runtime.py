@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 SWEEP_SECONDS = 1.0  # picks up work written by another process when nothing else wakes us
 MAX_SLEEP = 30.0
 STALE_AFTER = 15.0  # a loop that has not come round for this long makes /readyz fail
+SWEEP_EVERY = 60.0  # seconds between looks for silenced incidents no window holds (Engine._sweep)
 LOOPS = ("timers", "dispatcher")  # the loops a watchdog must see come round
 
 
@@ -71,6 +72,7 @@ class Engine:
         )
         self._started = False
         self._swept: Application | None = None  # the configuration whose silences were last swept
+        self._swept_at = 0.0  # and when (monotonic)
 
     def start(self) -> None:
         """Fire everything overdue first (in due order), then run the loops."""
@@ -132,13 +134,7 @@ class Engine:
         # Heartbeat deadlines (services/deadman.py) are durable timers too, looked at by the same loop.
         # So is the self-test page's schedule (services/selftest.py).
         current = self._current()
-        if current is not self._swept:
-            # Once per configuration in force (start, each reload): what a window no longer in it held
-            # escalates now rather than at the old window's end (services/silences.py).
-            released = current.silences.release_unheld()
-            self._swept = current
-            if released:
-                log.info("released %d silenced incident(s) no window holds any more", released)
+        self._release_unheld(current)
         if current.timers.fire_due() >= TIMER_BATCH or current.deadman.check_due() >= DEADMAN_BATCH:
             return 0.0
         tester = current.selftest
@@ -149,6 +145,23 @@ class Engine:
         deadline = current.deadman.next_due()
         test = tester.next_due() if tester is not None else None
         return self._pause_until(min((d for d in (due, deadline, test) if d is not None), default=None))
+
+    def _release_unheld(self, current: Application) -> None:
+        """What a silence no longer holds escalates now rather than at the old window's end
+        (services/silences.py): at once for each configuration in force (start, reload: a window deleted
+        from memoguard.yaml), and every SWEEP_EVERY (a run-time silence whose removal could not release
+        everything it held). Its failure is logged and tried again later: it must never stop the timers."""
+        now = time.monotonic()
+        if current is self._swept and now - self._swept_at < SWEEP_EVERY:
+            return
+        self._swept, self._swept_at = current, now
+        try:
+            released = current.silences.release_unheld()
+        except Exception:
+            log.exception("releasing silenced incidents no window holds failed; trying again in %ss", SWEEP_EVERY)
+            return
+        if released:
+            log.info("released %d silenced incident(s) no window holds any more", released)
 
     def _dispatch_tick(self) -> float:
         self._dispatching = self._current().dispatcher

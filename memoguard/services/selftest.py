@@ -34,7 +34,7 @@ from memoguard.services.clock import Clock
 from memoguard.services.error import ServiceError
 from memoguard.services.escalator import Escalator
 from memoguard.services.logfields import ids
-from memoguard.services.record import Alarm, AlarmStatus, NewIncident, Outcome, StoredAlarm, TestRun
+from memoguard.services.record import Alarm, AlarmStatus, NewIncident, NotificationStatus, Outcome, StoredAlarm, TestRun
 from memoguard.services.store import Store, Unit
 
 log = logging.getLogger(__name__)
@@ -63,13 +63,21 @@ class SelfTester:
         self.test: SelfTest | None = config.self_test
 
     def declare(self) -> bool:
-        """Give the schedule its first run (engine start) unless it has one; True when it was given."""
+        """Give the schedule its next run (engine start, reload): the first one, or the one a changed
+        schedule says when the run waiting is not due yet (a run missed while down stays due, and goes
+        out once); True when the row was written."""
         if self.test is None:
             return False
+        now = self._clock.now()
+        following = self.test.schedule.next_after(now)
         with self._store.write() as unit:
-            if unit.test_run_for_update() is not None:
+            run = unit.test_run_for_update()
+            if run is None:
+                unit.add_test_run(TestRun("waiting", following))
+                return True
+            if run.state != "waiting" or run.due <= now or run.due == following:
                 return False
-            unit.add_test_run(TestRun("waiting", self.test.schedule.next_after(self._clock.now())))
+            unit.save_test_run(replace(run, due=following))
         return True
 
     def check_due(self) -> int:
@@ -136,26 +144,45 @@ class SelfTester:
         acked = incident is not None and (
             bool(incident.acked_by) or incident.state not in (IncidentState.TRIGGERED, IncidentState.SILENCED)
         )
-        if incident is not None and acked:
+        # Passed only when acknowledged on the test step itself with every test page delivered: a channel
+        # that failed escalated the test at once, and the next step's acknowledgement proves the chain to
+        # that person, not the channel the test was for.
+        broken = incident is not None and (
+            incident.step > 0
+            or incident.cycle > 0
+            or any(
+                n.purpose == "page" and n.step == 0 and n.status == NotificationStatus.FAILED
+                for n in unit.notifications(incident.id)
+            )
+        )
+        if incident is not None and acked and not broken:
             if incident.state != IncidentState.RESOLVED:
                 unit.add_entry(incident.id, now, "selftest", "Self-test passed: the test page was acknowledged", None)
                 self._escalator.apply(unit, incident, Resolved(via="self-test"), now)
             log.info("self-test passed: incident %s acknowledged", incident.id, extra=ids(incident.id, selftest=PASSED))
             outcome = PASSED
         else:
-            if incident is not None:
+            if incident is not None and acked:
                 text = (
-                    f"Self-test failed: the test page was not acknowledged within {format_duration(test.timeout)}; "
-                    "the incident escalates"
+                    "Self-test failed: a test page could not be delivered, or the acknowledgement came after "
+                    "the test step"
                 )
                 unit.add_entry(incident.id, now, "selftest", text, None)
-            log.error(
-                "self-test failed: incident %s not acknowledged within %s; it escalates through policy %s",
-                run.incident,
-                format_duration(test.timeout),
-                test.policy,
-                extra=ids(run.incident, selftest=FAILED),
-            )
+                log.error("self-test failed: incident %s", incident.id, extra=ids(incident.id, selftest=FAILED))
+            else:
+                if incident is not None:
+                    text = (
+                        f"Self-test failed: the test page was not acknowledged within "
+                        f"{format_duration(test.timeout)}; the incident escalates"
+                    )
+                    unit.add_entry(incident.id, now, "selftest", text, None)
+                log.error(
+                    "self-test failed: incident %s not acknowledged within %s; it escalates through policy %s",
+                    run.incident,
+                    format_duration(test.timeout),
+                    test.policy,
+                    extra=ids(run.incident, selftest=FAILED),
+                )
             outcome = FAILED
         unit.save_test_run(replace(run, state="waiting", due=following, last_outcome=outcome))
 

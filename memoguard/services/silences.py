@@ -156,10 +156,9 @@ class Silences:
                 )
             removed = unit.silence(number)
         assert removed is not None
-        if release:
-            # In batches, after the removal is committed: a crash half-way leaves the rest to the
-            # engine's sweep (release_unheld at each start and reload).
-            self.release_unheld(found)
+        # In batches, after the removal is committed: a failure half-way leaves the rest to the engine's
+        # periodic look (engine/runtime.py, every minute), or to removing it again, which releases what is left.
+        self.release_unheld(found)
         return removed
 
     def release_unheld(self, removed: Silence | None = None) -> int:

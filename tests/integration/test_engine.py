@@ -12,9 +12,13 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
 from memoguard import bootstrap
+from memoguard.adapters.storage.store import SqlStore
+from memoguard.domain.silence import Matcher
 from memoguard.engine.runtime import Engine
+from memoguard.services.access import Context
 from memoguard.services.application import Application
 from memoguard.services.record import Alarm, AlarmStatus
 from tests.conftest import FakeClock
@@ -109,3 +113,28 @@ def test_the_sweep_picks_up_work_written_by_another_process(service_dir: Path, f
         engine.stop()
         app.store.close()
         other.store.close()
+
+
+def test_a_failing_release_of_silenced_incidents_does_not_stop_the_timers(
+    service_dir: Path, fake_clock: FakeClock
+) -> None:
+    # The engine looks for silenced incidents no window holds before it fires timers: that look failing
+    # (here the silence table gone) must be logged and tried later, never hold every escalation back.
+    app = bootstrap.application(bootstrap.load(service_dir), fake_clock)
+    app.silences.add(Matcher(labels=(("host", "db1"),)), timedelta(hours=2), "patching", Context("test", actor="root"))
+    app.ingest.receive([Alarm("monitoring", "held", AlarmStatus.FIRING, "critical", "held", labels={"host": "db1"})])
+    [receipt] = app.ingest.receive([_alarm("not-held")])
+    store = app.store
+    assert isinstance(store, SqlStore)
+    with store.engine.begin() as connection:
+        connection.execute(text("ALTER TABLE silence RENAME TO silence_gone"))
+    engine = Engine(app, sweep_seconds=SLOW_SWEEP)
+    engine.start()
+    try:
+        _wait(lambda: _sent(app, receipt.incident or "") == ["alice"], "alice's page")
+        fake_clock.advance(timedelta(minutes=20))  # past step 1's ack window: bob next
+        engine.wake()
+        _wait(lambda: "bob" in _sent(app, receipt.incident or ""), "bob's page, the sweep failing")
+    finally:
+        engine.stop()
+        app.store.close()

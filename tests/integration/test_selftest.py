@@ -18,10 +18,14 @@ from click.testing import CliRunner
 
 from memoguard import bootstrap
 from memoguard.adapters.storage.store import SqlStore
+from memoguard.bootstrap.service import reload
 from memoguard.cli import cli
 from memoguard.domain.incident import IncidentState
+from memoguard.services.access import Context
+from memoguard.services.action import Verb
 from memoguard.services.application import Application
 from memoguard.services.inbox import Inbound
+from memoguard.services.live import Live
 from memoguard.services.provider import DeliveryError
 from memoguard.services.selftest import SelfTester
 from tests.conftest import FakeClock
@@ -214,3 +218,28 @@ def test_each_channel_is_proven_and_one_broken_fails_the_test_at_once(build: Bui
     assert "unreachable" in w.kinds(incident)
     steps = [(n.channels, n.step, n.status.value) for n in w.rows(incident) if n.purpose == "page"]
     assert sorted(steps) == [(("email",), 0, "failed"), (("sms",), 0, "sent"), (("sms", "email"), 1, "sent")]
+    # The next step's acknowledgement ends the incident, not the test's verdict: a channel was broken.
+    w.app.actions.act(incident, Verb.ACK, "alice", "sms", Context("test"))
+    w.clock.advance(TIMEOUT)
+    assert self_tester(w.app).check_due() == 1
+    with w.app.store.read() as unit:
+        run = unit.test_run()
+        texts = [e.text for e in unit.timeline(incident)]
+    assert run is not None and run.last_outcome == "failed"
+    assert "Self-test passed: the test page was acknowledged" not in texts
+    assert any(t.startswith("Self-test failed: a test page could not be delivered") for t in texts)
+
+
+def test_a_reload_schedules_a_self_test_it_adds_and_follows_a_changed_schedule(
+    service_dir: Path, fake_clock: FakeClock
+) -> None:
+    main = service_dir / "memoguard.yaml"
+    plain = main.read_text(encoding="utf-8")
+    with instance(service_dir, fake_clock) as app:
+        live = Live(app)
+        main.write_text(plain + 'self_test: {every: "wed 10:00", to: "roster:ops", policy: simple, timeout: 15m}\n')
+        fresh = reload(live, service_dir)
+        assert self_tester(fresh).next_due() == RUN  # added by the reload: scheduled without a restart
+        main.write_text(plain + 'self_test: {every: "thu 10:00", to: "roster:ops", policy: simple, timeout: 15m}\n')
+        fresher = reload(live, service_dir)
+        assert self_tester(fresher).next_due() == RUN + timedelta(days=1)  # the new schedule, not the old one

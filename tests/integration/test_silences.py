@@ -397,3 +397,17 @@ def test_memoguard_silence_add_list_remove(app: Application, service_dir: Path, 
         assert result.exit_code == 2 and "--comment" in result.output
     finally:
         context.close()
+
+
+def test_removing_a_silence_again_releases_what_a_failed_first_removal_left_held(app: Application) -> None:
+    # The removal commits before it releases (in batches): a failure in between left the incident held,
+    # and removing the silence again must release it rather than find nothing to do.
+    made = app.silences.add(DB1, timedelta(hours=2), "kernel upgrade", OPERATOR)
+    _, db1 = fire(app)
+    with app.store.write() as unit:  # the first removal's own transaction, its release never ran
+        unit.remove_silence(int(made.id), app.clock.now(), "root")
+    assert state(app, db1) == IncidentState.SILENCED
+
+    app.silences.remove(made.id, OPERATOR)
+
+    assert state(app, db1) == IncidentState.TRIGGERED and pages(app, db1) == ["alice"]
