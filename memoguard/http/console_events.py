@@ -10,7 +10,8 @@ entries name hosts and people. The stream polls the store (``POLL``) rather than
 engine's wake-ups, which are per instance, while changes may come from another instance sharing the
 database. It ends after ``LIFETIME`` polls or when the service stops; the browser then reconnects,
 which also keeps a session's idle expiry honest. A comment line every ``KEEPALIVE`` polls keeps
-proxies from closing an idle stream.
+proxies from closing an idle stream; as often, a stream opened with a web session checks that the session
+still holds (signed out elsewhere, it ends at once rather than at its lifetime's end).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from memoguard.http.auth import Who
+from memoguard.http.auth import SESSION_COOKIE, Who
 from memoguard.http.problem import refuse
 from memoguard.http.state import wiring
 from memoguard.services.feed import Feed
@@ -68,13 +69,19 @@ async def events(
 ) -> StreamingResponse:
     cursor = _cursor(last_event_id, after)
     found = wiring(request)
+    cookie = request.cookies.get(SESSION_COOKIE)
 
     async def stream() -> AsyncIterator[str]:
         position = cursor
         yield f"retry: {RETRY_MS}\n\n"
         idle = 0
-        for _ in range(LIFETIME):
+        for poll in range(LIFETIME):
             if found.stopping.is_set() or await request.is_disconnected():
+                return
+            # Signed out (or expired) since it connected: the stream ends; the browser's reconnect is then
+            # refused like any request without a session.
+            recheck = bool(cookie) and poll > 0 and poll % KEEPALIVE == 0
+            if recheck and await run_in_threadpool(found.application.sessions.find, cookie or "") is None:
                 return
             app = found.application
             batch = await run_in_threadpool(Feed(app.store, app.clock).after, position)

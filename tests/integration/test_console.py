@@ -15,6 +15,8 @@ from typing import Any
 import httpx
 import pytest
 
+from memoguard.http import console_events
+from memoguard.http.auth import SESSION_COOKIE
 from memoguard.http.console_text import EN, FR
 from tests.integration import test_signin
 from tests.integration.test_signin import Web, _signed_in
@@ -173,3 +175,26 @@ def test_every_action_has_its_confirmation_in_both_languages(web: Any, verb: str
         page = w.client.get(f"/console/incidents/{incident}/{verb}")
         assert page.status_code == 200 and FR[f"yes_{verb}"] in page.text
         assert _state(w, incident) == "triggered"  # asking changes nothing
+
+
+def test_the_event_stream_ends_soon_after_its_session_is_signed_out(web: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Timeline text names hosts and people: a browser signed out elsewhere must stop receiving it at the
+    # next check (every KEEPALIVE polls), not at the stream's lifetime's end (here made endless).
+    monkeypatch.setattr(console_events, "POLL", 0.02)
+    monkeypatch.setattr(console_events, "KEEPALIVE", 3)
+    monkeypatch.setattr(console_events, "LIFETIME", 1_000_000)
+    with web() as w:
+        w.open_incident()
+        _signed_in(w, "bob")
+        session = w.application.sessions.find(w.client.cookies[SESSION_COOKIE])
+        assert session is not None
+        lines = 0
+        with w.client.stream("GET", "/console/events", timeout=10) as answer:
+            assert answer.status_code == 200
+            for line in answer.iter_lines():
+                lines += 1
+                if line == ": keepalive" and session is not None:
+                    w.application.sessions.close(session, "127.0.0.1")  # signed out in another tab
+                    session = None
+                assert lines < 5_000, "the stream went on after its session was signed out"
+        assert session is None  # it ended, after the sign-out
