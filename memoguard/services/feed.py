@@ -39,9 +39,12 @@ class Feed:
         self._settle = settle
 
     def head(self) -> int:
-        """The cursor of "from now on": a page rendered now and streaming from here misses nothing."""
+        """The cursor of "from now on": a page rendered now and streaming from here misses nothing. Not
+        the highest id itself: an entry below it whose transaction is still committing would be behind
+        the cursor for good, so the same rule as ``after`` holds it at the first gap that may still fill."""
         with self._store.read() as unit:
-            return unit.last_entry()
+            last = unit.last_entry()
+        return self.after(max(0, last - BATCH)).cursor
 
     def after(self, cursor: int, limit: int = BATCH) -> Batch:
         """The entries after ``cursor`` that are safe to hand out: up to the first gap in the ids that

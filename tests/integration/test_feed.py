@@ -44,6 +44,7 @@ def test_entries_after_a_cursor_in_id_order_and_a_gap_held_until_it_settles(web:
         engine.dispose()
         held = feed.after(head)
         assert [e.text for e in held.entries] == ["note 1"] and held.cursor == one
+        assert feed.head() == one  # a page rendered now streams from before the gap, not past it
         assert feed.after(one).entries == [] and feed.after(one).cursor == one
         # …until the entry after the gap is older than ``settle``: then it is a gap for good.
         w.clock.advance(timedelta(seconds=31))
